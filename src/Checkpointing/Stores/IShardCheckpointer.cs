@@ -1,0 +1,56 @@
+namespace StreamLanes.Checkpointing;
+
+/// <summary>
+/// The checkpoint of one shard as its reader sees it. Sources with leases return one fenced by the lease: once the
+/// lease is lost, <see cref="SaveAsync"/> throws <see cref="CheckpointFencedException"/> instead of writing.
+/// </summary>
+public interface IShardCheckpointer
+{
+    /// <summary>Reads the shard's checkpoint.</summary>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    /// <returns>The stored position, or <see cref="SequenceNumber.None"/>.</returns>
+    ValueTask<SequenceNumber> GetAsync(CancellationToken cancellationToken);
+
+    /// <summary>Durably saves the shard's checkpoint.</summary>
+    /// <param name="position">The position up to which every record is complete.</param>
+    /// <param name="cancellationToken">Cancels the save.</param>
+    /// <returns>A task that completes once the position is stored.</returns>
+    /// <exception cref="CheckpointFencedException">This worker no longer owns the shard.</exception>
+    ValueTask SaveAsync(SequenceNumber position, CancellationToken cancellationToken);
+}
+
+/// <summary>Thrown when a checkpoint is refused because the worker no longer holds the shard's lease.</summary>
+public sealed class CheckpointFencedException : Exception
+{
+    /// <summary>Initializes the exception.</summary>
+    public CheckpointFencedException()
+    {
+    }
+
+    /// <summary>Initializes the exception with a message.</summary>
+    /// <param name="message">What was refused, and why.</param>
+    public CheckpointFencedException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>Initializes the exception with a message and a cause.</summary>
+    /// <param name="message">What was refused, and why.</param>
+    /// <param name="innerException">The cause.</param>
+    public CheckpointFencedException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}
+
+/// <summary>An unfenced <see cref="IShardCheckpointer"/> over an <see cref="ICheckpointStore"/>, for sources without leases.</summary>
+/// <param name="store">The store.</param>
+/// <param name="key">The shard.</param>
+public sealed class StoreShardCheckpointer(ICheckpointStore store, CheckpointKey key) : IShardCheckpointer
+{
+    /// <inheritdoc/>
+    public ValueTask<SequenceNumber> GetAsync(CancellationToken cancellationToken) => store.GetAsync(key, cancellationToken);
+
+    /// <inheritdoc/>
+    public ValueTask SaveAsync(SequenceNumber position, CancellationToken cancellationToken) => store.SaveAsync(key, position, cancellationToken);
+}

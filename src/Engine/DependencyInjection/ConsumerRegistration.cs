@@ -1,0 +1,35 @@
+using System.Text.Json;
+using Polly;
+using Polly.Retry;
+using StreamLanes.Checkpointing;
+using StreamLanes.Sinks;
+
+namespace StreamLanes;
+
+/// <summary>What <see cref="StreamConsumerBuilder"/> collected for one consumer; turned into a runtime at start.</summary>
+internal sealed class ConsumerRegistration(string name, Type handlerType, Type messageType)
+{
+    public string Name { get; } = name;
+
+    public Type HandlerType { get; } = handlerType;
+
+    public Type MessageType { get; } = messageType;
+
+    public Func<IServiceProvider, IStreamSource>? Source { get; set; }
+
+    public Func<IServiceProvider, StreamConsumerOptions, ICheckpointStore>? CheckpointStore { get; set; }
+
+    public Func<IServiceProvider, StreamConsumerOptions, IDeadLetterSink>? DeadLetterSink { get; set; }
+
+    public Func<IServiceProvider, object>? Deserializer { get; set; }
+
+    public JsonSerializerOptions? JsonOptions { get; set; }
+
+    public List<Type> NonRetryableTypes { get; } = [];
+
+    public List<Func<Exception, bool>> NonRetryablePredicates { get; } = [];
+
+    public Action<RetryStrategyOptions>? ConfigureRetry { get; set; }
+
+    public Action<ResiliencePipelineBuilder>? ConfigurePipeline { get; set; }
+}

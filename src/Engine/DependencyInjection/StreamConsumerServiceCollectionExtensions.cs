@@ -1,0 +1,116 @@
+using System.Reflection;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using StreamLanes.Checkpointing;
+using StreamLanes.Sinks;
+
+namespace StreamLanes;
+
+/// <summary>Registers stream consumers in a host's services.</summary>
+public static class StreamConsumerServiceCollectionExtensions
+{
+    /// <summary>
+    /// Registers a stream consumer run by a hosted service: its options (bound from
+    /// <c>StreamConsumers:&lt;name&gt;</c>, validated at start-up), a health check named <c>streamlanes-&lt;name&gt;</c>,
+    /// and an <see cref="IStreamConsumer"/> keyed by its name. Call it once per consumer; several consumers may share
+    /// a host.
+    /// </summary>
+    /// <typeparam name="THandler">The handler: implements <see cref="IStreamHandler{TMessage}"/> for exactly one message type.</typeparam>
+    /// <param name="services">The services.</param>
+    /// <param name="name">The consumer's name; the handler's type name when null.</param>
+    /// <param name="configure">Sets options in code, after configuration was bound.</param>
+    /// <returns>A builder to choose the source, checkpoint store, dead-letter sink and retry behaviour.</returns>
+    /// <exception cref="ArgumentException">The handler does not implement one <see cref="IStreamHandler{TMessage}"/>, or the name is taken.</exception>
+    public static StreamConsumerBuilder AddStreamConsumer<THandler>(this IServiceCollection services, string? name = null, Action<StreamConsumerOptions>? configure = null)
+        where THandler : class
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        name ??= typeof(THandler).Name;
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        Type[] handled = [.. typeof(THandler).GetInterfaces()
+            .Where(static type => type.IsGenericType && type.GetGenericTypeDefinition() == typeof(IStreamHandler<>))
+            .Select(static type => type.GetGenericArguments()[0])];
+        if (handled.Length != 1)
+        {
+            throw new ArgumentException($"{typeof(THandler).Name} must implement IStreamHandler<TMessage> for exactly one message type; it implements it for {handled.Length}.", nameof(THandler));
+        }
+
+        if (services.Any(descriptor => descriptor.IsKeyedService && descriptor.ServiceType == typeof(ConsumerRegistration) && Equals(descriptor.ServiceKey, name)))
+        {
+            throw new ArgumentException($"A stream consumer named '{name}' is already registered; give each consumer its own name.", nameof(name));
+        }
+
+        var registration = new ConsumerRegistration(name, typeof(THandler), handled[0]);
+        services.AddKeyedSingleton(name, registration);
+
+        services.AddOptions();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<StreamConsumerOptions>, StreamConsumerOptionsValidator>());
+        services.AddSingleton<IConfigureOptions<StreamConsumerOptions>>(provider => new ConfigureNamedOptions<StreamConsumerOptions>(name, options =>
+            provider.GetService<IConfiguration>()?.GetSection($"{StreamConsumerOptions.ConfigurationSection}:{name}").Bind(options)));
+        if (configure is not null)
+        {
+            services.Configure(name, configure);
+        }
+
+        services.AddOptions<StreamConsumerOptions>(name).ValidateOnStart();
+
+        services.AddKeyedSingleton(name, (provider, _) => CreateRuntime(provider, registration));
+        services.AddKeyedSingleton<IStreamConsumer>(name, (provider, key) => provider.GetRequiredKeyedService<StreamConsumerRuntime>(key));
+        services.AddSingleton<IHostedService>(provider => new StreamConsumerHostedService(provider.GetRequiredKeyedService<StreamConsumerRuntime>(name)));
+        services.AddHealthChecks().Add(new HealthCheckRegistration(
+            $"streamlanes-{name}",
+            provider => new StreamConsumerHealthCheck(provider.GetRequiredKeyedService<StreamConsumerRuntime>(name)),
+            failureStatus: null,
+            tags: ["streamlanes"]));
+
+        return new StreamConsumerBuilder(services, registration);
+    }
+
+    private static StreamConsumerRuntime CreateRuntime(IServiceProvider provider, ConsumerRegistration registration)
+    {
+        StreamConsumerOptions options = provider.GetRequiredService<IOptionsMonitor<StreamConsumerOptions>>().Get(registration.Name);
+        if (registration.Source is null)
+        {
+            throw new InvalidOperationException($"Stream consumer '{registration.Name}' has no source: call FromInMemory(...), FromKinesis(...) or FromSource(...) on the builder AddStreamConsumer returned.");
+        }
+
+        TimeProvider timeProvider = provider.GetService<TimeProvider>() ?? TimeProvider.System;
+        ILogger logger = provider.GetService<ILoggerFactory>()?.CreateLogger($"StreamLanes.Consumer.{registration.Name}") ?? NullLogger.Instance;
+        IStreamSource source = registration.Source(provider);
+        ICheckpointStore checkpointStore = registration.CheckpointStore?.Invoke(provider, options)
+            ?? new FileCheckpointStore(Path.Combine(options.DataDirectory, "checkpoints"));
+        IDeadLetterSink sink = registration.DeadLetterSink?.Invoke(provider, options)
+            ?? new JsonLinesDeadLetterSink(StreamConsumerBuilder.DefaultDeadLetterPath(options, registration.Name));
+
+        var invoker = (IHandlerInvoker)typeof(StreamConsumerServiceCollectionExtensions)
+            .GetMethod(nameof(CreateInvoker), BindingFlags.NonPublic | BindingFlags.Static)!
+            .MakeGenericMethod(registration.MessageType)
+            .Invoke(null, [provider, registration, options])!;
+
+        return new StreamConsumerRuntime(
+            registration.Name,
+            options,
+            invoker,
+            source,
+            checkpointStore,
+            sink,
+            RetryPipelineFactory.Create(options, timeProvider, registration.ConfigureRetry, registration.ConfigurePipeline),
+            new NonRetryablePolicy(registration.NonRetryableTypes, registration.NonRetryablePredicates),
+            timeProvider,
+            logger);
+    }
+
+    private static HandlerInvoker<TMessage> CreateInvoker<TMessage>(IServiceProvider provider, ConsumerRegistration registration, StreamConsumerOptions options)
+    {
+        IPayloadDeserializer<TMessage> deserializer = registration.Deserializer is { } factory
+            ? (IPayloadDeserializer<TMessage>)factory(provider)
+            : PayloadDeserializers.Default<TMessage>(registration.JsonOptions);
+        return new HandlerInvoker<TMessage>(provider, registration.HandlerType, deserializer, options.CreateScopePerRecord);
+    }
+}

@@ -1,0 +1,152 @@
+using StreamLanes.Sinks;
+
+namespace StreamLanes;
+
+/// <summary>
+/// The FIFO of one partition key on one shard, and the pump that handles its records one at a time.
+/// </summary>
+/// <remarks>
+/// A lane exists only while its key has records; it is rented from a pool when the first record arrives and
+/// returned when the queue empties, so idle keys cost nothing. The pump is a thread-pool work item that runs
+/// synchronously as long as handling completes synchronously, and otherwise resumes through a cached continuation:
+/// the steady state allocates nothing per record. While a record waits for its retry back-off, the lane holds no
+/// thread and no concurrency slot, only this object.
+/// </remarks>
+internal sealed class KeyLane : IThreadPoolWorkItem
+{
+    private const int RecordsPerTurn = 64;
+
+    private readonly Action _resume;
+    private ValueTask _pending;
+    private LaneEntry _pendingEntry;
+
+    public KeyLane() => _resume = Resume;
+
+    /// <summary>Records of this key in sequence order; the head is the one being handled. Guarded by the shard's lock.</summary>
+    public Queue<LaneEntry> Queue { get; } = new();
+
+    /// <summary>Whether a pump runs or is queued for this lane. Guarded by the shard's lock.</summary>
+    public bool Scheduled { get; set; }
+
+    public string Key { get; private set; } = "";
+
+    public ShardProcessor Shard { get; private set; } = null!;
+
+    // Per-record state, touched only by this lane's pump (one record at a time).
+    public StreamRecord? CurrentRecord { get; private set; }
+
+    public int AttemptNumber { get; set; }
+
+    public DeadLetterReason? StopReason { get; set; }
+
+    public bool Blocked { get; set; }
+
+    public List<DeadLetterAttempt> Attempts { get; } = [];
+
+    public void Assign(ShardProcessor shard, string key)
+    {
+        Shard = shard;
+        Key = key;
+    }
+
+    public void Reset()
+    {
+        Shard = null!;
+        Key = "";
+        if (Queue.Count == 0 && Queue.EnsureCapacity(0) > 64)
+        {
+            Queue.TrimExcess();
+        }
+    }
+
+    public void BeginRecord(StreamRecord record)
+    {
+        CurrentRecord = record;
+        AttemptNumber = 0;
+        StopReason = null;
+        Attempts.Clear();
+    }
+
+    public void EndRecord()
+    {
+        CurrentRecord = null;
+        Attempts.Clear();
+    }
+
+    public void Execute() => Run(dequeueHead: false);
+
+    private void Resume()
+    {
+        ValueTask pending = _pending;
+        LaneEntry entry = _pendingEntry;
+        _pending = default;
+        _pendingEntry = default;
+        if (Finish(pending, entry))
+        {
+            Run(dequeueHead: true);
+        }
+    }
+
+    private void Run(bool dequeueHead)
+    {
+        ShardProcessor shard = Shard;
+        for (int turn = 0; ; turn++)
+        {
+            if (!shard.NextEntry(this, dequeueHead, out LaneEntry entry))
+            {
+                return;
+            }
+
+            if (turn == RecordsPerTurn)
+            {
+                // Let other lanes' pumps and the readers run: a busy key must not monopolize a pool thread.
+                ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+                return;
+            }
+
+            ValueTask handling;
+            try
+            {
+                handling = shard.Runtime.ProcessAsync(this, entry.Record);
+            }
+            catch (Exception ex)
+            {
+                handling = ValueTask.FromException(ex);
+            }
+
+            if (!handling.IsCompleted)
+            {
+                _pending = handling;
+                _pendingEntry = entry;
+                handling.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(_resume);
+                return;
+            }
+
+            if (!Finish(handling, entry))
+            {
+                return;
+            }
+
+            dequeueHead = true;
+        }
+    }
+
+    private bool Finish(ValueTask handling, LaneEntry entry)
+    {
+        try
+        {
+            handling.GetAwaiter().GetResult();
+        }
+        catch (Exception ex)
+        {
+            Shard.OnLaneStopped(this, ex);
+            return false;
+        }
+
+        Shard.OnRecordComplete(this, entry);
+        return true;
+    }
+}
+
+/// <summary>A buffered record and its checkpoint-tracker token.</summary>
+internal readonly record struct LaneEntry(StreamRecord Record, long Token);

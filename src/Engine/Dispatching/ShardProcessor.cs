@@ -1,0 +1,326 @@
+using System.Runtime.InteropServices;
+using Microsoft.Extensions.Logging;
+using StreamLanes.Checkpointing;
+
+namespace StreamLanes;
+
+/// <summary>
+/// One shard being processed: dispatches its records to per-key lanes, tracks their completion and saves the
+/// shard's safe checkpoint.
+/// </summary>
+internal sealed class ShardProcessor : IShardProcessor, IDisposable
+{
+    private readonly Lock _lock = new();
+    private readonly CancellationTokenSource _stopping;
+    private readonly SemaphoreSlim _checkpointGate = new(1, 1);
+
+    // Guarded by _lock: the lanes of keys that have buffered records, the number of pumps running or queued, and
+    // whether the shard is stopping (then pumps exit instead of starting another record).
+    private readonly Dictionary<string, KeyLane> _lanes = new(StringComparer.Ordinal);
+    private int _activePumps;
+    private bool _stopped;
+    private TaskCompletionSource? _pumpsExited;
+
+    private TaskCompletionSource? _drained;
+    private SequenceNumber _savedCheckpoint;
+    private long _savedCoveredCount;
+
+    public ShardProcessor(StreamConsumerRuntime runtime, string shardId, IShardCheckpointer checkpointer, SequenceNumber startAfter)
+    {
+        Runtime = runtime;
+        ShardId = shardId;
+        Checkpointer = checkpointer;
+        Tracker = new CheckpointTracker(startAfter);
+        _savedCheckpoint = startAfter;
+        _stopping = CancellationTokenSource.CreateLinkedTokenSource(runtime.HardStopToken);
+    }
+
+    public StreamConsumerRuntime Runtime { get; }
+
+    public string ShardId { get; }
+
+    public IShardCheckpointer Checkpointer { get; }
+
+    public CheckpointTracker Tracker { get; }
+
+    public CancellationToken Stopping => _stopping.Token;
+
+    public int BufferedCount => Tracker.PendingCount;
+
+    public int LaneCount
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _lanes.Count;
+            }
+        }
+    }
+
+    /// <summary>Records read that the saved checkpoint does not cover.</summary>
+    public long CheckpointLag => Tracker.RegisteredCount - Volatile.Read(ref _savedCoveredCount);
+
+    public bool IsClosed { get; private set; }
+
+    public ValueTask EnqueueAsync(StreamRecord record, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        if (!Runtime.HasCapacity(this))
+        {
+            return WaitThenEnqueueAsync(record, cancellationToken);
+        }
+
+        Enqueue(record);
+        return ValueTask.CompletedTask;
+    }
+
+    public async Task CompleteAsync(CancellationToken cancellationToken)
+    {
+        await WaitDrainedAsync(cancellationToken).ConfigureAwait(false);
+        await _checkpointGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await Checkpointer.SaveAsync(SequenceNumber.ShardEnd, cancellationToken).ConfigureAwait(false);
+            _savedCheckpoint = SequenceNumber.ShardEnd;
+            Volatile.Write(ref _savedCoveredCount, Tracker.RegisteredCount);
+            Runtime.OnCheckpointSaved();
+        }
+        finally
+        {
+            _checkpointGate.Release();
+        }
+
+        IsClosed = true;
+        await StopPumpsAsync().ConfigureAwait(false);
+        Runtime.OnShardClosed(this);
+        Log.ShardEnded(Runtime.Logger, Runtime.Name, ShardId);
+    }
+
+    public async Task AbandonAsync()
+    {
+        IsClosed = true;
+        int buffered = BufferedCount;
+        await StopPumpsAsync().ConfigureAwait(false);
+        Runtime.OnShardClosed(this);
+        Log.ShardAbandoned(Runtime.Logger, Runtime.Name, ShardId, buffered);
+    }
+
+    /// <summary>Saves the safe checkpoint if it moved since the last save.</summary>
+    /// <returns>False when the checkpoint was fenced (the lease is lost).</returns>
+    public async Task<bool> CheckpointAsync(CancellationToken cancellationToken)
+    {
+        await _checkpointGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_savedCheckpoint.IsShardEnd)
+            {
+                return true;
+            }
+
+            (SequenceNumber position, long covered) = Tracker.Snapshot();
+            if (position.IsNone || position == _savedCheckpoint)
+            {
+                return true;
+            }
+
+            await Checkpointer.SaveAsync(position, cancellationToken).ConfigureAwait(false);
+            _savedCheckpoint = position;
+            Volatile.Write(ref _savedCoveredCount, covered);
+            Runtime.OnCheckpointSaved();
+            return true;
+        }
+        catch (CheckpointFencedException)
+        {
+            Log.CheckpointFenced(Runtime.Logger, Runtime.Name, ShardId);
+            return false;
+        }
+        finally
+        {
+            _checkpointGate.Release();
+        }
+    }
+
+    public SequenceNumber SavedCheckpoint => _savedCheckpoint;
+
+    /// <summary>Completes when every buffered record is complete.</summary>
+    public async Task WaitDrainedAsync(CancellationToken cancellationToken)
+    {
+        while (Tracker.PendingCount > 0)
+        {
+            TaskCompletionSource drained = Volatile.Read(ref _drained) ?? InstallDrainWaiter();
+            if (drained.Task.IsCompleted)
+            {
+                // Signalled for an earlier wait: discard it and install a fresh one.
+                Interlocked.CompareExchange(ref _drained, null, drained);
+                continue;
+            }
+
+            if (Tracker.PendingCount == 0)
+            {
+                return;
+            }
+
+            await drained.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Stops the pumps: no record starts any more, running handlers are cancelled; waits for them to exit.</summary>
+    public Task StopPumpsAsync()
+    {
+        Task exited;
+        lock (_lock)
+        {
+            _stopped = true;
+            if (_activePumps == 0)
+            {
+                exited = Task.CompletedTask;
+            }
+            else
+            {
+                _pumpsExited ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                exited = _pumpsExited.Task;
+            }
+        }
+
+        _stopping.Cancel();
+        return exited;
+    }
+
+    /// <summary>
+    /// Called by a lane's pump: dequeues the record it just finished (if any) and peeks the next one. When none is
+    /// left, or the shard is stopping, the pump ends and an empty lane is retired.
+    /// </summary>
+    public bool NextEntry(KeyLane lane, bool dequeueHead, out LaneEntry entry)
+    {
+        bool retire = false;
+        TaskCompletionSource? exited = null;
+        lock (_lock)
+        {
+            if (dequeueHead)
+            {
+                lane.Queue.Dequeue();
+            }
+
+            if (!_stopped && lane.Queue.TryPeek(out entry))
+            {
+                return true;
+            }
+
+            lane.Scheduled = false;
+            if (!_stopped)
+            {
+                _lanes.Remove(lane.Key);
+                retire = true;
+                if (_lanes.Count == 0 && _lanes.EnsureCapacity(0) > 4096)
+                {
+                    // After a burst over many keys, give the table's memory back: idle keys must cost nothing.
+                    _lanes.TrimExcess();
+                }
+            }
+
+            if (--_activePumps == 0 && _stopped)
+            {
+                exited = _pumpsExited;
+            }
+        }
+
+        if (retire)
+        {
+            Runtime.ReturnLane(lane);
+        }
+
+        exited?.TrySetResult();
+        entry = default;
+        return false;
+    }
+
+    public void OnRecordComplete(KeyLane lane, LaneEntry entry)
+    {
+        Tracker.Complete(entry.Token);
+        if (lane.Blocked)
+        {
+            lane.Blocked = false;
+            Runtime.OnLaneUnblocked();
+        }
+
+        Runtime.OnRecordComplete(this);
+        if (Tracker.PendingCount == 0)
+        {
+            Interlocked.Exchange(ref _drained, null)?.TrySetResult();
+        }
+    }
+
+    public void OnLaneStopped(KeyLane lane, Exception exception)
+    {
+        if (exception is not OperationCanceledException || !Stopping.IsCancellationRequested)
+        {
+            Log.LaneFaulted(Runtime.Logger, exception, Runtime.Name, ShardId, lane.Key);
+            Runtime.ReportFault(exception);
+        }
+
+        if (lane.Blocked)
+        {
+            lane.Blocked = false;
+            Runtime.OnLaneUnblocked();
+        }
+
+        TaskCompletionSource? exited = null;
+        lock (_lock)
+        {
+            lane.Scheduled = false;
+            if (--_activePumps == 0 && _stopped)
+            {
+                exited = _pumpsExited;
+            }
+        }
+
+        exited?.TrySetResult();
+    }
+
+    private void Enqueue(StreamRecord record)
+    {
+        long token = Tracker.Register(record.Position);
+        Runtime.OnRecordBuffered();
+        KeyLane? schedule = null;
+        lock (_lock)
+        {
+            ref KeyLane? lane = ref CollectionsMarshal.GetValueRefOrAddDefault(_lanes, record.PartitionKey, out bool exists);
+            if (!exists)
+            {
+                lane = Runtime.RentLane(this, record.PartitionKey);
+            }
+
+            lane!.Queue.Enqueue(new LaneEntry(record, token));
+            if (!lane.Scheduled && !_stopped)
+            {
+                lane.Scheduled = true;
+                _activePumps++;
+                schedule = lane;
+            }
+        }
+
+        if (schedule is not null)
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(schedule, preferLocal: false);
+        }
+    }
+
+    private async ValueTask WaitThenEnqueueAsync(StreamRecord record, CancellationToken cancellationToken)
+    {
+        await Runtime.WaitForCapacityAsync(this, cancellationToken).ConfigureAwait(false);
+        Enqueue(record);
+    }
+
+    private TaskCompletionSource InstallDrainWaiter()
+    {
+        var created = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        return Interlocked.CompareExchange(ref _drained, created, null) ?? created;
+    }
+
+    public void Dispose()
+    {
+        _stopping.Dispose();
+        _checkpointGate.Dispose();
+    }
+}

@@ -1,0 +1,72 @@
+namespace StreamLanes;
+
+/// <summary>
+/// A running stream consumer, for operators and tests: its status, and the keys parked by
+/// <see cref="KeyFailureMode.ParkKey"/>. Resolve it with <c>GetRequiredKeyedService&lt;IStreamConsumer&gt;(name)</c>.
+/// </summary>
+public interface IStreamConsumer
+{
+    /// <summary>The consumer's name.</summary>
+    string Name { get; }
+
+    /// <summary>The keys currently parked, each with the sequence number of the dead letter that parked it.</summary>
+    IReadOnlyDictionary<string, string> ParkedKeys { get; }
+
+    /// <summary>
+    /// Releases a parked key: its next records are handled again. Release a key after its dead letters were
+    /// replayed (or deliberately discarded), or its order is lost.
+    /// </summary>
+    /// <param name="partitionKey">The key.</param>
+    /// <returns>Whether the key was parked.</returns>
+    bool ReleaseKey(string partitionKey);
+
+    /// <summary>A snapshot of the consumer's counters and state.</summary>
+    /// <returns>The status.</returns>
+    StreamConsumerStatus GetStatus();
+}
+
+/// <summary>A snapshot of a consumer's state.</summary>
+public sealed record StreamConsumerStatus
+{
+    /// <summary>The consumer's name.</summary>
+    public required string Name { get; init; }
+
+    /// <summary>Whether the consumer is running (started and not stopped).</summary>
+    public required bool Running { get; init; }
+
+    /// <summary>Shards being processed.</summary>
+    public required int OpenShards { get; init; }
+
+    /// <summary>Records read since start.</summary>
+    public required long Received { get; init; }
+
+    /// <summary>Records handled successfully since start.</summary>
+    public required long Handled { get; init; }
+
+    /// <summary>Retries (attempts after the first) since start.</summary>
+    public required long Retried { get; init; }
+
+    /// <summary>Records dead-lettered since start.</summary>
+    public required long DeadLettered { get; init; }
+
+    /// <summary>Records read and not yet complete.</summary>
+    public required int Buffered { get; init; }
+
+    /// <summary>Lanes (keys) holding records.</summary>
+    public required int ActiveLanes { get; init; }
+
+    /// <summary>Lanes whose head record is retrying or waiting for the dead-letter sink.</summary>
+    public required int BlockedLanes { get; init; }
+
+    /// <summary>Records read that the saved checkpoints do not cover yet.</summary>
+    public required long CheckpointLag { get; init; }
+
+    /// <summary>Consecutive failed dead-letter writes (0 when the sink is healthy).</summary>
+    public required int ConsecutiveSinkFailures { get; init; }
+
+    /// <summary>When a checkpoint was last saved, if ever.</summary>
+    public DateTimeOffset? LastCheckpointAt { get; init; }
+
+    /// <summary>The last unrecoverable fault reported, if any.</summary>
+    public Exception? Fault { get; init; }
+}

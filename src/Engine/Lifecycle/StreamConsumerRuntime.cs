@@ -1,0 +1,599 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Logging;
+using Polly;
+using StreamLanes.Checkpointing;
+using StreamLanes.Sinks;
+
+namespace StreamLanes;
+
+/// <summary>
+/// One consumer's engine: the source host, the shards, the handling of each record (retry, dead letter, park),
+/// the checkpoint loop, health and graceful stop.
+/// </summary>
+internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsyncDisposable
+{
+    private const int MaxPooledLanes = 4096;
+
+    private static readonly Func<ResilienceContext, KeyLane, ValueTask<Outcome<bool>>> AttemptCallback = AttemptAsync;
+
+    private readonly StreamConsumerOptions _options;
+    private readonly IStreamSource _source;
+    private readonly ICheckpointStore _checkpointStore;
+    private readonly IDeadLetterSink _sink;
+    private readonly ResiliencePipeline _pipeline;
+    private readonly NonRetryablePolicy _nonRetryable;
+    private readonly CancellationTokenSource _hardStop = new();
+    private readonly ConcurrentDictionary<string, ShardProcessor> _shards = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, string> _parkedKeys = new(StringComparer.Ordinal);
+    private readonly Stack<KeyLane> _lanePool = new();
+    private readonly KeyValuePair<string, object?> _consumerTag;
+    private readonly int _resumeShardBuffered;
+    private readonly int _resumeTotalBuffered;
+
+    private int _buffered;
+    private int _blockedLanes;
+    private long _received;
+    private long _handled;
+    private long _retried;
+    private long _deadLettered;
+    private int _consecutiveSinkFailures;
+    private long _lastCheckpointTicks = -1;
+    private long _closedShardsLag;
+    private Exception? _fault;
+    private volatile bool _running;
+    private TaskCompletionSource? _capacityWaiter;
+    private Task? _checkpointLoop;
+    private CancellationTokenSource? _checkpointLoopStop;
+
+    public StreamConsumerRuntime(
+        string name,
+        StreamConsumerOptions options,
+        IHandlerInvoker invoker,
+        IStreamSource source,
+        ICheckpointStore checkpointStore,
+        IDeadLetterSink sink,
+        ResiliencePipeline pipeline,
+        NonRetryablePolicy nonRetryable,
+        TimeProvider timeProvider,
+        ILogger logger)
+    {
+        Name = name;
+        _options = options;
+        Invoker = invoker;
+        _source = source;
+        _checkpointStore = checkpointStore;
+        _sink = sink;
+        _pipeline = pipeline;
+        _nonRetryable = nonRetryable;
+        TimeProvider = timeProvider;
+        Logger = logger;
+        Gate = new SemaphoreSlim(options.MaxConcurrentHandlers, options.MaxConcurrentHandlers);
+        _consumerTag = new KeyValuePair<string, object?>("consumer", name);
+
+        // Readers blocked by backpressure resume once a quarter of the buffer is free, not at every completed
+        // record, so a saturated consumer wakes its readers once per many records.
+        _resumeShardBuffered = options.MaxBufferedRecordsPerShard - Math.Max(1, options.MaxBufferedRecordsPerShard / 4);
+        _resumeTotalBuffered = options.MaxBufferedRecords - Math.Max(1, options.MaxBufferedRecords / 4);
+    }
+
+    public string Name { get; }
+
+    public string ConsumerName => Name;
+
+    public TimeProvider TimeProvider { get; }
+
+    public ILogger Logger { get; }
+
+    public IHandlerInvoker Invoker { get; }
+
+    public SemaphoreSlim Gate { get; }
+
+    public CancellationToken HardStopToken => _hardStop.Token;
+
+    public KeyValuePair<string, object?> ConsumerTag => _consumerTag;
+
+    public IReadOnlyDictionary<string, string> ParkedKeys => _parkedKeys;
+
+    public int BufferedCount => Volatile.Read(ref _buffered);
+
+    public int BlockedLaneCount => Volatile.Read(ref _blockedLanes);
+
+    public int ActiveLaneCount => _shards.Values.Sum(static shard => shard.LaneCount);
+
+    public long CheckpointLag => _shards.Values.Sum(static shard => shard.CheckpointLag);
+
+    public bool ReleaseKey(string partitionKey)
+    {
+        bool released = _parkedKeys.TryRemove(partitionKey, out _);
+        if (released)
+        {
+            Log.KeyReleased(Logger, Name, partitionKey);
+        }
+
+        return released;
+    }
+
+    public StreamConsumerStatus GetStatus()
+    {
+        long ticks = Interlocked.Read(ref _lastCheckpointTicks);
+        return new StreamConsumerStatus
+        {
+            Name = Name,
+            Running = _running,
+            OpenShards = _shards.Count,
+            Received = Interlocked.Read(ref _received),
+            Handled = Interlocked.Read(ref _handled),
+            Retried = Interlocked.Read(ref _retried),
+            DeadLettered = Interlocked.Read(ref _deadLettered),
+            Buffered = BufferedCount,
+            ActiveLanes = ActiveLaneCount,
+            BlockedLanes = BlockedLaneCount,
+            CheckpointLag = CheckpointLag,
+            ConsecutiveSinkFailures = Volatile.Read(ref _consecutiveSinkFailures),
+            LastCheckpointAt = ticks < 0 ? null : new DateTimeOffset(ticks, TimeSpan.Zero),
+            Fault = Volatile.Read(ref _fault),
+        };
+    }
+
+    public HealthCheckResult EvaluateHealth()
+    {
+        var data = new Dictionary<string, object>
+        {
+            ["buffered"] = BufferedCount,
+            ["blockedLanes"] = BlockedLaneCount,
+            ["checkpointLag"] = CheckpointLag,
+            ["consecutiveSinkFailures"] = Volatile.Read(ref _consecutiveSinkFailures),
+        };
+        if (Volatile.Read(ref _fault) is Exception fault)
+        {
+            return HealthCheckResult.Unhealthy($"Consumer '{Name}' stopped processing part of its input: {fault.Message}", fault, data);
+        }
+
+        int sinkFailures = Volatile.Read(ref _consecutiveSinkFailures);
+        if (sinkFailures >= _options.SinkFailuresBeforeUnhealthy)
+        {
+            return HealthCheckResult.Unhealthy($"Consumer '{Name}': the dead-letter sink failed {sinkFailures} times in a row; affected keys wait and the checkpoint holds.", data: data);
+        }
+
+        if (CheckpointLag > 0)
+        {
+            long ticks = Interlocked.Read(ref _lastCheckpointTicks);
+            DateTimeOffset since = ticks < 0 ? _startedAt : new DateTimeOffset(ticks, TimeSpan.Zero);
+            TimeSpan age = TimeProvider.GetUtcNow() - since;
+            if (age > _options.MaxCheckpointAge)
+            {
+                return HealthCheckResult.Unhealthy($"Consumer '{Name}': no checkpoint saved for {age:g} while {CheckpointLag} records wait for one (MaxCheckpointAge {_options.MaxCheckpointAge:g}).", data: data);
+            }
+        }
+
+        return _running ? HealthCheckResult.Healthy($"Consumer '{Name}' is running.", data) : HealthCheckResult.Degraded($"Consumer '{Name}' is not running.", data: data);
+    }
+
+    private DateTimeOffset _startedAt;
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        _startedAt = TimeProvider.GetUtcNow();
+        StreamLanesMetrics.Track(this);
+        await _source.StartAsync(this, cancellationToken).ConfigureAwait(false);
+        _running = true;
+        _checkpointLoopStop = new CancellationTokenSource();
+        _checkpointLoop = Task.Run(() => CheckpointLoopAsync(_checkpointLoopStop.Token), CancellationToken.None);
+        Log.ConsumerStarted(Logger, Name, _source.Kind, _source.StreamName);
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (!_running)
+        {
+            return;
+        }
+
+        _running = false;
+        try
+        {
+            await _source.StopReadingAsync(cancellationToken).ConfigureAwait(false);
+            await DrainAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            // Whatever is still running is cancelled; its records stay incomplete, below the final checkpoint.
+            await Task.WhenAll(_shards.Values.Select(static shard => shard.StopPumpsAsync())).ConfigureAwait(false);
+            if (_checkpointLoopStop is not null)
+            {
+                await _checkpointLoopStop.CancelAsync().ConfigureAwait(false);
+                await _checkpointLoop!.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+
+            // The final checkpoint is written even when the host's stop token has fired: skipping it only costs
+            // re-processing, but writing it keeps that to the minimum.
+            using var finalCheckpointTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(10), TimeProvider);
+            await CheckpointAllAsync(finalCheckpointTimeout.Token).ConfigureAwait(false);
+            await _source.ReleaseAsync(finalCheckpointTimeout.Token).ConfigureAwait(false);
+            StreamLanesMetrics.Untrack(this);
+            Log.ConsumerStopped(Logger, Name, BufferedCount);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _hardStop.CancelAsync().ConfigureAwait(false);
+        foreach (ShardProcessor shard in _shards.Values)
+        {
+            shard.Dispose();
+        }
+
+        _hardStop.Dispose();
+        _checkpointLoopStop?.Dispose();
+        Gate.Dispose();
+        StreamLanesMetrics.Untrack(this);
+    }
+
+    // ISourceHost
+
+    public IShardCheckpointer CreateCheckpointer(string streamName, string shardId)
+        => new StoreShardCheckpointer(_checkpointStore, new CheckpointKey(Name, streamName, shardId));
+
+    public IShardProcessor OpenShard(string shardId, IShardCheckpointer checkpointer, SequenceNumber startAfter)
+    {
+        var shard = new ShardProcessor(this, shardId, checkpointer, startAfter);
+        if (!_shards.TryAdd(shardId, shard))
+        {
+            shard.Dispose();
+            throw new InvalidOperationException($"Consumer '{Name}' already processes shard '{shardId}'.");
+        }
+
+        Log.ShardOpened(Logger, Name, shardId, startAfter.ToString());
+        return shard;
+    }
+
+    public void ReportFault(Exception exception)
+    {
+        Volatile.Write(ref _fault, exception);
+        Log.SourceFault(Logger, exception, Name);
+    }
+
+    // Called by shards and lanes.
+
+    public void OnShardClosed(ShardProcessor shard)
+    {
+        if (_shards.TryRemove(new KeyValuePair<string, ShardProcessor>(shard.ShardId, shard)))
+        {
+            // Records the closed shard still buffers (abandoned) no longer count against the consumer's bound.
+            int remaining = shard.BufferedCount;
+            if (remaining > 0)
+            {
+                Interlocked.Add(ref _buffered, -remaining);
+                SignalCapacity();
+            }
+        }
+    }
+
+    public bool HasCapacity(ShardProcessor shard)
+        => shard.Tracker.PendingCount < _options.MaxBufferedRecordsPerShard && Volatile.Read(ref _buffered) < _options.MaxBufferedRecords;
+
+    public async ValueTask WaitForCapacityAsync(ShardProcessor shard, CancellationToken cancellationToken)
+    {
+        while (!HasCapacity(shard))
+        {
+            TaskCompletionSource waiter = Volatile.Read(ref _capacityWaiter) ?? InstallCapacityWaiter();
+            if (waiter.Task.IsCompleted)
+            {
+                Interlocked.CompareExchange(ref _capacityWaiter, null, waiter);
+                continue;
+            }
+
+            if (HasCapacity(shard))
+            {
+                return;
+            }
+
+            await waiter.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public void OnRecordBuffered()
+    {
+        Interlocked.Increment(ref _buffered);
+        Interlocked.Increment(ref _received);
+        StreamLanesMetrics.RecordsReceived.Add(1, _consumerTag);
+    }
+
+    public void OnRecordComplete(ShardProcessor shard)
+    {
+        int total = Interlocked.Decrement(ref _buffered);
+        if (Volatile.Read(ref _capacityWaiter) is not null
+            && (total <= _resumeTotalBuffered || (shard.Tracker.PendingCount <= _resumeShardBuffered && total < _options.MaxBufferedRecords)))
+        {
+            SignalCapacity();
+        }
+    }
+
+    public void OnLaneUnblocked() => Interlocked.Decrement(ref _blockedLanes);
+
+    public void OnCheckpointSaved()
+    {
+        Interlocked.Exchange(ref _lastCheckpointTicks, TimeProvider.GetUtcNow().UtcTicks);
+        StreamLanesMetrics.CheckpointsSaved.Add(1, _consumerTag);
+    }
+
+    public KeyLane RentLane(ShardProcessor shard, string key)
+    {
+        KeyLane? lane;
+        lock (_lanePool)
+        {
+            _lanePool.TryPop(out lane);
+        }
+
+        lane ??= new KeyLane();
+        lane.Assign(shard, key);
+        return lane;
+    }
+
+    public void ReturnLane(KeyLane lane)
+    {
+        lane.Reset();
+        lock (_lanePool)
+        {
+            if (_lanePool.Count < MaxPooledLanes)
+            {
+                _lanePool.Push(lane);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Handles one record to completion: success, or a durable dead letter. Throws only when the shard stops,
+    /// leaving the record incomplete (so the checkpoint stays before it).
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    public async ValueTask ProcessAsync(KeyLane lane, StreamRecord record)
+    {
+        CancellationToken stopping = lane.Shard.Stopping;
+        stopping.ThrowIfCancellationRequested();
+        if (_options.FailureMode == KeyFailureMode.ParkKey && _parkedKeys.TryGetValue(record.PartitionKey, out string? parkedBehind))
+        {
+            await DeadLetterAsync(lane, record, DeadLetterReason.ParkedBehind, [], parkedBehind, stopping).ConfigureAwait(false);
+            return;
+        }
+
+        if (IsTooOld(record))
+        {
+            await DeadLetterAsync(lane, record, DeadLetterReason.RecordTooOld, [], null, stopping).ConfigureAwait(false);
+            ParkIfConfigured(record);
+            return;
+        }
+
+        lane.BeginRecord(record);
+        Outcome<bool> outcome;
+        ResilienceContext context = ResilienceContextPool.Shared.Get(stopping);
+        try
+        {
+            context.Properties.Set(RetryPipelineFactory.LaneKey, lane);
+            outcome = await _pipeline.ExecuteOutcomeAsync(AttemptCallback, context, lane).ConfigureAwait(false);
+        }
+        finally
+        {
+            ResilienceContextPool.Shared.Return(context);
+        }
+
+        if (outcome.Exception is null)
+        {
+            lane.EndRecord();
+            Interlocked.Increment(ref _handled);
+            StreamLanesMetrics.RecordsHandled.Add(1, _consumerTag);
+            return;
+        }
+
+        stopping.ThrowIfCancellationRequested();
+        DeadLetterReason reason = lane.StopReason ?? (IsTooOld(record) ? DeadLetterReason.RecordTooOld : DeadLetterReason.RetriesExhausted);
+        DeadLetterAttempt[] attempts = [.. lane.Attempts];
+        lane.EndRecord();
+        await DeadLetterAsync(lane, record, reason, attempts, null, stopping).ConfigureAwait(false);
+        ParkIfConfigured(record);
+    }
+
+    private static async ValueTask<Outcome<bool>> AttemptAsync(ResilienceContext context, KeyLane lane)
+    {
+        StreamConsumerRuntime runtime = lane.Shard.Runtime;
+        StreamRecord record = lane.CurrentRecord!;
+        int attempt = ++lane.AttemptNumber;
+        if (attempt > 1)
+        {
+            Interlocked.Increment(ref runtime._retried);
+            StreamLanesMetrics.RecordsRetried.Add(1, runtime._consumerTag);
+            if (runtime.IsTooOld(record))
+            {
+                lane.StopReason = DeadLetterReason.RecordTooOld;
+                return Outcome.FromException<bool>(new RecordTooOldException(record, runtime._options.MaxRecordAge!.Value));
+            }
+        }
+
+        await runtime.Gate.WaitAsync(context.CancellationToken).ConfigureAwait(false);
+        long started = runtime.TimeProvider.GetTimestamp();
+        try
+        {
+            await runtime.Invoker.InvokeAsync(record, new HandlerContext(runtime.Name, record, attempt, context.CancellationToken)).ConfigureAwait(false);
+            return Outcome.FromResult(true);
+        }
+        catch (Exception ex)
+        {
+            DateTimeOffset failedAt = runtime.TimeProvider.GetUtcNow();
+            lane.Attempts.Add(DeadLetterAttempt.FromException(attempt, failedAt - runtime.TimeProvider.GetElapsedTime(started), failedAt, ex));
+            if (!lane.Blocked)
+            {
+                lane.Blocked = true;
+                Interlocked.Increment(ref runtime._blockedLanes);
+            }
+
+            if (runtime._nonRetryable.IsNonRetryable(ex))
+            {
+                lane.StopReason = DeadLetterReason.NonRetryable;
+            }
+
+            Log.AttemptFailed(runtime.Logger, ex, runtime.Name, attempt, record.ShardId, record.SequenceNumber, record.PartitionKey);
+            return Outcome.FromException<bool>(ex);
+        }
+        finally
+        {
+            runtime.Gate.Release();
+            if (StreamLanesMetrics.HandlerDuration.Enabled)
+            {
+                StreamLanesMetrics.HandlerDuration.Record(runtime.TimeProvider.GetElapsedTime(started).TotalSeconds, runtime._consumerTag);
+            }
+        }
+    }
+
+    private bool IsTooOld(StreamRecord record)
+        => _options.MaxRecordAge is TimeSpan maxAge && TimeProvider.GetUtcNow() - record.ArrivalTime > maxAge;
+
+    private void ParkIfConfigured(StreamRecord record)
+    {
+        if (_options.FailureMode == KeyFailureMode.ParkKey && _parkedKeys.TryAdd(record.PartitionKey, record.SequenceNumber))
+        {
+            Log.KeyParked(Logger, Name, record.PartitionKey, record.SequenceNumber);
+        }
+    }
+
+    private async ValueTask DeadLetterAsync(
+        KeyLane lane,
+        StreamRecord record,
+        DeadLetterReason reason,
+        DeadLetterAttempt[] attempts,
+        string? parkedBehind,
+        CancellationToken cancellationToken)
+    {
+        var envelope = new DeadLetterEnvelope
+        {
+            Consumer = Name,
+            SourceKind = record.SourceKind.ToString(),
+            Stream = record.StreamName,
+            Shard = record.ShardId,
+            SequenceNumber = record.SequenceNumber,
+            SubSequenceNumber = record.SubSequenceNumber,
+            PartitionKey = record.PartitionKey,
+            ArrivalTime = record.ArrivalTime,
+            Attributes = record.Attributes,
+            Payload = record.Data,
+            Reason = reason,
+            ParkedBehindSequenceNumber = parkedBehind,
+            Attempts = attempts,
+            DeadLetteredAt = TimeProvider.GetUtcNow(),
+        };
+
+        TimeSpan delay = _options.SinkRetryBaseDelay;
+        for (int failures = 1; ; failures++)
+        {
+            try
+            {
+                await _sink.WriteAsync(envelope, cancellationToken).ConfigureAwait(false);
+                Volatile.Write(ref _consecutiveSinkFailures, 0);
+                Interlocked.Increment(ref _deadLettered);
+                StreamLanesMetrics.RecordsDeadLettered.Add(1, _consumerTag, StreamLanesMetrics.ReasonTag(reason));
+                Log.RecordDeadLettered(Logger, Name, record.ShardId, record.SequenceNumber, record.PartitionKey, reason, attempts.Length);
+                return;
+            }
+            catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+            {
+                if (!lane.Blocked)
+                {
+                    lane.Blocked = true;
+                    Interlocked.Increment(ref _blockedLanes);
+                }
+
+                Interlocked.Increment(ref _consecutiveSinkFailures);
+                StreamLanesMetrics.SinkFailures.Add(1, _consumerTag);
+                TimeSpan wait = TimeSpan.FromTicks((long)(delay.Ticks * (0.5 + (Random.Shared.NextDouble() / 2))));
+                Log.SinkWriteFailed(Logger, ex, Name, record.ShardId, record.SequenceNumber, failures, wait);
+                await Task.Delay(wait, TimeProvider, cancellationToken).ConfigureAwait(false);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _options.SinkRetryMaxDelay.Ticks));
+            }
+        }
+    }
+
+    private async Task DrainAsync(CancellationToken cancellationToken)
+    {
+        using var timeout = new CancellationTokenSource(_options.DrainTimeout, TimeProvider);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
+        try
+        {
+            await Task.WhenAll(_shards.Values.Select(shard => shard.WaitDrainedAsync(linked.Token))).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested || cancellationToken.IsCancellationRequested)
+        {
+            Log.DrainTimedOut(Logger, Name, _options.DrainTimeout, BufferedCount);
+        }
+    }
+
+    private async Task CheckpointLoopAsync(CancellationToken cancellationToken)
+    {
+        using var timer = new PeriodicTimer(_options.CheckpointInterval, TimeProvider);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
+            {
+                await CheckpointAllAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    private async Task CheckpointAllAsync(CancellationToken cancellationToken)
+    {
+        foreach (ShardProcessor shard in _shards.Values)
+        {
+            try
+            {
+                if (!await shard.CheckpointAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    await shard.AbandonAsync().ConfigureAwait(false);
+                }
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                Log.CheckpointFailed(Logger, ex, Name, shard.ShardId);
+            }
+        }
+    }
+
+    private TaskCompletionSource InstallCapacityWaiter()
+    {
+        var created = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        return Interlocked.CompareExchange(ref _capacityWaiter, created, null) ?? created;
+    }
+
+    private void SignalCapacity() => Interlocked.Exchange(ref _capacityWaiter, null)?.TrySetResult();
+}
+
+/// <summary>The failure recorded when a record became older than <c>MaxRecordAge</c> between attempts.</summary>
+public sealed class RecordTooOldException : Exception
+{
+    /// <summary>Initializes the exception.</summary>
+    public RecordTooOldException()
+    {
+    }
+
+    /// <summary>Initializes the exception with a message.</summary>
+    /// <param name="message">The message.</param>
+    public RecordTooOldException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>Initializes the exception with a message and a cause.</summary>
+    /// <param name="message">The message.</param>
+    /// <param name="innerException">The cause.</param>
+    public RecordTooOldException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+
+    internal RecordTooOldException(StreamRecord record, TimeSpan maxAge)
+        : base($"Record {record} arrived at {record.ArrivalTime:O}, more than MaxRecordAge ({maxAge}) ago.")
+    {
+    }
+}

@@ -1,0 +1,90 @@
+namespace StreamLanes;
+
+/// <summary>
+/// A stream consumer's settings, bound from configuration section <c>StreamConsumers:&lt;name&gt;</c> and validated
+/// at start-up; an invalid value stops the host with a message naming the option and the rule.
+/// </summary>
+public sealed class StreamConsumerOptions
+{
+    /// <summary>The configuration section that holds one sub-section per consumer: <c>StreamConsumers</c>.</summary>
+    public const string ConfigurationSection = "StreamConsumers";
+
+    /// <summary>
+    /// The most handler calls running at once across all keys and shards of this consumer. Default 64; 1 to 100,000.
+    /// A record waiting for its retry back-off does not hold one.
+    /// </summary>
+    public int MaxConcurrentHandlers { get; set; } = 64;
+
+    /// <summary>
+    /// The most records read but not yet complete per shard; reading from the shard pauses at this bound.
+    /// Default 10,000; 1 to 10,000,000.
+    /// </summary>
+    public int MaxBufferedRecordsPerShard { get; set; } = 10_000;
+
+    /// <summary>The most records read but not yet complete across all shards of this consumer. Default 100,000; at least <see cref="MaxBufferedRecordsPerShard"/>.</summary>
+    public int MaxBufferedRecords { get; set; } = 100_000;
+
+    /// <summary>Attempts per record, the first included, before it is dead-lettered. Default 5; 1 to 1,000. Ignored by <see cref="KeyFailureMode.RetryUntilSuccess"/>.</summary>
+    public int MaxAttempts { get; set; } = 5;
+
+    /// <summary>The delay before the first retry, from which later ones grow. Default 200 ms; 0 to 1 hour.</summary>
+    public TimeSpan RetryBaseDelay { get; set; } = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>The longest delay between two attempts. Default 30 s; at least <see cref="RetryBaseDelay"/>, at most 1 day.</summary>
+    public TimeSpan RetryMaxDelay { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How retry delays grow. Default <see cref="RetryBackoff.Exponential"/>.</summary>
+    public RetryBackoff RetryBackoff { get; set; } = RetryBackoff.Exponential;
+
+    /// <summary>Whether retry delays are randomized (decorrelated jitter) so that keys failing together do not retry together. Default true.</summary>
+    public bool RetryJitter { get; set; } = true;
+
+    /// <summary>
+    /// How long one handler call may take before its cancellation token is signalled and the attempt counts as
+    /// failed. Default 60 s; null disables it; otherwise 10 ms to 1 day.
+    /// </summary>
+    public TimeSpan? AttemptTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>What happens to a key when one of its records finally fails. Default <see cref="KeyFailureMode.DeadLetterAndContinue"/>.</summary>
+    public KeyFailureMode FailureMode { get; set; } = KeyFailureMode.DeadLetterAndContinue;
+
+    /// <summary>
+    /// Records whose arrival time is older than this are dead-lettered with reason <c>RecordTooOld</c> instead of
+    /// (further) attempts. Set it below the stream's retention so nothing expires unseen. Default null (no limit);
+    /// otherwise 1 s to 365 days.
+    /// </summary>
+    public TimeSpan? MaxRecordAge { get; set; }
+
+    /// <summary>How often each shard's safe checkpoint is saved. Default 5 s; 10 ms to 1 hour.</summary>
+    public TimeSpan CheckpointInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// On graceful stop, how long to wait for buffered records to finish before cancelling handlers and writing the
+    /// final checkpoint. Default 30 s; 0 to 1 hour.
+    /// </summary>
+    public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>The delay before retrying a failed dead-letter write; it doubles up to <see cref="SinkRetryMaxDelay"/>. Default 1 s; 1 ms to 1 hour.</summary>
+    public TimeSpan SinkRetryBaseDelay { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>The longest delay between dead-letter write retries (they go on until the sink accepts). Default 30 s; at least <see cref="SinkRetryBaseDelay"/>.</summary>
+    public TimeSpan SinkRetryMaxDelay { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Consecutive dead-letter write failures after which the health check reports unhealthy. Default 3; at least 1.</summary>
+    public int SinkFailuresBeforeUnhealthy { get; set; } = 3;
+
+    /// <summary>
+    /// The health check reports unhealthy when records are waiting for a checkpoint and none has been saved for
+    /// this long. Default 5 minutes; at least <see cref="CheckpointInterval"/>.
+    /// </summary>
+    public TimeSpan MaxCheckpointAge { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// Where the embedded defaults keep their files: checkpoints in <c>checkpoints/</c> and dead letters in
+    /// <c>dead-letters/&lt;consumer&gt;.jsonl</c>. Default <c>streamlanes-data</c> (relative to the current directory).
+    /// </summary>
+    public string DataDirectory { get; set; } = "streamlanes-data";
+
+    /// <summary>Whether each handler call gets its own dependency-injection scope (for scoped services such as a DbContext). Default false: one handler instance per consumer.</summary>
+    public bool CreateScopePerRecord { get; set; }
+}

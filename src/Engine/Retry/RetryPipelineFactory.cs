@@ -1,0 +1,59 @@
+using Polly;
+using Polly.Retry;
+
+namespace StreamLanes;
+
+/// <summary>Builds a consumer's Polly.Core pipeline: retry (outermost), then the per-attempt timeout, then the user's strategies.</summary>
+internal static class RetryPipelineFactory
+{
+    public static readonly ResiliencePropertyKey<KeyLane> LaneKey = new("StreamLanes.Lane");
+
+    public static ResiliencePipeline Create(
+        StreamConsumerOptions options,
+        TimeProvider timeProvider,
+        Action<RetryStrategyOptions>? configureRetry,
+        Action<ResiliencePipelineBuilder>? configurePipeline)
+    {
+        var retry = new RetryStrategyOptions
+        {
+            MaxRetryAttempts = options.FailureMode == KeyFailureMode.RetryUntilSuccess ? int.MaxValue : options.MaxAttempts - 1,
+            Delay = options.RetryBaseDelay,
+            MaxDelay = options.RetryMaxDelay,
+            BackoffType = options.RetryBackoff switch
+            {
+                RetryBackoff.Constant => DelayBackoffType.Constant,
+                RetryBackoff.Linear => DelayBackoffType.Linear,
+                _ => DelayBackoffType.Exponential,
+            },
+            UseJitter = options.RetryJitter,
+            Name = "StreamLanes.Retry",
+        };
+        configureRetry?.Invoke(retry);
+
+        // Which failures are retried is the engine's decision (non-retryable exceptions, record age, shutdown): a user
+        // predicate here could retry a poison payload forever or drop a record, so it is not customisable.
+        retry.ShouldHandle = static args =>
+        {
+            if (args.Outcome.Exception is null || args.Context.CancellationToken.IsCancellationRequested)
+            {
+                return new ValueTask<bool>(false);
+            }
+
+            KeyLane? lane = args.Context.Properties.GetValue(LaneKey, null!);
+            return new ValueTask<bool>(lane is null || lane.StopReason is null);
+        };
+        var builder = new ResiliencePipelineBuilder { TimeProvider = timeProvider, Name = "StreamLanes" };
+        if (retry.MaxRetryAttempts > 0)
+        {
+            builder.AddRetry(retry);
+        }
+
+        if (options.AttemptTimeout is TimeSpan timeout)
+        {
+            builder.AddTimeout(timeout);
+        }
+
+        configurePipeline?.Invoke(builder);
+        return builder.Build();
+    }
+}

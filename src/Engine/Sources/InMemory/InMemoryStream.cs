@@ -1,0 +1,217 @@
+using System.Text;
+using StreamLanes.Checkpointing;
+
+namespace StreamLanes;
+
+/// <summary>
+/// A multi-shard stream in process memory, shaped like a Kinesis stream: records are assigned to shards by a hash
+/// of their partition key, numbered in order per shard, and kept until the stream is dropped. For tests,
+/// benchmarks and the demo; read it with <see cref="InMemoryStreamSource"/>.
+/// </summary>
+/// <remarks>Thread-safe: producers may put while consumers read.</remarks>
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Naming", "CA1711", Justification = "A data stream in the Kinesis sense, not a System.IO.Stream; the name users look for.")]
+public sealed class InMemoryStream
+{
+    private readonly Shard[] _shards;
+    private readonly TimeProvider _timeProvider;
+
+    /// <summary>Initializes a stream.</summary>
+    /// <param name="name">The stream name.</param>
+    /// <param name="shardCount">The number of shards, from 1 to 10,000.</param>
+    /// <param name="timeProvider">The clock for arrival times; the system clock when null.</param>
+    public InMemoryStream(string name, int shardCount = 1, TimeProvider? timeProvider = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        ArgumentOutOfRangeException.ThrowIfLessThan(shardCount, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(shardCount, 10_000);
+        Name = name;
+        _timeProvider = timeProvider ?? TimeProvider.System;
+        _shards = new Shard[shardCount];
+        for (int i = 0; i < shardCount; i++)
+        {
+            _shards[i] = new Shard($"shardId-{i:D12}");
+        }
+
+        ShardIds = [.. _shards.Select(static shard => shard.Id)];
+    }
+
+    /// <summary>The stream name.</summary>
+    public string Name { get; }
+
+    /// <summary>The shard ids, <c>shardId-000000000000</c> onwards.</summary>
+    public IReadOnlyList<string> ShardIds { get; }
+
+    /// <summary>The total number of records put.</summary>
+    public long Count => _shards.Sum(static shard => (long)shard.Count);
+
+    /// <summary>The shard a partition key maps to (a stable hash, the same in every process).</summary>
+    /// <param name="partitionKey">The key.</param>
+    /// <returns>The shard's index.</returns>
+    public int ShardIndexOf(string partitionKey)
+    {
+        ArgumentNullException.ThrowIfNull(partitionKey);
+        uint hash = 2166136261;
+        foreach (char c in partitionKey)
+        {
+            hash = (hash ^ c) * 16777619;
+        }
+
+        return (int)(hash % (uint)_shards.Length);
+    }
+
+    /// <summary>Appends a record to the shard its key maps to.</summary>
+    /// <param name="partitionKey">The partition key.</param>
+    /// <param name="data">The payload.</param>
+    /// <param name="attributes">Optional attributes.</param>
+    /// <returns>The stored record, with its shard and sequence number.</returns>
+    public StreamRecord Put(string partitionKey, ReadOnlyMemory<byte> data, IReadOnlyDictionary<string, string>? attributes = null)
+        => PutToShard(ShardIndexOf(partitionKey), partitionKey, data, attributes);
+
+    /// <summary>Appends a UTF-8 text record to the shard its key maps to.</summary>
+    /// <param name="partitionKey">The partition key.</param>
+    /// <param name="text">The payload text.</param>
+    /// <returns>The stored record.</returns>
+    public StreamRecord Put(string partitionKey, string text) => Put(partitionKey, Encoding.UTF8.GetBytes(text));
+
+    /// <summary>Appends a record to a given shard.</summary>
+    /// <param name="shardIndex">The shard's index.</param>
+    /// <param name="partitionKey">The partition key.</param>
+    /// <param name="data">The payload.</param>
+    /// <param name="attributes">Optional attributes.</param>
+    /// <returns>The stored record.</returns>
+    public StreamRecord PutToShard(int shardIndex, string partitionKey, ReadOnlyMemory<byte> data, IReadOnlyDictionary<string, string>? attributes = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(shardIndex);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(shardIndex, _shards.Length);
+        return _shards[shardIndex].Append(this, partitionKey, data, attributes, _timeProvider.GetUtcNow());
+    }
+
+    /// <summary>Appends records made elsewhere (e.g. with an older arrival time), renumbering none: each must belong to this stream, in shard order.</summary>
+    /// <param name="record">The record; its sequence number must be the shard's next (its count + 1).</param>
+    public void Append(StreamRecord record)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        int index = Array.FindIndex(_shards, shard => shard.Id == record.ShardId);
+        if (index < 0 || record.StreamName != Name)
+        {
+            throw new ArgumentException($"Record {record} does not belong to stream '{Name}'.", nameof(record));
+        }
+
+        _shards[index].AppendExisting(record);
+    }
+
+    /// <summary>Closes every shard: readers reach its end, checkpoint <c>SHARD_END</c> and stop. Later puts fail.</summary>
+    public void Seal()
+    {
+        foreach (Shard shard in _shards)
+        {
+            shard.Seal();
+        }
+    }
+
+    /// <summary>The records of a shard, in order.</summary>
+    /// <param name="shardIndex">The shard's index.</param>
+    /// <returns>A copy of the shard's records.</returns>
+    public IReadOnlyList<StreamRecord> Records(int shardIndex) => _shards[shardIndex].Snapshot();
+
+    internal Shard GetShard(int index) => _shards[index];
+
+    internal int ShardCount => _shards.Length;
+
+    internal sealed class Shard(string id)
+    {
+        private readonly Lock _lock = new();
+        private readonly List<StreamRecord> _records = [];
+        private TaskCompletionSource _appended = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private bool _sealed;
+
+        public string Id { get; } = id;
+
+        public int Count
+        {
+            get
+            {
+                lock (_lock)
+                {
+                    return _records.Count;
+                }
+            }
+        }
+
+        public StreamRecord Append(InMemoryStream stream, string partitionKey, ReadOnlyMemory<byte> data, IReadOnlyDictionary<string, string>? attributes, DateTimeOffset now)
+        {
+            TaskCompletionSource appended;
+            StreamRecord record;
+            lock (_lock)
+            {
+                ThrowIfSealed();
+                record = new StreamRecord(SourceKind.InMemory, stream.Name, Id, SequenceNumber.FromInteger((ulong)_records.Count + 1), partitionKey, data, now, attributes);
+                _records.Add(record);
+                appended = _appended;
+                _appended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+
+            appended.TrySetResult();
+            return record;
+        }
+
+        public void AppendExisting(StreamRecord record)
+        {
+            TaskCompletionSource appended;
+            lock (_lock)
+            {
+                ThrowIfSealed();
+                if (record.SubSequenceNumber != 0 || record.Position != SequenceNumber.FromInteger((ulong)_records.Count + 1))
+                {
+                    throw new ArgumentException($"Record {record} is not shard {Id}'s next record ({_records.Count + 1}).", nameof(record));
+                }
+
+                _records.Add(record);
+                appended = _appended;
+                _appended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+
+            appended.TrySetResult();
+        }
+
+        public void Seal()
+        {
+            TaskCompletionSource appended;
+            lock (_lock)
+            {
+                _sealed = true;
+                appended = _appended;
+            }
+
+            appended.TrySetResult();
+        }
+
+        /// <summary>Copies up to <paramref name="buffer"/>'s length of records from <paramref name="index"/> on.</summary>
+        /// <returns>The number copied, whether the shard is sealed, and a task that completes on the next append.</returns>
+        public (int Count, bool Sealed, Task Appended) Read(int index, StreamRecord[] buffer)
+        {
+            lock (_lock)
+            {
+                int count = Math.Max(0, Math.Min(buffer.Length, _records.Count - index));
+                _records.CopyTo(index, buffer, 0, count);
+                return (count, _sealed && index + count >= _records.Count, _appended.Task);
+            }
+        }
+
+        public IReadOnlyList<StreamRecord> Snapshot()
+        {
+            lock (_lock)
+            {
+                return [.. _records];
+            }
+        }
+
+        private void ThrowIfSealed()
+        {
+            if (_sealed)
+            {
+                throw new InvalidOperationException($"Shard {Id} is sealed; no record can be added.");
+            }
+        }
+    }
+}
