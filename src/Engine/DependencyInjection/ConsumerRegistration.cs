@@ -32,4 +32,6 @@ internal sealed class ConsumerRegistration(string name, Type handlerType, Type m
     public Action<RetryStrategyOptions>? ConfigureRetry { get; set; }
 
     public Action<ResiliencePipelineBuilder>? ConfigurePipeline { get; set; }
+
+    public Func<StreamRecord, string>? LaneKey { get; set; }
 }

@@ -202,6 +202,20 @@ public sealed class StreamConsumerBuilder
         return this;
     }
 
+    /// <summary>
+    /// Orders records by another key than the partition key: records with the same lane key are handled one at a
+    /// time, in sequence order, and parked together. The default is the partition key. A coarser key (an entity id
+    /// shared by several partition keys) keeps each partition key's order; a finer one gives it up.
+    /// </summary>
+    /// <param name="laneKey">Returns a record's lane key; called once per record on the reading thread, so keep it cheap.</param>
+    /// <returns>This builder.</returns>
+    public StreamConsumerBuilder WithLaneKey(Func<StreamRecord, string> laneKey)
+    {
+        ArgumentNullException.ThrowIfNull(laneKey);
+        _registration.LaneKey = laneKey;
+        return this;
+    }
+
     internal static string DefaultDeadLetterPath(StreamConsumerOptions options, string consumerName)
         => Path.Combine(options.DataDirectory, "dead-letters", $"{consumerName}.jsonl");
 }

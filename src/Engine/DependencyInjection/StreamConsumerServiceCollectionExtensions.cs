@@ -103,7 +103,8 @@ public static class StreamConsumerServiceCollectionExtensions
             RetryPipelineFactory.Create(options, timeProvider, registration.ConfigureRetry, registration.ConfigurePipeline),
             new NonRetryablePolicy(registration.NonRetryableTypes, registration.NonRetryablePredicates),
             timeProvider,
-            logger);
+            logger,
+            registration.LaneKey);
     }
 
     private static HandlerInvoker<TMessage> CreateInvoker<TMessage>(IServiceProvider provider, ConsumerRegistration registration, StreamConsumerOptions options)

@@ -285,10 +285,11 @@ internal sealed class ShardProcessor : IShardProcessor, IDisposable
         KeyLane? schedule = null;
         lock (_lock)
         {
-            ref KeyLane? lane = ref CollectionsMarshal.GetValueRefOrAddDefault(_lanes, record.PartitionKey, out bool exists);
+            string key = Runtime.LaneKeyOf(record);
+            ref KeyLane? lane = ref CollectionsMarshal.GetValueRefOrAddDefault(_lanes, key, out bool exists);
             if (!exists)
             {
-                lane = Runtime.RentLane(this, record.PartitionKey);
+                lane = Runtime.RentLane(this, key);
             }
 
             lane!.Queue.Enqueue(new LaneEntry(record, token));

@@ -31,8 +31,10 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
     private readonly KeyValuePair<string, object?> _consumerTag;
     private readonly int _resumeShardBuffered;
     private readonly int _resumeTotalBuffered;
+    private readonly Func<StreamRecord, string>? _laneKey;
 
     private int _buffered;
+    private int _disposed;
     private int _blockedLanes;
     private long _received;
     private long _handled;
@@ -57,8 +59,10 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
         ResiliencePipeline pipeline,
         NonRetryablePolicy nonRetryable,
         TimeProvider timeProvider,
-        ILogger logger)
+        ILogger logger,
+        Func<StreamRecord, string>? laneKey = null)
     {
+        _laneKey = laneKey;
         Name = name;
         _options = options;
         Invoker = invoker;
@@ -103,6 +107,9 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
     public int ActiveLaneCount => _shards.Values.Sum(static shard => shard.LaneCount);
 
     public long CheckpointLag => _shards.Values.Sum(static shard => shard.CheckpointLag);
+
+    /// <summary>The key records are ordered by: the partition key unless the consumer chose another.</summary>
+    public string LaneKeyOf(StreamRecord record) => _laneKey is null ? record.PartitionKey : _laneKey(record);
 
     public bool ReleaseKey(string partitionKey)
     {
@@ -219,6 +226,12 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
 
     public async ValueTask DisposeAsync()
     {
+        // The same instance is registered as the runtime and as IStreamConsumer, so the container disposes it twice.
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         await _hardStop.CancelAsync().ConfigureAwait(false);
         foreach (ShardProcessor shard in _shards.Values)
         {
@@ -353,7 +366,7 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
     {
         CancellationToken stopping = lane.Shard.Stopping;
         stopping.ThrowIfCancellationRequested();
-        if (_options.FailureMode == KeyFailureMode.ParkKey && _parkedKeys.TryGetValue(record.PartitionKey, out string? parkedBehind))
+        if (_options.FailureMode == KeyFailureMode.ParkKey && _parkedKeys.TryGetValue(lane.Key, out string? parkedBehind))
         {
             await DeadLetterAsync(lane, record, DeadLetterReason.ParkedBehind, [], parkedBehind, stopping).ConfigureAwait(false);
             return;
@@ -362,7 +375,7 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
         if (IsTooOld(record))
         {
             await DeadLetterAsync(lane, record, DeadLetterReason.RecordTooOld, [], null, stopping).ConfigureAwait(false);
-            ParkIfConfigured(record);
+            ParkIfConfigured(lane, record);
             return;
         }
 
@@ -392,7 +405,7 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
         DeadLetterAttempt[] attempts = [.. lane.Attempts];
         lane.EndRecord();
         await DeadLetterAsync(lane, record, reason, attempts, null, stopping).ConfigureAwait(false);
-        ParkIfConfigured(record);
+        ParkIfConfigured(lane, record);
     }
 
     private static async ValueTask<Outcome<bool>> AttemptAsync(ResilienceContext context, KeyLane lane)
@@ -449,11 +462,11 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
     private bool IsTooOld(StreamRecord record)
         => _options.MaxRecordAge is TimeSpan maxAge && TimeProvider.GetUtcNow() - record.ArrivalTime > maxAge;
 
-    private void ParkIfConfigured(StreamRecord record)
+    private void ParkIfConfigured(KeyLane lane, StreamRecord record)
     {
-        if (_options.FailureMode == KeyFailureMode.ParkKey && _parkedKeys.TryAdd(record.PartitionKey, record.SequenceNumber))
+        if (_options.FailureMode == KeyFailureMode.ParkKey && _parkedKeys.TryAdd(lane.Key, record.SequenceNumber))
         {
-            Log.KeyParked(Logger, Name, record.PartitionKey, record.SequenceNumber);
+            Log.KeyParked(Logger, Name, lane.Key, record.SequenceNumber);
         }
     }
 
