@@ -1,0 +1,51 @@
+using System.Text.Json.Serialization;
+
+namespace StreamLanes.Aws;
+
+// Property names are the APIs' own (PascalCase, or set with JsonPropertyName), so no naming policy applies.
+// Absent optional fields are left out, as the services expect.
+[JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(KinesisCreateStreamRequest))]
+[JsonSerializable(typeof(KinesisDeleteStreamRequest))]
+[JsonSerializable(typeof(KinesisDescribeStreamSummaryRequest))]
+[JsonSerializable(typeof(KinesisDescribeStreamSummaryResponse))]
+[JsonSerializable(typeof(KinesisListShardsRequest))]
+[JsonSerializable(typeof(KinesisListShardsResponse))]
+[JsonSerializable(typeof(KinesisGetShardIteratorRequest))]
+[JsonSerializable(typeof(KinesisGetShardIteratorResponse))]
+[JsonSerializable(typeof(KinesisGetRecordsRequest))]
+[JsonSerializable(typeof(KinesisGetRecordsResponse))]
+[JsonSerializable(typeof(KinesisPutRecordRequest))]
+[JsonSerializable(typeof(KinesisPutRecordResponse))]
+[JsonSerializable(typeof(KinesisPutRecordsRequest))]
+[JsonSerializable(typeof(KinesisPutRecordsResponse))]
+[JsonSerializable(typeof(KinesisSplitShardRequest))]
+[JsonSerializable(typeof(KinesisMergeShardsRequest))]
+[JsonSerializable(typeof(DynamoDbDescribeStreamRequest))]
+[JsonSerializable(typeof(DynamoDbDescribeStreamResponse))]
+[JsonSerializable(typeof(DynamoDbListStreamsRequest))]
+[JsonSerializable(typeof(DynamoDbListStreamsResponse))]
+[JsonSerializable(typeof(DynamoDbGetShardIteratorRequest))]
+[JsonSerializable(typeof(DynamoDbGetShardIteratorResponse))]
+[JsonSerializable(typeof(DynamoDbGetRecordsRequest))]
+[JsonSerializable(typeof(DynamoDbGetRecordsResponse))]
+[JsonSerializable(typeof(SqsCreateQueueRequest))]
+[JsonSerializable(typeof(SqsQueueUrlResponse))]
+[JsonSerializable(typeof(SqsGetQueueUrlRequest))]
+[JsonSerializable(typeof(SqsGetQueueAttributesRequest))]
+[JsonSerializable(typeof(SqsGetQueueAttributesResponse))]
+[JsonSerializable(typeof(SqsSendMessageRequest))]
+[JsonSerializable(typeof(SqsSendMessageResponse))]
+[JsonSerializable(typeof(SqsSendMessageBatchRequest))]
+[JsonSerializable(typeof(SqsSendMessageBatchResponse))]
+[JsonSerializable(typeof(SqsReceiveMessageRequest))]
+[JsonSerializable(typeof(SqsReceiveMessageResponse))]
+[JsonSerializable(typeof(SqsDeleteMessageRequest))]
+[JsonSerializable(typeof(SqsDeleteMessageBatchRequest))]
+[JsonSerializable(typeof(SqsChangeMessageVisibilityRequest))]
+[JsonSerializable(typeof(SqsChangeMessageVisibilityBatchRequest))]
+[JsonSerializable(typeof(SqsBatchResponse))]
+[JsonSerializable(typeof(SqsQueueUrlRequest))]
+internal sealed partial class AwsJsonContext : JsonSerializerContext
+{
+}

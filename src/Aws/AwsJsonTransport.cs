@@ -1,0 +1,259 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using Amazon;
+using Amazon.Runtime;
+using Amazon.Runtime.Credentials;
+using Amazon.Runtime.Signing;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace StreamLanes.Aws;
+
+/// <summary>
+/// Sends one AWS JSON-protocol operation: serializes the request, signs it with SigV4, posts it, retries throttling,
+/// service failures, network errors and timeouts with full-jitter exponential back-off, and maps errors to
+/// <see cref="AwsServiceException"/>. The one place that talks HTTP to AWS, so the typed clients can later move to
+/// the SDK clients without their callers noticing.
+/// </summary>
+internal sealed class AwsJsonTransport : IDisposable
+{
+    private readonly AwsServiceDescriptor _service;
+    private readonly AwsClientOptions _options;
+    private readonly HttpClient _httpClient;
+    private readonly bool _ownsHttpClient;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _timeProvider;
+    private readonly Func<double> _jitter;
+    private readonly RegionEndpoint _region;
+    private readonly SemaphoreSlim _credentialsLock = new(1, 1);
+    private AWSCredentials? _credentials;
+
+    public AwsJsonTransport(
+        AwsServiceDescriptor service,
+        AwsClientOptions options,
+        Uri? serviceOverride,
+        HttpClient? httpClient,
+        ILogger? logger,
+        TimeProvider? timeProvider,
+        Func<double>? jitter = null)
+    {
+        ArgumentNullException.ThrowIfNull(service);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+
+        // A snapshot: later changes to the caller's options object must not change a running client.
+        _options = options.Clone();
+        _service = service;
+        Endpoint = service.ResolveEndpoint(_options, serviceOverride);
+        _region = RegionEndpoint.GetBySystemName(_options.Region);
+        _credentials = _options.Credentials;
+        _logger = logger ?? NullLogger.Instance;
+        _timeProvider = timeProvider ?? TimeProvider.System;
+        _jitter = jitter ?? DefaultJitter;
+        if (httpClient is null)
+        {
+            // Each attempt has its own timeout (RequestTimeout), so HttpClient's must not cut a long poll short.
+            _httpClient = new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
+            _ownsHttpClient = true;
+        }
+        else
+        {
+            _httpClient = httpClient;
+        }
+    }
+
+    /// <summary>The URL every request of this service is posted to.</summary>
+    public Uri Endpoint { get; }
+
+    /// <summary>The options in force (a copy of the caller's).</summary>
+    public AwsClientOptions Options => _options;
+
+    /// <summary>Sends <paramref name="operation"/> and deserializes its response.</summary>
+    public async Task<TResponse> SendAsync<TRequest, TResponse>(
+        string operation,
+        TRequest request,
+        JsonTypeInfo<TRequest> requestType,
+        JsonTypeInfo<TResponse> responseType,
+        CancellationToken cancellationToken,
+        TimeSpan extraTimeout = default)
+    {
+        var body = await SendCoreAsync(operation, request, requestType, extraTimeout, cancellationToken).ConfigureAwait(false);
+        var response = JsonSerializer.Deserialize(body.Length == 0 ? "{}"u8 : body, responseType);
+        return response ?? throw new JsonException($"{_service.Name}.{operation} returned a null response body.");
+    }
+
+    /// <summary>Sends <paramref name="operation"/> and ignores its (empty) response body.</summary>
+    public async Task SendAsync<TRequest>(
+        string operation,
+        TRequest request,
+        JsonTypeInfo<TRequest> requestType,
+        CancellationToken cancellationToken)
+    {
+        await SendCoreAsync(operation, request, requestType, default, cancellationToken).ConfigureAwait(false);
+    }
+
+    public void Dispose()
+    {
+        _credentialsLock.Dispose();
+        if (_ownsHttpClient)
+        {
+            _httpClient.Dispose();
+        }
+    }
+
+    /// <summary>The back-off before retry number <paramref name="retry"/> (1-based): uniform in [0, min(max, base * 2^(retry-1))).</summary>
+    internal TimeSpan BackoffDelay(int retry)
+    {
+        var exponent = Math.Min(retry - 1, 30);
+        var capTicks = Math.Min(_options.MaxRetryDelay.Ticks, _options.BaseRetryDelay.Ticks * (double)(1L << exponent));
+        return TimeSpan.FromTicks((long)(capTicks * _jitter()));
+    }
+
+    private async Task<byte[]> SendCoreAsync<TRequest>(
+        string operation,
+        TRequest request,
+        JsonTypeInfo<TRequest> requestType,
+        TimeSpan extraTimeout,
+        CancellationToken cancellationToken)
+    {
+        var payload = JsonSerializer.SerializeToUtf8Bytes(request, requestType);
+        var maxRetries = _options.MaxTransportRetries;
+        for (var retry = 0; ; retry++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            string failure;
+            try
+            {
+                return await SendOnceAsync(operation, payload, extraTimeout, cancellationToken).ConfigureAwait(false);
+            }
+            catch (AwsServiceException ex) when (ex.IsRetryable && retry < maxRetries)
+            {
+                failure = ex.ErrorCode;
+            }
+            catch (HttpRequestException ex) when (retry < maxRetries && !cancellationToken.IsCancellationRequested)
+            {
+                failure = ex.HttpRequestError.ToString();
+            }
+            catch (IOException) when (retry < maxRetries && !cancellationToken.IsCancellationRequested)
+            {
+                failure = "IOException";
+            }
+            catch (TimeoutException) when (retry < maxRetries && !cancellationToken.IsCancellationRequested)
+            {
+                failure = "Timeout";
+            }
+
+            var delay = BackoffDelay(retry + 1);
+            AwsLog.RetryingAfterError(_logger, _service.Name, operation, failure, retry + 1, maxRetries, (long)delay.TotalMilliseconds);
+            await Task.Delay(delay, _timeProvider, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task<byte[]> SendOnceAsync(string operation, byte[] payload, TimeSpan extraTimeout, CancellationToken cancellationToken)
+    {
+        var timeout = _options.RequestTimeout + extraTimeout;
+        using var timeoutCts = new CancellationTokenSource(timeout, _timeProvider);
+        using var attemptCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeoutCts.Token);
+        try
+        {
+            using var message = await CreateSignedRequestAsync(operation, payload, attemptCts.Token).ConfigureAwait(false);
+            using var response = await _httpClient
+                .SendAsync(message, HttpCompletionOption.ResponseHeadersRead, attemptCts.Token)
+                .ConfigureAwait(false);
+            var body = await response.Content.ReadAsByteArrayAsync(attemptCts.Token).ConfigureAwait(false);
+            if (response.IsSuccessStatusCode)
+            {
+                return body;
+            }
+
+            var exception = AwsErrorClassifier.FromResponse(
+                response.StatusCode,
+                HeaderValue(response, "x-amzn-ErrorType"),
+                HeaderValue(response, "x-amzn-query-error"),
+                HeaderValue(response, "x-amzn-RequestId") ?? HeaderValue(response, "x-amz-request-id"),
+                body,
+                _service.Name,
+                operation);
+            AwsLog.ServiceError(_logger, _service.Name, operation, exception.ErrorCode, (int)response.StatusCode, exception.Kind);
+            throw exception;
+        }
+        catch (OperationCanceledException ex) when (timeoutCts.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw new TimeoutException($"{_service.Name}.{operation} did not complete within {timeout.TotalSeconds:0.###} s.", ex);
+        }
+    }
+
+    private async Task<HttpRequestMessage> CreateSignedRequestAsync(string operation, byte[] payload, CancellationToken cancellationToken)
+    {
+        var target = $"{_service.TargetPrefix}.{operation}";
+        var signingRequest = new AWSSigningRequest
+        {
+            HttpMethod = HttpMethod.Post,
+            RequestUri = Endpoint,
+            Content = payload,
+        };
+        signingRequest.Headers["Content-Type"] = _service.ContentType;
+        signingRequest.Headers["X-Amz-Target"] = target;
+
+        var parameters = new AWSSigV4Parameters
+        {
+            Credentials = await GetCredentialsAsync(cancellationToken).ConfigureAwait(false),
+            Region = _region,
+            Service = _service.SigningName,
+            SignedAt = _timeProvider.GetUtcNow().UtcDateTime,
+        };
+        var signed = await AWSSigV4Signer.SignAsync(signingRequest, parameters, cancellationToken).ConfigureAwait(false);
+
+        var message = new HttpRequestMessage(HttpMethod.Post, Endpoint)
+        {
+            Content = new ByteArrayContent(payload),
+            Version = HttpVersion.Version11,
+        };
+
+        // The signer returns only its own headers (Authorization, X-Amz-Date, X-Amz-Content-SHA256 and, for session
+        // credentials, X-Amz-Security-Token); the request's own signed headers must be sent exactly as signed.
+        message.Content.Headers.ContentType = new MediaTypeHeaderValue(_service.ContentType);
+        message.Headers.TryAddWithoutValidation("X-Amz-Target", target);
+        foreach (var header in signed.Headers)
+        {
+            message.Headers.TryAddWithoutValidation(header.Key, header.Value);
+        }
+
+        return message;
+    }
+
+    private async ValueTask<AWSCredentials> GetCredentialsAsync(CancellationToken cancellationToken)
+    {
+        if (_credentials is { } cached)
+        {
+            return cached;
+        }
+
+        await _credentialsLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_credentials is null)
+            {
+                // The resolved AWSCredentials refreshes itself (assumed roles, SSO, instance metadata), so it is kept.
+                var resolved = await DefaultAWSCredentialsIdentityResolver.GetCredentialsAsync(clientConfig: null).ConfigureAwait(false);
+                AwsLog.CredentialsResolved(_logger, resolved.GetType().Name);
+                _credentials = resolved;
+            }
+
+            return _credentials;
+        }
+        finally
+        {
+            _credentialsLock.Release();
+        }
+    }
+
+    private static string? HeaderValue(HttpResponseMessage response, string name) =>
+        response.Headers.TryGetValues(name, out var values) ? values.FirstOrDefault() : null;
+
+    [SuppressMessage("Security", "CA5394:Do not use insecure randomness", Justification = "Back-off jitter only spreads retries; it protects nothing.")]
+    private static double DefaultJitter() => Random.Shared.NextDouble();
+}

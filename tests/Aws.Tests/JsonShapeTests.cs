@@ -1,0 +1,144 @@
+using System.Text;
+using System.Text.Json;
+
+namespace StreamLanes.Aws.Tests;
+
+public sealed class JsonShapeTests
+{
+    [Fact]
+    public void GetRecords_response_decodes_data_timestamps_and_child_shards()
+    {
+        var json = """
+            {
+              "Records": [
+                {"SequenceNumber":"49590338271490256608559692538361571095921575989136588898","ApproximateArrivalTimestamp":1.700000000123E9,
+                 "Data":"aGVsbG8=","PartitionKey":"order-1","EncryptionType":"NONE"}
+              ],
+              "MillisBehindLatest": 2100,
+              "ChildShards": [
+                {"ShardId":"shardId-000000000002","ParentShards":["shardId-000000000000"],
+                 "HashKeyRange":{"StartingHashKey":"0","EndingHashKey":"170141183460469231731687303715884105727"}}
+              ]
+            }
+            """;
+
+        var response = JsonSerializer.Deserialize(json, AwsJsonContext.Default.KinesisGetRecordsResponse)!;
+
+        var record = Assert.Single(response.Records);
+        Assert.Equal("hello", Encoding.UTF8.GetString(record.Data.Span));
+        Assert.Equal("order-1", record.PartitionKey);
+        Assert.Equal(DateTimeOffset.FromUnixTimeMilliseconds(1_700_000_000_123), record.ApproximateArrivalTimestamp);
+        Assert.Null(response.NextShardIterator);
+        Assert.Equal(2100, response.MillisBehindLatest);
+        var child = Assert.Single(response.ChildShards!);
+        Assert.Equal(["shardId-000000000000"], child.ParentShards);
+    }
+
+    [Fact]
+    public void GetShardIterator_request_uses_the_api_names_and_epoch_seconds()
+    {
+        var request = new KinesisGetShardIteratorRequest(
+            "orders", null, "shardId-000000000001", KinesisShardIteratorType.AtTimestamp, null,
+            DateTimeOffset.FromUnixTimeMilliseconds(1_700_000_000_250));
+
+        var json = JsonSerializer.Serialize(request, AwsJsonContext.Default.KinesisGetShardIteratorRequest);
+
+        Assert.Equal(
+            """{"StreamName":"orders","ShardId":"shardId-000000000001","ShardIteratorType":"AT_TIMESTAMP","Timestamp":1700000000.25}""",
+            json);
+    }
+
+    [Theory]
+    [InlineData(KinesisShardIteratorType.TrimHorizon, "TRIM_HORIZON")]
+    [InlineData(KinesisShardIteratorType.Latest, "LATEST")]
+    [InlineData(KinesisShardIteratorType.AtSequenceNumber, "AT_SEQUENCE_NUMBER")]
+    [InlineData(KinesisShardIteratorType.AfterSequenceNumber, "AFTER_SEQUENCE_NUMBER")]
+    [InlineData(KinesisShardIteratorType.AtTimestamp, "AT_TIMESTAMP")]
+    public void Iterator_types_use_the_api_spelling(KinesisShardIteratorType type, string expected)
+    {
+        var json = JsonSerializer.Serialize(
+            new KinesisGetShardIteratorRequest(null, "arn:aws:kinesis:us-east-1:000000000000:stream/s", "s-1", type, null, null),
+            AwsJsonContext.Default.KinesisGetShardIteratorRequest);
+
+        Assert.Contains($"\"ShardIteratorType\":\"{expected}\"", json, StringComparison.Ordinal);
+        Assert.Contains("\"StreamARN\":\"arn:aws:kinesis:", json, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void PutRecords_request_sends_data_as_base64()
+    {
+        var request = new KinesisPutRecordsRequest("orders", null,
+        [
+            new KinesisPutRecordsEntry { Data = "hi"u8.ToArray(), PartitionKey = "k" },
+        ]);
+
+        var json = JsonSerializer.Serialize(request, AwsJsonContext.Default.KinesisPutRecordsRequest);
+
+        Assert.Equal("""{"StreamName":"orders","Records":[{"Data":"aGk=","PartitionKey":"k"}]}""", json);
+    }
+
+    [Fact]
+    public void Later_ListShards_pages_carry_only_the_token()
+    {
+        var json = JsonSerializer.Serialize(
+            new KinesisListShardsRequest { NextToken = "token", MaxResults = 1 },
+            AwsJsonContext.Default.KinesisListShardsRequest);
+
+        Assert.Equal("""{"NextToken":"token","MaxResults":1}""", json);
+    }
+
+    [Fact]
+    public void DynamoDb_stream_records_keep_attribute_values_as_json()
+    {
+        var json = """
+            {"Records":[{"eventID":"e1","eventName":"MODIFY","eventVersion":"1.1","eventSource":"aws:dynamodb","awsRegion":"us-east-1",
+              "dynamodb":{"ApproximateCreationDateTime":1700000000,"Keys":{"pk":{"S":"order-1"}},
+                          "NewImage":{"pk":{"S":"order-1"},"n":{"N":"2"}},"OldImage":{"pk":{"S":"order-1"},"n":{"N":"1"}},
+                          "SequenceNumber":"000000000000000000123","SizeBytes":42,"StreamViewType":"NEW_AND_OLD_IMAGES"},
+              "userIdentity":{"PrincipalId":"dynamodb.amazonaws.com","Type":"Service"}}],
+             "NextShardIterator":"next"}
+            """;
+
+        var response = JsonSerializer.Deserialize(json, AwsJsonContext.Default.DynamoDbGetRecordsResponse)!;
+
+        var record = Assert.Single(response.Records);
+        Assert.Equal("e1", record.EventId);
+        Assert.Equal("MODIFY", record.EventName);
+        Assert.Equal("order-1", record.Dynamodb.Keys["pk"].GetProperty("S").GetString());
+        Assert.Equal("2", record.Dynamodb.NewImage!["n"].GetProperty("N").GetString());
+        Assert.Equal("1", record.Dynamodb.OldImage!["n"].GetProperty("N").GetString());
+        Assert.Equal(DateTimeOffset.FromUnixTimeSeconds(1_700_000_000), record.Dynamodb.ApproximateCreationDateTime);
+        Assert.Equal(42, record.Dynamodb.SizeBytes);
+        Assert.Equal("Service", record.UserIdentity!.Type);
+        Assert.Equal("next", response.NextShardIterator);
+    }
+
+    [Fact]
+    public void Sqs_messages_expose_system_attributes()
+    {
+        var json = """
+            {"Messages":[{"MessageId":"m1","ReceiptHandle":"r1","MD5OfBody":"x","Body":"hello",
+              "Attributes":{"MessageGroupId":"g1","SequenceNumber":"18849496460467696128","ApproximateReceiveCount":"3","SentTimestamp":"1700000000123"},
+              "MessageAttributes":{"trace":{"DataType":"String","StringValue":"abc"},"blob":{"DataType":"Binary","BinaryValue":"AQI="}}}]}
+            """;
+
+        var message = Assert.Single(JsonSerializer.Deserialize(json, AwsJsonContext.Default.SqsReceiveMessageResponse)!.Messages);
+
+        Assert.Equal("g1", message.MessageGroupId);
+        Assert.Equal("18849496460467696128", message.SequenceNumber);
+        Assert.Equal(3, message.ApproximateReceiveCount);
+        Assert.Equal(DateTimeOffset.FromUnixTimeMilliseconds(1_700_000_000_123), message.SentTimestamp);
+        Assert.Equal("abc", message.MessageAttributes["trace"].StringValue);
+        Assert.Equal(new byte[] { 1, 2 }, message.MessageAttributes["blob"].BinaryValue!.Value.ToArray());
+    }
+
+    [Fact]
+    public void Receive_request_leaves_out_what_is_not_set()
+    {
+        var json = JsonSerializer.Serialize(
+            new SqsReceiveMessageRequest { QueueUrl = "u", MaxNumberOfMessages = 10, MessageSystemAttributeNames = ["All"] },
+            AwsJsonContext.Default.SqsReceiveMessageRequest);
+
+        Assert.Equal("""{"QueueUrl":"u","MaxNumberOfMessages":10,"MessageSystemAttributeNames":["All"]}""", json);
+    }
+}
