@@ -70,7 +70,13 @@ public sealed class ConsumerHarness : IAsyncDisposable
         return new ConsumerHarness(builder.Build(), stream, handler, checkpoints, sink);
     }
 
-    public Task StartAsync() => Host.StartAsync();
+    private bool _started;
+
+    public async Task StartAsync()
+    {
+        await Host.StartAsync();
+        _started = true;
+    }
 
     public Task StopAsync() => Host.StopAsync();
 
@@ -103,7 +109,10 @@ public sealed class ConsumerHarness : IAsyncDisposable
     {
         try
         {
-            await Host.StopAsync();
+            if (_started)
+            {
+                await Host.StopAsync();
+            }
         }
         finally
         {
