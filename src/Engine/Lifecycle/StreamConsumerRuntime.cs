@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging;
 using Polly;
+using Polly.Timeout;
 using StreamLanes.Checkpointing;
 using StreamLanes.Sinks;
 
@@ -434,7 +435,16 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
         catch (Exception ex)
         {
             DateTimeOffset failedAt = runtime.TimeProvider.GetUtcNow();
-            lane.Attempts.Add(DeadLetterAttempt.FromException(attempt, failedAt - runtime.TimeProvider.GetElapsedTime(started), failedAt, ex));
+            Exception recorded = ex;
+            if (ex is OperationCanceledException && context.CancellationToken.IsCancellationRequested && !lane.Shard.Stopping.IsCancellationRequested
+                && runtime._options.AttemptTimeout is TimeSpan timeout)
+            {
+                // Only the attempt's token fired, not the consumer's: Polly turns this into a timeout rejection, and
+                // the dead letter should say so rather than "a task was canceled".
+                recorded = new TimeoutRejectedException($"The attempt did not finish within AttemptTimeout ({timeout}).", timeout, ex);
+            }
+
+            lane.Attempts.Add(DeadLetterAttempt.FromException(attempt, failedAt - runtime.TimeProvider.GetElapsedTime(started), failedAt, recorded));
             if (!lane.Blocked)
             {
                 lane.Blocked = true;
