@@ -81,9 +81,17 @@ internal sealed class KeyLane : IThreadPoolWorkItem
         LaneEntry entry = _pendingEntry;
         _pending = default;
         _pendingEntry = default;
-        if (Finish(pending, entry))
+        try
         {
-            Run(dequeueHead: true);
+            if (Finish(pending, entry))
+            {
+                Run(dequeueHead: true);
+            }
+        }
+        catch (Exception ex)
+        {
+            // This runs as a bare continuation: an exception escaping here would take the whole process down.
+            Shard.Runtime.ReportFault(ex);
         }
     }
 

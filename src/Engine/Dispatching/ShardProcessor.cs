@@ -33,6 +33,9 @@ internal sealed class ShardProcessor : IShardProcessor, IDisposable
         Tracker = new CheckpointTracker(startAfter);
         _savedCheckpoint = startAfter;
         _stopping = CancellationTokenSource.CreateLinkedTokenSource(runtime.HardStopToken);
+
+        // Cached: pumps still unwinding after the runtime was disposed must be able to read it.
+        Stopping = _stopping.Token;
     }
 
     public StreamConsumerRuntime Runtime { get; }
@@ -43,7 +46,7 @@ internal sealed class ShardProcessor : IShardProcessor, IDisposable
 
     public CheckpointTracker Tracker { get; }
 
-    public CancellationToken Stopping => _stopping.Token;
+    public CancellationToken Stopping { get; }
 
     public int BufferedCount => Tracker.PendingCount;
 

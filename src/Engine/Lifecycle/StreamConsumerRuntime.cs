@@ -234,6 +234,12 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
         }
 
         await _hardStop.CancelAsync().ConfigureAwait(false);
+
+        // Give cancelled handlers a moment to unwind before their token sources go away; a handler that ignores
+        // cancellation is left behind rather than blocking disposal.
+        await Task.WhenAll(_shards.Values.Select(static shard => shard.StopPumpsAsync()))
+            .WaitAsync(TimeSpan.FromSeconds(5), TimeProvider)
+            .ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         foreach (ShardProcessor shard in _shards.Values)
         {
             shard.Dispose();

@@ -12,11 +12,15 @@ public static class InvariantChecker
     public sealed record Report(int Records, int Handled, int DeadLettered, int Duplicates);
 
     public static Report Check(IEnumerable<StreamRecord> put, RecordingHandler handler, IEnumerable<DeadLetterEnvelope> deadLetters, Func<StreamRecord, string>? keyOf = null)
+        => Check(put, [handler], deadLetters, keyOf);
+
+    /// <summary>Checks several runs (e.g. before and after a crash): nothing lost across them, order within each.</summary>
+    public static Report Check(IEnumerable<StreamRecord> put, IReadOnlyList<RecordingHandler> runs, IEnumerable<DeadLetterEnvelope> deadLetters, Func<StreamRecord, string>? keyOf = null)
     {
         keyOf ??= static record => record.PartitionKey;
         var records = put.ToList();
         var byId = records.ToDictionary(Id);
-        var successes = handler.Successes.ToList();
+        var successes = runs.SelectMany(static run => run.Successes).ToList();
         var letters = deadLetters.ToList();
         var problems = new StringBuilder();
 
@@ -43,7 +47,19 @@ public static class InvariantChecker
             }
         }
 
-        // Per key: every finish (success or final failure) in sequence order, and no two calls overlapping.
+        // Per key, within each run: calls in sequence order, and no two calls overlapping.
+        foreach (RecordingHandler handler in runs)
+        {
+            CheckOrder(handler, keyOf, problems);
+        }
+
+        int duplicates = successes.Count - handledIds.Count;
+        Assert.True(problems.Length == 0, problems.ToString());
+        return new Report(records.Count, handledIds.Count, letterIds.Count, duplicates);
+    }
+
+    private static void CheckOrder(RecordingHandler handler, Func<StreamRecord, string> keyOf, StringBuilder problems)
+    {
         if (handler.Overlaps > 0)
         {
             problems.AppendLine($"{handler.Overlaps} overlapping calls for one key");
@@ -65,10 +81,6 @@ public static class InvariantChecker
                 }
             }
         }
-
-        int duplicates = successes.Count - handledIds.Count;
-        Assert.True(problems.Length == 0, problems.ToString());
-        return new Report(records.Count, handledIds.Count, letterIds.Count, duplicates);
     }
 
     public static string Id(StreamRecord record) => $"{record.ShardId}/{record.SequenceNumber}/{record.SubSequenceNumber}";
