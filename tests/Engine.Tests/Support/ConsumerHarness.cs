@@ -11,8 +11,11 @@ public sealed class ConsumerHarness : IAsyncDisposable
 {
     public const string ConsumerName = "orders";
 
-    private ConsumerHarness(IHost host, InMemoryStream stream, RecordingHandler handler, ICheckpointStore checkpoints, IDeadLetterSink sink)
+    private readonly string _name;
+
+    private ConsumerHarness(string name, IHost host, InMemoryStream stream, RecordingHandler handler, ICheckpointStore checkpoints, IDeadLetterSink sink)
     {
+        _name = name;
         Host = host;
         Stream = stream;
         Handler = handler;
@@ -30,7 +33,7 @@ public sealed class ConsumerHarness : IAsyncDisposable
 
     public IDeadLetterSink Sink { get; }
 
-    public IStreamConsumer Consumer => Host.Services.GetRequiredKeyedService<IStreamConsumer>(ConsumerName);
+    public IStreamConsumer Consumer => Host.Services.GetRequiredKeyedService<IStreamConsumer>(_name);
 
     public IReadOnlyCollection<DeadLetterEnvelope> DeadLetters => ((InMemoryDeadLetterSink)Sink).Envelopes;
 
@@ -41,7 +44,9 @@ public sealed class ConsumerHarness : IAsyncDisposable
         Action<StreamConsumerBuilder>? build = null,
         ICheckpointStore? checkpoints = null,
         IDeadLetterSink? sink = null,
-        IDictionary<string, string?>? configuration = null)
+        IDictionary<string, string?>? configuration = null,
+        string name = ConsumerName,
+        bool fastTestDefaults = true)
     {
         checkpoints ??= new InMemoryCheckpointStore();
         sink ??= new InMemoryDeadLetterSink();
@@ -53,8 +58,14 @@ public sealed class ConsumerHarness : IAsyncDisposable
 
         builder.Services.AddSingleton(handler);
         StreamConsumerBuilder consumer = builder.Services
-            .AddStreamConsumer<RecordingHandler>(ConsumerName, options =>
+            .AddStreamConsumer<RecordingHandler>(name, options =>
             {
+                if (!fastTestDefaults)
+                {
+                    configure?.Invoke(options);
+                    return;
+                }
+
                 options.CheckpointInterval = TimeSpan.FromMilliseconds(50);
                 options.RetryBaseDelay = TimeSpan.FromMilliseconds(5);
                 options.RetryMaxDelay = TimeSpan.FromMilliseconds(50);
@@ -67,7 +78,7 @@ public sealed class ConsumerHarness : IAsyncDisposable
             .UseCheckpointStore(checkpoints)
             .UseDeadLetterSink(sink);
         build?.Invoke(consumer);
-        return new ConsumerHarness(builder.Build(), stream, handler, checkpoints, sink);
+        return new ConsumerHarness(name, builder.Build(), stream, handler, checkpoints, sink);
     }
 
     private bool _started;
