@@ -1,0 +1,77 @@
+namespace StreamLanes.Checkpointing;
+
+/// <summary>
+/// A lease this worker holds: the shard's checkpointer, fenced by the lease. Writes (renewals and checkpoints) are
+/// serialized, since each increments <c>leaseCounter</c> and the next one is conditional on it.
+/// </summary>
+internal sealed class HeldLease : IShardCheckpointer, IDisposable
+{
+    private readonly DynamoDbLeaseTable _table;
+    private readonly SemaphoreSlim _writes = new(1, 1);
+    private Lease _lease;
+    private volatile bool _lost;
+
+    public HeldLease(DynamoDbLeaseTable table, Lease lease, long acquiredTimestamp)
+    {
+        _table = table;
+        _lease = lease;
+        LastRenewedTimestamp = acquiredTimestamp;
+    }
+
+    public string ShardId => _lease.LeaseKey;
+
+    public Lease Current => Volatile.Read(ref _lease);
+
+    public bool IsLost => _lost;
+
+    /// <summary>When the lease was last written successfully (a <see cref="TimeProvider"/> timestamp).</summary>
+    public long LastRenewedTimestamp { get; private set; }
+
+    public ValueTask<SequenceNumber> GetAsync(CancellationToken cancellationToken) => ValueTask.FromResult(Current.Position);
+
+    public async ValueTask SaveAsync(SequenceNumber position, CancellationToken cancellationToken)
+    {
+        await WriteAsync((lease, token) => _table.CheckpointAsync(lease, position, token), null, cancellationToken).ConfigureAwait(false);
+    }
+
+    public Task RenewAsync(long timestamp, CancellationToken cancellationToken)
+        => WriteAsync(_table.RenewAsync, timestamp, cancellationToken);
+
+    public Task ReleaseAsync(CancellationToken cancellationToken)
+        => WriteAsync(_table.ReleaseAsync, null, cancellationToken);
+
+    public void MarkLost() => _lost = true;
+
+    public void Dispose() => _writes.Dispose();
+
+    private async Task WriteAsync(Func<Lease, CancellationToken, Task<Lease>> write, long? renewedTimestamp, CancellationToken cancellationToken)
+    {
+        await _writes.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_lost)
+            {
+                throw new CheckpointFencedException($"This worker no longer holds the lease of shard '{ShardId}'.");
+            }
+
+            try
+            {
+                Lease written = await write(_lease, cancellationToken).ConfigureAwait(false);
+                Volatile.Write(ref _lease, written);
+                if (renewedTimestamp is long timestamp)
+                {
+                    LastRenewedTimestamp = timestamp;
+                }
+            }
+            catch (LeaseLostException ex)
+            {
+                _lost = true;
+                throw new CheckpointFencedException(ex.Message, ex);
+            }
+        }
+        finally
+        {
+            _writes.Release();
+        }
+    }
+}

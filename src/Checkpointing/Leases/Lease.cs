@@ -1,0 +1,42 @@
+namespace StreamLanes.Checkpointing;
+
+/// <summary>One row of the lease table, as last read or written.</summary>
+internal sealed record Lease
+{
+    /// <summary>The checkpoint a new lease starts with when the stream is read from its oldest record.</summary>
+    public const string TrimHorizon = "TRIM_HORIZON";
+
+    /// <summary>The checkpoint a new lease starts with when the stream is read from new records only.</summary>
+    public const string Latest = "LATEST";
+
+    /// <summary>The checkpoint a new lease starts with when the stream is read from a point in time.</summary>
+    public const string AtTimestamp = "AT_TIMESTAMP";
+
+    public required string LeaseKey { get; init; }
+
+    public string? Owner { get; init; }
+
+    public long Counter { get; init; }
+
+    /// <summary>A sequence number, <c>SHARD_END</c>, or the initial-position sentinel the lease was created with.</summary>
+    public required string Checkpoint { get; init; }
+
+    public long CheckpointSubSequence { get; init; }
+
+    public long OwnerSwitchesSinceCheckpoint { get; init; }
+
+    public IReadOnlyList<string> ParentShardIds { get; init; } = [];
+
+    public bool IsShardEnd => Checkpoint == "SHARD_END";
+
+    /// <summary>The checkpoint as a position: <see cref="SequenceNumber.None"/> while it is still an initial-position sentinel.</summary>
+    public SequenceNumber Position => Checkpoint is TrimHorizon or Latest or AtTimestamp ? SequenceNumber.None : SequenceNumber.Parse(Checkpoint, CheckpointSubSequence);
+}
+
+/// <summary>A shard as the source lists it, with the parents it was split or merged from.</summary>
+/// <param name="ShardId">The shard id.</param>
+/// <param name="ParentShardIds">Its parents (none for an original shard; two after a merge).</param>
+internal readonly record struct ShardDescriptor(string ShardId, IReadOnlyList<string> ParentShardIds);
+
+/// <summary>Thrown when a conditional write finds that another worker owns the lease now.</summary>
+internal sealed class LeaseLostException(string message) : Exception(message);
