@@ -18,6 +18,7 @@ public static class StreamLanesMetrics
     internal static readonly Counter<long> RecordsDeadLettered = Meter.CreateCounter<long>("streamlanes.records.dead_lettered", "{record}", "Records durably written to the dead-letter sink.");
     internal static readonly Counter<long> SinkFailures = Meter.CreateCounter<long>("streamlanes.sink.failures", "{write}", "Failed dead-letter writes (each is retried).");
     internal static readonly Counter<long> CheckpointsSaved = Meter.CreateCounter<long>("streamlanes.checkpoints.saved", "{checkpoint}", "Shard checkpoints saved.");
+    internal static readonly Gauge<long> MillisBehindLatest = Meter.CreateGauge<long>("streamlanes.source.millis_behind_latest", "ms", "How far a Kinesis shard's reader is behind the tip of the shard (tags: consumer, shard).");
     internal static readonly Histogram<double> HandlerDuration = Meter.CreateHistogram<double>("streamlanes.handler.duration", "s", "Duration of each handler attempt.");
 
     internal static KeyValuePair<string, object?> ReasonTag(DeadLetterReason reason) => reason switch

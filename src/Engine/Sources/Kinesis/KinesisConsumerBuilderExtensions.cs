@@ -1,0 +1,68 @@
+using Amazon;
+using Amazon.DynamoDBv2;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using StreamLanes.Aws;
+
+namespace StreamLanes;
+
+/// <summary>Reads a consumer's records from a Kinesis stream, sharing its shards with other workers through DynamoDB leases.</summary>
+public static class KinesisConsumerBuilderExtensions
+{
+    /// <summary>
+    /// Reads from a Kinesis stream. Options are bound from <c>StreamConsumers:&lt;name&gt;:Kinesis</c>, then
+    /// <paramref name="configure"/>; the lease table defaults to <c>streamlanes-leases-&lt;consumer&gt;</c> and is
+    /// created on first use. Invalid options fail start-up with a message naming each option and its rule; a missing
+    /// stream fails start-up naming the stream, region and endpoint.
+    /// </summary>
+    /// <param name="builder">The consumer.</param>
+    /// <param name="streamName">The stream's name or ARN.</param>
+    /// <param name="configure">Sets Kinesis, lease and AWS options in code.</param>
+    /// <returns>The builder.</returns>
+    public static StreamConsumerBuilder FromKinesis(this StreamConsumerBuilder builder, string streamName, Action<KinesisSourceOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentException.ThrowIfNullOrWhiteSpace(streamName);
+        string consumer = builder.Name;
+        return builder.FromSource(services =>
+        {
+            var options = new KinesisSourceOptions { StreamName = streamName };
+            options.Leases.TableName = $"streamlanes-leases-{consumer}";
+            services.GetService<IConfiguration>()?.GetSection($"{StreamConsumerOptions.ConfigurationSection}:{consumer}:Kinesis").Bind(options);
+            configure?.Invoke(options);
+            IReadOnlyList<string> failures = options.Validate($"{StreamConsumerOptions.ConfigurationSection}:{consumer}:Kinesis:");
+            if (failures.Count > 0)
+            {
+                throw new OptionsValidationException(consumer, typeof(KinesisSourceOptions), failures);
+            }
+
+            TimeProvider time = services.GetService<TimeProvider>() ?? TimeProvider.System;
+            ILoggerFactory loggers = services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance;
+            return new KinesisSource(
+                options,
+                new KinesisClient(options.Aws, loggerFactory: loggers, timeProvider: time),
+                CreateDynamoDbClient(options.Aws, options.DynamoDbServiceUrl),
+                time,
+                loggers.CreateLogger($"StreamLanes.Consumer.{consumer}.Kinesis"));
+        });
+    }
+
+    internal static AmazonDynamoDBClient CreateDynamoDbClient(AwsClientOptions aws, Uri? serviceUrl)
+    {
+        var config = new AmazonDynamoDBConfig();
+        if (serviceUrl is not null)
+        {
+            config.ServiceURL = serviceUrl.ToString();
+            config.AuthenticationRegion = aws.Region;
+        }
+        else
+        {
+            config.RegionEndpoint = RegionEndpoint.GetBySystemName(aws.Region);
+        }
+
+        return aws.Credentials is null ? new AmazonDynamoDBClient(config) : new AmazonDynamoDBClient(aws.Credentials, config);
+    }
+}

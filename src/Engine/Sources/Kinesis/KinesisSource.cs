@@ -1,0 +1,290 @@
+using System.Collections.Concurrent;
+using Amazon.DynamoDBv2;
+using Microsoft.Extensions.Logging;
+using StreamLanes.Aws;
+using StreamLanes.Checkpointing;
+
+namespace StreamLanes;
+
+/// <summary>
+/// Reads a Kinesis stream by polling (GetRecords), one reader per shard whose lease this worker holds; leases live
+/// in a DynamoDB table in KCL's shape and are shared with the other workers of the same consumer.
+/// </summary>
+internal sealed class KinesisSource : IStreamSource, ILeaseListener, IAsyncDisposable
+{
+    private readonly KinesisSourceOptions _options;
+    private readonly KinesisClient _kinesis;
+    private readonly IAmazonDynamoDB _dynamoDb;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly CancellationTokenSource _stopReading = new();
+    private readonly ConcurrentDictionary<string, ShardReader> _readers = new(StringComparer.Ordinal);
+    private LeaseCoordinator? _coordinator;
+    private ISourceHost? _host;
+    private KeyValuePair<string, object?> _consumerTag;
+
+    public KinesisSource(KinesisSourceOptions options, KinesisClient kinesis, IAmazonDynamoDB dynamoDb, TimeProvider timeProvider, ILogger logger)
+    {
+        _options = options;
+        _kinesis = kinesis;
+        _dynamoDb = dynamoDb;
+        _time = timeProvider;
+        _logger = logger;
+    }
+
+    public SourceKind Kind => SourceKind.Kinesis;
+
+    public string StreamName => _options.StreamName;
+
+    /// <summary>The shards this worker reads now.</summary>
+    public IReadOnlyCollection<string> OwnedShards => [.. _readers.Keys];
+
+    internal LeaseCoordinator Coordinator => _coordinator ?? throw new InvalidOperationException("The source has not started.");
+
+    public async Task StartAsync(ISourceHost host, CancellationToken cancellationToken)
+    {
+        _host = host;
+        _consumerTag = new KeyValuePair<string, object?>("consumer", host.ConsumerName);
+        try
+        {
+            await _kinesis.DescribeStreamSummaryAsync(_options.StreamName, cancellationToken).ConfigureAwait(false);
+        }
+        catch (AwsServiceException ex) when (ex.Kind == AwsErrorKind.ResourceNotFound)
+        {
+            throw new InvalidOperationException($"Kinesis stream '{_options.StreamName}' was not found in region {_options.Aws.Region} at {_kinesis.Endpoint}.", ex);
+        }
+        catch (AwsServiceException ex) when (ex.Kind == AwsErrorKind.AccessDenied)
+        {
+            throw new InvalidOperationException($"Kinesis refused access to stream '{_options.StreamName}' ({ex.ErrorCode}): check the credentials and the IAM policy (kinesis:DescribeStreamSummary, ListShards, GetShardIterator, GetRecords).", ex);
+        }
+
+        _coordinator = new LeaseCoordinator(
+            new DynamoDbLeaseTable(_dynamoDb, _options.Leases.TableName),
+            _options.Leases,
+            ListShardsAsync,
+            _options.StartingPosition switch
+            {
+                KinesisStartingPosition.Latest => Lease.Latest,
+                KinesisStartingPosition.AtTimestamp => Lease.AtTimestamp,
+                _ => Lease.TrimHorizon,
+            },
+            this,
+            _time,
+            _logger);
+        await _coordinator.StartAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task StopReadingAsync(CancellationToken cancellationToken)
+    {
+        _coordinator?.StopTaking();
+        await _stopReading.CancelAsync().ConfigureAwait(false);
+        await Task.WhenAll(_readers.Values.Select(reader => reader.Completion)).WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task ReleaseAsync(CancellationToken cancellationToken)
+    {
+        if (_coordinator is not null)
+        {
+            await _coordinator.ReleaseAllAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stopReading.CancelAsync().ConfigureAwait(false);
+        if (_coordinator is not null)
+        {
+            await _coordinator.DisposeAsync().ConfigureAwait(false);
+        }
+
+        await Task.WhenAll(_readers.Values.Select(reader => reader.Completion)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        _stopReading.Dispose();
+        _kinesis.Dispose();
+        _dynamoDb.Dispose();
+    }
+
+    async Task ILeaseListener.OnLeaseAcquiredAsync(HeldLease lease, CancellationToken cancellationToken)
+    {
+        if (lease.Current.IsShardEnd)
+        {
+            await Coordinator.FinishShardAsync(lease, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        // A lease lost and taken back quickly: the previous reader of the shard must be gone first.
+        if (_readers.TryGetValue(lease.ShardId, out ShardReader? previous))
+        {
+            await previous.Processor.AbandonAsync().ConfigureAwait(false);
+            await previous.Completion.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
+        IShardProcessor processor = _host!.OpenShard(lease.ShardId, lease, lease.Current.Position);
+        var reader = new ShardReader(lease, processor);
+        _readers[lease.ShardId] = reader;
+        reader.Completion = Task.Run(() => ReadShardAsync(reader), CancellationToken.None);
+    }
+
+    async Task ILeaseListener.OnLeaseLostAsync(HeldLease lease)
+    {
+        if (_readers.TryGetValue(lease.ShardId, out ShardReader? reader) && reader.Lease == lease)
+        {
+            await reader.Processor.AbandonAsync().ConfigureAwait(false);
+        }
+    }
+
+    private async Task<IReadOnlyList<ShardDescriptor>> ListShardsAsync(CancellationToken cancellationToken)
+    {
+        IReadOnlyList<KinesisShard> shards = await _kinesis.ListAllShardsAsync(_options.StreamName, cancellationToken: cancellationToken).ConfigureAwait(false);
+        return [.. shards.Select(shard => new ShardDescriptor(
+            shard.ShardId,
+            new[] { shard.ParentShardId, shard.AdjacentParentShardId }.Where(parent => !string.IsNullOrEmpty(parent)).Select(parent => parent!).ToArray()))];
+    }
+
+    private async Task ReadShardAsync(ShardReader reader)
+    {
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(_stopReading.Token, reader.Processor.Stopping);
+        CancellationToken token = stop.Token;
+        string shardId = reader.Lease.ShardId;
+        string initial = reader.Lease.Current.Checkpoint;
+        SequenceNumber last = reader.Lease.Current.Position;
+        string? iterator = null;
+        TimeSpan backoff = _options.ReadBackoff;
+        long lastRead = 0;
+        var shardTag = new KeyValuePair<string, object?>("shard", shardId);
+        while (!token.IsCancellationRequested)
+        {
+            try
+            {
+                iterator ??= await GetIteratorAsync(shardId, initial, last, token).ConfigureAwait(false);
+                TimeSpan sinceLastRead = _time.GetElapsedTime(lastRead);
+                if (lastRead != 0 && sinceLastRead < _options.MinTimeBetweenReads)
+                {
+                    await Task.Delay(_options.MinTimeBetweenReads - sinceLastRead, _time, token).ConfigureAwait(false);
+                }
+
+                KinesisGetRecordsResponse response = await _kinesis.GetRecordsAsync(iterator, _options.MaxRecordsPerRead, token).ConfigureAwait(false);
+                lastRead = _time.GetTimestamp();
+                backoff = _options.ReadBackoff;
+                if (response.MillisBehindLatest is long behind)
+                {
+                    StreamLanesMetrics.MillisBehindLatest.Record(behind, _consumerTag, shardTag);
+                }
+
+                foreach (KinesisRecord record in response.Records)
+                {
+                    foreach (StreamRecord user in Expand(shardId, record))
+                    {
+                        if (user.Position <= last)
+                        {
+                            continue; // at or before the checkpoint: an iterator at AT_SEQUENCE_NUMBER repeats it
+                        }
+
+                        await reader.Processor.EnqueueAsync(user, token).ConfigureAwait(false);
+                        last = user.Position;
+                    }
+                }
+
+                iterator = response.NextShardIterator;
+                if (iterator is null)
+                {
+                    // SHARD_END: the shard was split or merged. Its children wait until this is checkpointed.
+                    await reader.Processor.CompleteAsync(token).ConfigureAwait(false);
+                    await Coordinator.FinishShardAsync(reader.Lease, token).ConfigureAwait(false);
+                    _readers.TryRemove(new KeyValuePair<string, ShardReader>(shardId, reader));
+                    return;
+                }
+
+                if (response.Records.Count == 0)
+                {
+                    await Task.Delay(_options.IdleTimeBetweenReads, _time, token).ConfigureAwait(false);
+                }
+            }
+            catch (OperationCanceledException) when (token.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (AwsServiceException ex) when (ex.Kind is AwsErrorKind.ExpiredIterator)
+            {
+                // Iterators live five minutes (a long backpressure pause outlasts them): start again after the
+                // last record enqueued.
+                KinesisLog.IteratorExpired(_logger, _options.StreamName, shardId, last.ToString());
+                iterator = null;
+            }
+            catch (Exception ex)
+            {
+                if (ex is AwsServiceException { Kind: AwsErrorKind.ResourceNotFound or AwsErrorKind.AccessDenied })
+                {
+                    _host!.ReportFault(ex);
+                }
+
+                TimeSpan wait = TimeSpan.FromTicks((long)(backoff.Ticks * (0.5 + (Random.Shared.NextDouble() / 2))));
+                KinesisLog.ReadFailed(_logger, ex, _options.StreamName, shardId, wait);
+                try
+                {
+                    await Task.Delay(wait, _time, token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+
+                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, _options.MaxReadBackoff.Ticks));
+                if (ex is AwsServiceException { Kind: AwsErrorKind.TrimmedData })
+                {
+                    iterator = null;
+                }
+            }
+        }
+    }
+
+    private Task<string> GetIteratorAsync(string shardId, string initialCheckpoint, SequenceNumber last, CancellationToken cancellationToken)
+    {
+        if (!last.IsNone)
+        {
+            // AT (not AFTER) the last position: a KPL aggregate may be only partly done; records at or before
+            // the position are skipped on arrival.
+            return _kinesis.GetShardIteratorAsync(_options.StreamName, shardId, KinesisShardIteratorType.AtSequenceNumber, last.Value, cancellationToken: cancellationToken);
+        }
+
+        return initialCheckpoint switch
+        {
+            Lease.Latest => _kinesis.GetShardIteratorAsync(_options.StreamName, shardId, KinesisShardIteratorType.Latest, cancellationToken: cancellationToken),
+            Lease.AtTimestamp => _kinesis.GetShardIteratorAsync(_options.StreamName, shardId, KinesisShardIteratorType.AtTimestamp, timestamp: _options.StartingTimestamp, cancellationToken: cancellationToken),
+            _ => _kinesis.GetShardIteratorAsync(_options.StreamName, shardId, KinesisShardIteratorType.TrimHorizon, cancellationToken: cancellationToken),
+        };
+    }
+
+    private IEnumerable<StreamRecord> Expand(string shardId, KinesisRecord record)
+    {
+        DateTimeOffset arrival = record.ApproximateArrivalTimestamp ?? _time.GetUtcNow();
+        IReadOnlyList<KplDeaggregator.UserRecord>? users = _options.DeaggregateKplRecords ? KplDeaggregator.TryDeaggregate(record.Data) : null;
+        if (users is null)
+        {
+            yield return new StreamRecord(SourceKind.Kinesis, _options.StreamName, shardId, new SequenceNumber(record.SequenceNumber), record.PartitionKey, record.Data, arrival);
+            yield break;
+        }
+
+        for (int i = 0; i < users.Count; i++)
+        {
+            yield return new StreamRecord(SourceKind.Kinesis, _options.StreamName, shardId, new SequenceNumber(record.SequenceNumber, i), users[i].PartitionKey, users[i].Data, arrival);
+        }
+    }
+
+    private sealed class ShardReader(HeldLease lease, IShardProcessor processor)
+    {
+        public HeldLease Lease { get; } = lease;
+
+        public IShardProcessor Processor { get; } = processor;
+
+        public Task Completion { get; set; } = Task.CompletedTask;
+    }
+}
+
+internal static partial class KinesisLog
+{
+    [LoggerMessage(201, LogLevel.Information, "Kinesis {Stream}/{Shard}: the shard iterator expired; reading again after {Position}.")]
+    public static partial void IteratorExpired(ILogger logger, string stream, string shard, string position);
+
+    [LoggerMessage(202, LogLevel.Warning, "Kinesis {Stream}/{Shard}: reading failed; retrying in {Delay}.")]
+    public static partial void ReadFailed(ILogger logger, Exception exception, string stream, string shard, TimeSpan delay);
+}
