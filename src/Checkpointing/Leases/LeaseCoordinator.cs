@@ -31,6 +31,7 @@ internal sealed class LeaseCoordinator : IAsyncDisposable
     private Task? _loop;
     private volatile bool _taking = true;
     private long _lastShardSync;
+    private int _disposed;
 
     public LeaseCoordinator(
         DynamoDbLeaseTable table,
@@ -92,6 +93,11 @@ internal sealed class LeaseCoordinator : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         await _stop.CancelAsync().ConfigureAwait(false);
         if (_loop is not null)
         {

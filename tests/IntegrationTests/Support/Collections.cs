@@ -1,0 +1,30 @@
+using StreamLanes.TestInfrastructure;
+
+namespace StreamLanes.IntegrationTests.Support;
+
+/// <summary>kinesis-mock and DynamoDB Local together: the Kinesis source keeps its leases in DynamoDB.</summary>
+public sealed class KinesisAndDynamoDbFixture : IAsyncLifetime
+{
+    public KinesisEmulatorFixture Kinesis { get; } = new();
+
+    public DynamoDbEmulatorFixture DynamoDb { get; } = new();
+
+    public async Task InitializeAsync()
+    {
+        await Task.WhenAll(Kinesis.InitializeAsync(), DynamoDb.InitializeAsync());
+    }
+
+    public async Task DisposeAsync()
+    {
+        await Task.WhenAll(Kinesis.DisposeAsync(), DynamoDb.DisposeAsync());
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class KinesisCollection : ICollectionFixture<KinesisAndDynamoDbFixture>
+{
+    public const string Name = "Kinesis and DynamoDB emulators";
+}
+
+[CollectionDefinition(EmulatorCollections.DynamoDb)]
+public sealed class DynamoDbCollection : ICollectionFixture<DynamoDbEmulatorFixture>;
