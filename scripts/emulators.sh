@@ -68,7 +68,7 @@ lock_hash() { sha256sum "$SCRIPT_DIR/emulators/package-lock.json" | cut -d' ' -f
 cmd_install() {
   command -v node >/dev/null || die "node is not installed (Node 20+ is needed)"
   command -v npm >/dev/null || die "npm is not installed"
-  mkdir -p "$EMU_DIR"
+  take_lock
   local stamp="$EMU_DIR/.installed" want
   want="$(lock_hash)"
   if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" && -d "$MODULES" ]]; then
@@ -110,7 +110,7 @@ start_kinesis() {
       UPDATE_STREAM_MODE_DURATION="${UPDATE_STREAM_MODE_DURATION:-50ms}" \
       SHOULD_PERSIST_DATA=false \
       exec setsid node --require "$SCRIPT_DIR/emulators/loopback.cjs" main.js
-  ) >>"$RUN_DIR/kinesis.log" 2>&1 </dev/null &
+  ) >>"$RUN_DIR/kinesis.log" 2>&1 </dev/null 9>&- &
   echo $! >"$(pid_file kinesis)"
 }
 
@@ -131,7 +131,7 @@ start_dynamodb() {
   (
     cd "$dir"
     exec setsid java -Xmx512m -Djava.library.path=./DynamoDBLocal_lib "${launcher[@]}" "${args[@]}"
-  ) >>"$RUN_DIR/dynamodb.log" 2>&1 </dev/null &
+  ) >>"$RUN_DIR/dynamodb.log" 2>&1 </dev/null 9>&- &
   echo $! >"$(pid_file dynamodb)"
 }
 
@@ -142,7 +142,7 @@ start_sqs() {
     cd "$EMU_DIR"
     FAUXQS_PORT="$SQS_PORT" FAUXQS_LOGGER=false \
       exec setsid node --require "$SCRIPT_DIR/emulators/loopback.cjs" "$cli"
-  ) >>"$RUN_DIR/sqs.log" 2>&1 </dev/null &
+  ) >>"$RUN_DIR/sqs.log" 2>&1 </dev/null 9>&- &
   echo $! >"$(pid_file sqs)"
 }
 
@@ -165,9 +165,23 @@ wait_for_port() {
   done
 }
 
-cmd_start() {
-  ensure_installed
+# Serializes install, start and stop across concurrent callers (parallel test processes, a person at a shell), so
+# that two callers never launch the same emulator twice. The emulators are launched with fd 9 closed: an inherited
+# copy would hold the lock for as long as they run.
+LOCKED=0
+take_lock() {
+  ((LOCKED)) && return 0
+  LOCKED=1
   mkdir -p "$RUN_DIR"
+  if command -v flock >/dev/null; then
+    exec 9>"$RUN_DIR/script.lock"
+    flock -w 600 9 || die "could not lock $RUN_DIR/script.lock"
+  fi
+}
+
+cmd_start() {
+  take_lock
+  ensure_installed
   local name port pid failed=0
   for name in $(services_of "${1:-all}"); do
     port="$(port_of "$name")"
@@ -189,6 +203,7 @@ cmd_start() {
 
 cmd_stop() {
   local name pid
+  take_lock
   for name in $(services_of "${1:-all}"); do
     if pid="$(running_pid "$name")"; then
       log "$name: stopping pid $pid"

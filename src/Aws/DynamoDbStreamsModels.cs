@@ -3,6 +3,9 @@ using System.Text.Json.Serialization;
 
 namespace StreamLanes.Aws;
 
+// Response properties read "init => field = value ?? default": the JSON source generator sets every init-only
+// property, passing null for fields absent from the response, which would break their non-null contract.
+
 /// <summary>Where a DynamoDB Streams shard iterator starts.</summary>
 [JsonConverter(typeof(JsonStringEnumConverter<DynamoDbShardIteratorType>))]
 public enum DynamoDbShardIteratorType
@@ -28,13 +31,13 @@ public enum DynamoDbShardIteratorType
 public sealed record DynamoDbShard
 {
     /// <summary>The shard id.</summary>
-    public string ShardId { get; init; } = string.Empty;
+    public string ShardId { get; init => field = value ?? string.Empty; } = string.Empty;
 
     /// <summary>The shard this one follows, if any: read it to its end first.</summary>
     public string? ParentShardId { get; init; }
 
     /// <summary>The shard's sequence numbers; closed once the ending one is set.</summary>
-    public SequenceNumberRange SequenceNumberRange { get; init; } = new();
+    public SequenceNumberRange SequenceNumberRange { get; init => field = value ?? new(); } = new();
 
     /// <summary>Whether the shard is closed: it takes no more records.</summary>
     [JsonIgnore]
@@ -45,23 +48,23 @@ public sealed record DynamoDbShard
 public sealed record DynamoDbKeySchemaElement
 {
     /// <summary>The attribute's name.</summary>
-    public string AttributeName { get; init; } = string.Empty;
+    public string AttributeName { get; init => field = value ?? string.Empty; } = string.Empty;
 
     /// <summary><c>HASH</c> (partition key) or <c>RANGE</c> (sort key).</summary>
-    public string KeyType { get; init; } = string.Empty;
+    public string KeyType { get; init => field = value ?? string.Empty; } = string.Empty;
 }
 
 /// <summary>A stream's description, as DescribeStream returns it (one page of shards).</summary>
 public sealed record DynamoDbStreamDescription
 {
     /// <summary>The stream's ARN.</summary>
-    public string StreamArn { get; init; } = string.Empty;
+    public string StreamArn { get; init => field = value ?? string.Empty; } = string.Empty;
 
     /// <summary>The stream's label (a timestamp).</summary>
     public string? StreamLabel { get; init; }
 
     /// <summary><c>ENABLING</c>, <c>ENABLED</c>, <c>DISABLING</c> or <c>DISABLED</c>.</summary>
-    public string StreamStatus { get; init; } = string.Empty;
+    public string StreamStatus { get; init => field = value ?? string.Empty; } = string.Empty;
 
     /// <summary><c>KEYS_ONLY</c>, <c>NEW_IMAGE</c>, <c>OLD_IMAGE</c> or <c>NEW_AND_OLD_IMAGES</c>.</summary>
     public string? StreamViewType { get; init; }
@@ -74,10 +77,10 @@ public sealed record DynamoDbStreamDescription
     public string? TableName { get; init; }
 
     /// <summary>The table's key schema.</summary>
-    public IReadOnlyList<DynamoDbKeySchemaElement> KeySchema { get; init; } = [];
+    public IReadOnlyList<DynamoDbKeySchemaElement> KeySchema { get; init => field = value ?? []; } = [];
 
     /// <summary>The shards of this page (or of all pages, from <see cref="DynamoDbStreamsClient.DescribeStreamAllShardsAsync"/>).</summary>
-    public IReadOnlyList<DynamoDbShard> Shards { get; init; } = [];
+    public IReadOnlyList<DynamoDbShard> Shards { get; init => field = value ?? []; } = [];
 
     /// <summary>The last shard of this page when more follow; <see langword="null"/> on the last page.</summary>
     public string? LastEvaluatedShardId { get; init; }
@@ -87,7 +90,7 @@ public sealed record DynamoDbStreamDescription
 public sealed record DynamoDbStreamSummary
 {
     /// <summary>The stream's ARN.</summary>
-    public string StreamArn { get; init; } = string.Empty;
+    public string StreamArn { get; init => field = value ?? string.Empty; } = string.Empty;
 
     /// <summary>The table the stream belongs to.</summary>
     public string? TableName { get; init; }
@@ -100,7 +103,7 @@ public sealed record DynamoDbStreamSummary
 public sealed record DynamoDbListStreamsResponse
 {
     /// <summary>The streams of this page.</summary>
-    public IReadOnlyList<DynamoDbStreamSummary> Streams { get; init; } = [];
+    public IReadOnlyList<DynamoDbStreamSummary> Streams { get; init => field = value ?? []; } = [];
 
     /// <summary>The last stream of this page when more follow.</summary>
     public string? LastEvaluatedStreamArn { get; init; }
@@ -113,7 +116,7 @@ public sealed record DynamoDbListStreamsResponse
 public sealed record DynamoDbStreamRecord
 {
     /// <summary>The item's primary key attributes.</summary>
-    public IReadOnlyDictionary<string, JsonElement> Keys { get; init; } = new Dictionary<string, JsonElement>();
+    public IReadOnlyDictionary<string, JsonElement> Keys { get; init => field = value ?? new Dictionary<string, JsonElement>(); } = new Dictionary<string, JsonElement>();
 
     /// <summary>The item after the change, for NEW_IMAGE and NEW_AND_OLD_IMAGES streams.</summary>
     public IReadOnlyDictionary<string, JsonElement>? NewImage { get; init; }
@@ -122,7 +125,7 @@ public sealed record DynamoDbStreamRecord
     public IReadOnlyDictionary<string, JsonElement>? OldImage { get; init; }
 
     /// <summary>The record's sequence number, a decimal string: compare numerically.</summary>
-    public string SequenceNumber { get; init; } = string.Empty;
+    public string SequenceNumber { get; init => field = value ?? string.Empty; } = string.Empty;
 
     /// <summary>When the change was made, approximately.</summary>
     [JsonConverter(typeof(EpochSecondsConverter))]
@@ -150,11 +153,11 @@ public sealed record DynamoDbChangeRecord
 {
     /// <summary>The record's unique id.</summary>
     [JsonPropertyName("eventID")]
-    public string EventId { get; init; } = string.Empty;
+    public string EventId { get; init => field = value ?? string.Empty; } = string.Empty;
 
     /// <summary><c>INSERT</c>, <c>MODIFY</c> or <c>REMOVE</c>.</summary>
     [JsonPropertyName("eventName")]
-    public string EventName { get; init; } = string.Empty;
+    public string EventName { get; init => field = value ?? string.Empty; } = string.Empty;
 
     /// <summary>The record format's version.</summary>
     [JsonPropertyName("eventVersion")]
@@ -170,7 +173,7 @@ public sealed record DynamoDbChangeRecord
 
     /// <summary>The change itself.</summary>
     [JsonPropertyName("dynamodb")]
-    public DynamoDbStreamRecord Dynamodb { get; init; } = new();
+    public DynamoDbStreamRecord Dynamodb { get; init => field = value ?? new(); } = new();
 
     /// <summary>Who made the change, when it was a service (TTL).</summary>
     [JsonPropertyName("userIdentity")]
@@ -181,7 +184,7 @@ public sealed record DynamoDbChangeRecord
 public sealed record DynamoDbGetRecordsResponse
 {
     /// <summary>The records read, possibly none.</summary>
-    public IReadOnlyList<DynamoDbChangeRecord> Records { get; init; } = [];
+    public IReadOnlyList<DynamoDbChangeRecord> Records { get; init => field = value ?? []; } = [];
 
     /// <summary>The iterator for the next call; <see langword="null"/> once a closed shard has been read to its end.</summary>
     public string? NextShardIterator { get; init; }
@@ -191,7 +194,7 @@ internal sealed record DynamoDbDescribeStreamRequest(string StreamArn, int? Limi
 
 internal sealed record DynamoDbDescribeStreamResponse
 {
-    public DynamoDbStreamDescription StreamDescription { get; init; } = new();
+    public DynamoDbStreamDescription StreamDescription { get; init => field = value ?? new(); } = new();
 }
 
 internal sealed record DynamoDbListStreamsRequest(string? TableName, int? Limit, string? ExclusiveStartStreamArn);

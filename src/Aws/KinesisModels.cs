@@ -2,6 +2,9 @@ using System.Text.Json.Serialization;
 
 namespace StreamLanes.Aws;
 
+// Response properties read "init => field = value ?? default": the JSON source generator sets every init-only
+// property, passing null for fields absent from the response, which would break their non-null contract.
+
 /// <summary>Where a Kinesis shard iterator starts.</summary>
 [JsonConverter(typeof(JsonStringEnumConverter<KinesisShardIteratorType>))]
 public enum KinesisShardIteratorType
@@ -74,17 +77,17 @@ public sealed record KinesisShardFilter
 public sealed record HashKeyRange
 {
     /// <summary>The lowest hash key of the range.</summary>
-    public string StartingHashKey { get; init; } = string.Empty;
+    public string StartingHashKey { get; init => field = value ?? string.Empty; } = string.Empty;
 
     /// <summary>The highest hash key of the range.</summary>
-    public string EndingHashKey { get; init; } = string.Empty;
+    public string EndingHashKey { get; init => field = value ?? string.Empty; } = string.Empty;
 }
 
 /// <summary>The sequence numbers of a shard: it is closed once <see cref="EndingSequenceNumber"/> is set.</summary>
 public sealed record SequenceNumberRange
 {
     /// <summary>The first sequence number of the shard.</summary>
-    public string StartingSequenceNumber { get; init; } = string.Empty;
+    public string StartingSequenceNumber { get; init => field = value ?? string.Empty; } = string.Empty;
 
     /// <summary>The last sequence number of a closed shard; <see langword="null"/> while the shard is open.</summary>
     public string? EndingSequenceNumber { get; init; }
@@ -94,7 +97,7 @@ public sealed record SequenceNumberRange
 public sealed record KinesisShard
 {
     /// <summary>The shard id, e.g. <c>shardId-000000000000</c>.</summary>
-    public string ShardId { get; init; } = string.Empty;
+    public string ShardId { get; init => field = value ?? string.Empty; } = string.Empty;
 
     /// <summary>The shard this one was split from or merged from, if any.</summary>
     public string? ParentShardId { get; init; }
@@ -103,10 +106,10 @@ public sealed record KinesisShard
     public string? AdjacentParentShardId { get; init; }
 
     /// <summary>The hash keys the shard owns.</summary>
-    public HashKeyRange HashKeyRange { get; init; } = new();
+    public HashKeyRange HashKeyRange { get; init => field = value ?? new(); } = new();
 
     /// <summary>The shard's sequence numbers.</summary>
-    public SequenceNumberRange SequenceNumberRange { get; init; } = new();
+    public SequenceNumberRange SequenceNumberRange { get; init => field = value ?? new(); } = new();
 
     /// <summary>Whether the shard is closed (split or merged): it takes no more records.</summary>
     [JsonIgnore]
@@ -117,20 +120,20 @@ public sealed record KinesisShard
 public sealed record KinesisChildShard
 {
     /// <summary>The child shard's id.</summary>
-    public string ShardId { get; init; } = string.Empty;
+    public string ShardId { get; init => field = value ?? string.Empty; } = string.Empty;
 
     /// <summary>The child's parents (one for a split, two for a merge).</summary>
-    public IReadOnlyList<string> ParentShards { get; init; } = [];
+    public IReadOnlyList<string> ParentShards { get; init => field = value ?? []; } = [];
 
     /// <summary>The hash keys the child owns.</summary>
-    public HashKeyRange HashKeyRange { get; init; } = new();
+    public HashKeyRange HashKeyRange { get; init => field = value ?? new(); } = new();
 }
 
 /// <summary>A record read from a Kinesis shard.</summary>
 public sealed record KinesisRecord
 {
     /// <summary>The record's sequence number, a decimal string of up to 128 bits: compare numerically.</summary>
-    public string SequenceNumber { get; init; } = string.Empty;
+    public string SequenceNumber { get; init => field = value ?? string.Empty; } = string.Empty;
 
     /// <summary>When Kinesis accepted the record.</summary>
     [JsonConverter(typeof(EpochSecondsConverter))]
@@ -140,7 +143,7 @@ public sealed record KinesisRecord
     public ReadOnlyMemory<byte> Data { get; init; }
 
     /// <summary>The partition key the producer gave.</summary>
-    public string PartitionKey { get; init; } = string.Empty;
+    public string PartitionKey { get; init => field = value ?? string.Empty; } = string.Empty;
 
     /// <summary><c>NONE</c> or <c>KMS</c>, when reported.</summary>
     public string? EncryptionType { get; init; }
@@ -150,7 +153,7 @@ public sealed record KinesisRecord
 public sealed record KinesisGetRecordsResponse
 {
     /// <summary>The records read, possibly none.</summary>
-    public IReadOnlyList<KinesisRecord> Records { get; init; } = [];
+    public IReadOnlyList<KinesisRecord> Records { get; init => field = value ?? []; } = [];
 
     /// <summary>The iterator for the next call; <see langword="null"/> once a closed shard has been read to its end.</summary>
     public string? NextShardIterator { get; init; }
@@ -166,21 +169,21 @@ public sealed record KinesisGetRecordsResponse
 public sealed record KinesisStreamModeDetails
 {
     /// <summary><c>PROVISIONED</c> or <c>ON_DEMAND</c>.</summary>
-    public string StreamMode { get; init; } = "PROVISIONED";
+    public string StreamMode { get; init => field = value ?? "PROVISIONED"; } = "PROVISIONED";
 }
 
 /// <summary>A stream's summary, as DescribeStreamSummary returns it.</summary>
 public sealed record KinesisStreamSummary
 {
     /// <summary>The stream's name.</summary>
-    public string StreamName { get; init; } = string.Empty;
+    public string StreamName { get; init => field = value ?? string.Empty; } = string.Empty;
 
     /// <summary>The stream's ARN.</summary>
     [JsonPropertyName("StreamARN")]
-    public string StreamArn { get; init; } = string.Empty;
+    public string StreamArn { get; init => field = value ?? string.Empty; } = string.Empty;
 
     /// <summary><c>CREATING</c>, <c>DELETING</c>, <c>ACTIVE</c> or <c>UPDATING</c>.</summary>
-    public string StreamStatus { get; init; } = string.Empty;
+    public string StreamStatus { get; init => field = value ?? string.Empty; } = string.Empty;
 
     /// <summary>The stream mode.</summary>
     public KinesisStreamModeDetails? StreamModeDetails { get; init; }
@@ -210,7 +213,7 @@ public sealed record KinesisStreamSummary
 public sealed record KinesisListShardsResponse
 {
     /// <summary>The shards of this page.</summary>
-    public IReadOnlyList<KinesisShard> Shards { get; init; } = [];
+    public IReadOnlyList<KinesisShard> Shards { get; init => field = value ?? []; } = [];
 
     /// <summary>The token for the next page; <see langword="null"/> on the last page.</summary>
     public string? NextToken { get; init; }
@@ -281,7 +284,7 @@ public sealed record KinesisPutRecordsResponse
     public int FailedRecordCount { get; init; }
 
     /// <summary>One result per request entry, in order.</summary>
-    public IReadOnlyList<KinesisPutRecordsResultEntry> Records { get; init; } = [];
+    public IReadOnlyList<KinesisPutRecordsResultEntry> Records { get; init => field = value ?? []; } = [];
 
     /// <summary><c>NONE</c> or <c>KMS</c>.</summary>
     public string? EncryptionType { get; init; }
@@ -291,10 +294,10 @@ public sealed record KinesisPutRecordsResponse
 public sealed record KinesisPutRecordResponse
 {
     /// <summary>The shard the record went to.</summary>
-    public string ShardId { get; init; } = string.Empty;
+    public string ShardId { get; init => field = value ?? string.Empty; } = string.Empty;
 
     /// <summary>The record's sequence number.</summary>
-    public string SequenceNumber { get; init; } = string.Empty;
+    public string SequenceNumber { get; init => field = value ?? string.Empty; } = string.Empty;
 
     /// <summary><c>NONE</c> or <c>KMS</c>.</summary>
     public string? EncryptionType { get; init; }
@@ -316,7 +319,7 @@ internal sealed record KinesisDescribeStreamSummaryRequest(
 
 internal sealed record KinesisDescribeStreamSummaryResponse
 {
-    public KinesisStreamSummary StreamDescriptionSummary { get; init; } = new();
+    public KinesisStreamSummary StreamDescriptionSummary { get; init => field = value ?? new(); } = new();
 }
 
 internal sealed record KinesisGetShardIteratorRequest(

@@ -3,6 +3,9 @@ using System.Text.Json.Serialization;
 
 namespace StreamLanes.Aws;
 
+// Response properties read "init => field = value ?? default": the JSON source generator sets every init-only
+// property, passing null for fields absent from the response, which would break their non-null contract.
+
 /// <summary>Names of SQS queue attributes and message system attributes.</summary>
 public static class SqsAttributeNames
 {
@@ -94,7 +97,7 @@ public sealed record SqsSendMessageRequest
 public sealed record SqsSendMessageResponse
 {
     /// <summary>The message id.</summary>
-    public string MessageId { get; init; } = string.Empty;
+    public string MessageId { get; init => field = value ?? string.Empty; } = string.Empty;
 
     /// <summary>MD5 of the body, hex.</summary>
     [JsonPropertyName("MD5OfMessageBody")]
@@ -134,10 +137,10 @@ public sealed record SqsSendMessageBatchEntry
 public sealed record SqsSendMessageBatchResultEntry
 {
     /// <summary>The entry's id from the request.</summary>
-    public string Id { get; init; } = string.Empty;
+    public string Id { get; init => field = value ?? string.Empty; } = string.Empty;
 
     /// <summary>The message id.</summary>
-    public string MessageId { get; init; } = string.Empty;
+    public string MessageId { get; init => field = value ?? string.Empty; } = string.Empty;
 
     /// <summary>MD5 of the body, hex.</summary>
     [JsonPropertyName("MD5OfMessageBody")]
@@ -155,13 +158,13 @@ public sealed record SqsSendMessageBatchResultEntry
 public sealed record SqsBatchResultErrorEntry
 {
     /// <summary>The entry's id from the request.</summary>
-    public string Id { get; init; } = string.Empty;
+    public string Id { get; init => field = value ?? string.Empty; } = string.Empty;
 
     /// <summary>Whether the caller caused the failure (then retrying the same entry will not help).</summary>
     public bool SenderFault { get; init; }
 
     /// <summary>The error code.</summary>
-    public string Code { get; init; } = string.Empty;
+    public string Code { get; init => field = value ?? string.Empty; } = string.Empty;
 
     /// <summary>The error message.</summary>
     public string? Message { get; init; }
@@ -171,10 +174,10 @@ public sealed record SqsBatchResultErrorEntry
 public sealed record SqsSendMessageBatchResponse
 {
     /// <summary>The entries that were sent.</summary>
-    public IReadOnlyList<SqsSendMessageBatchResultEntry> Successful { get; init; } = [];
+    public IReadOnlyList<SqsSendMessageBatchResultEntry> Successful { get; init => field = value ?? []; } = [];
 
     /// <summary>The entries that failed.</summary>
-    public IReadOnlyList<SqsBatchResultErrorEntry> Failed { get; init; } = [];
+    public IReadOnlyList<SqsBatchResultErrorEntry> Failed { get; init => field = value ?? []; } = [];
 }
 
 /// <summary>A ReceiveMessage request.</summary>
@@ -206,28 +209,31 @@ public sealed record SqsReceiveMessageRequest
 public sealed record SqsMessage
 {
     /// <summary>The message id.</summary>
-    public string MessageId { get; init; } = string.Empty;
+    public string MessageId { get; init => field = value ?? string.Empty; } = string.Empty;
 
     /// <summary>The handle to delete the message or change its visibility, valid for this receive only.</summary>
-    public string ReceiptHandle { get; init; } = string.Empty;
+    public string ReceiptHandle { get; init => field = value ?? string.Empty; } = string.Empty;
 
     /// <summary>MD5 of the body, hex.</summary>
     [JsonPropertyName("MD5OfBody")]
     public string? Md5OfBody { get; init; }
 
     /// <summary>The body.</summary>
-    public string Body { get; init; } = string.Empty;
+    public string Body { get; init => field = value ?? string.Empty; } = string.Empty;
 
     /// <summary>The system attributes asked for.</summary>
-    public IReadOnlyDictionary<string, string> Attributes { get; init; } = new Dictionary<string, string>();
+    public IReadOnlyDictionary<string, string> Attributes { get; init => field = value ?? new Dictionary<string, string>(); } = new Dictionary<string, string>();
 
     /// <summary>MD5 of the message attributes, hex.</summary>
     [JsonPropertyName("MD5OfMessageAttributes")]
     public string? Md5OfMessageAttributes { get; init; }
 
     /// <summary>The custom attributes asked for.</summary>
-    public IReadOnlyDictionary<string, SqsMessageAttributeValue> MessageAttributes { get; init; } =
-        new Dictionary<string, SqsMessageAttributeValue>();
+    public IReadOnlyDictionary<string, SqsMessageAttributeValue> MessageAttributes
+    {
+        get;
+        init => field = value ?? new Dictionary<string, SqsMessageAttributeValue>();
+    } = new Dictionary<string, SqsMessageAttributeValue>();
 
     /// <summary>FIFO: the message group, when asked for.</summary>
     [JsonIgnore]
@@ -279,24 +285,24 @@ public sealed record SqsChangeMessageVisibilityBatchEntry
 public sealed record SqsBatchResultEntry
 {
     /// <summary>The entry's id from the request.</summary>
-    public string Id { get; init; } = string.Empty;
+    public string Id { get; init => field = value ?? string.Empty; } = string.Empty;
 }
 
 /// <summary>The result of DeleteMessageBatch or ChangeMessageVisibilityBatch.</summary>
 public sealed record SqsBatchResponse
 {
     /// <summary>The entries that succeeded.</summary>
-    public IReadOnlyList<SqsBatchResultEntry> Successful { get; init; } = [];
+    public IReadOnlyList<SqsBatchResultEntry> Successful { get; init => field = value ?? []; } = [];
 
     /// <summary>The entries that failed.</summary>
-    public IReadOnlyList<SqsBatchResultErrorEntry> Failed { get; init; } = [];
+    public IReadOnlyList<SqsBatchResultErrorEntry> Failed { get; init => field = value ?? []; } = [];
 }
 
 internal sealed record SqsCreateQueueRequest(string QueueName, IReadOnlyDictionary<string, string>? Attributes);
 
 internal sealed record SqsQueueUrlResponse
 {
-    public string QueueUrl { get; init; } = string.Empty;
+    public string QueueUrl { get; init => field = value ?? string.Empty; } = string.Empty;
 }
 
 internal sealed record SqsGetQueueUrlRequest(string QueueName);
@@ -305,14 +311,14 @@ internal sealed record SqsGetQueueAttributesRequest(string QueueUrl, IReadOnlyLi
 
 internal sealed record SqsGetQueueAttributesResponse
 {
-    public IReadOnlyDictionary<string, string> Attributes { get; init; } = new Dictionary<string, string>();
+    public IReadOnlyDictionary<string, string> Attributes { get; init => field = value ?? new Dictionary<string, string>(); } = new Dictionary<string, string>();
 }
 
 internal sealed record SqsSendMessageBatchRequest(string QueueUrl, IReadOnlyList<SqsSendMessageBatchEntry> Entries);
 
 internal sealed record SqsReceiveMessageResponse
 {
-    public IReadOnlyList<SqsMessage> Messages { get; init; } = [];
+    public IReadOnlyList<SqsMessage> Messages { get; init => field = value ?? []; } = [];
 }
 
 internal sealed record SqsDeleteMessageRequest(string QueueUrl, string ReceiptHandle);

@@ -141,4 +141,24 @@ public sealed class JsonShapeTests
 
         Assert.Equal("""{"QueueUrl":"u","MaxNumberOfMessages":10,"MessageSystemAttributeNames":["All"]}""", json);
     }
+
+    [Fact]
+    public void Absent_fields_keep_their_non_null_defaults()
+    {
+        // The source generator sets every init-only property, passing null for absent ones; the models coerce it back.
+        var sqs = JsonSerializer.Deserialize("""{"Messages":[{}]}""", AwsJsonContext.Default.SqsReceiveMessageResponse)!;
+        var message = Assert.Single(sqs.Messages);
+        Assert.Empty(message.Attributes);
+        Assert.Empty(message.MessageAttributes);
+        Assert.Equal(string.Empty, message.Body);
+        Assert.Null(message.MessageGroupId);
+
+        Assert.Empty(JsonSerializer.Deserialize("{}", AwsJsonContext.Default.SqsReceiveMessageResponse)!.Messages);
+        Assert.Empty(JsonSerializer.Deserialize("{}", AwsJsonContext.Default.KinesisGetRecordsResponse)!.Records);
+        var shard = Assert.Single(JsonSerializer.Deserialize("""{"Shards":[{}]}""", AwsJsonContext.Default.KinesisListShardsResponse)!.Shards);
+        Assert.Equal(string.Empty, shard.HashKeyRange.StartingHashKey);
+        Assert.False(shard.IsClosed);
+        Assert.Empty(JsonSerializer.Deserialize("""{"Records":[{"dynamodb":{}}]}""", AwsJsonContext.Default.DynamoDbGetRecordsResponse)!
+            .Records[0].Dynamodb.Keys);
+    }
 }
