@@ -245,6 +245,19 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
             shard.Dispose();
         }
 
+        // The runtime owns the source, store and sink it was built with: their connections and timers end here.
+        foreach (object owned in new object[] { _source, _checkpointStore, _sink })
+        {
+            if (owned is IAsyncDisposable asyncDisposable)
+            {
+                await asyncDisposable.DisposeAsync().ConfigureAwait(false);
+            }
+            else if (owned is IDisposable disposable)
+            {
+                disposable.Dispose();
+            }
+        }
+
         _hardStop.Dispose();
         _checkpointLoopStop?.Dispose();
         Gate.Dispose();
