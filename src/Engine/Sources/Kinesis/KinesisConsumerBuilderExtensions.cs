@@ -43,7 +43,7 @@ public static class KinesisConsumerBuilderExtensions
             ILoggerFactory loggers = services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance;
             return new KinesisSource(
                 options,
-                new KinesisClient(options.Aws, loggerFactory: loggers, timeProvider: time),
+                new KinesisClient(options.Aws, options.HttpClient, loggers, time),
                 CreateDynamoDbClient(options.Aws, options.DynamoDbServiceUrl),
                 time,
                 loggers.CreateLogger($"StreamLanes.Consumer.{consumer}.Kinesis"));

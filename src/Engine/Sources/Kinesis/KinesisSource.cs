@@ -191,6 +191,10 @@ internal sealed class KinesisSource : IStreamSource, ILeaseListener, IAsyncDispo
                     await reader.Processor.CompleteAsync(token).ConfigureAwait(false);
                     await Coordinator.FinishShardAsync(reader.Lease, token).ConfigureAwait(false);
                     _readers.TryRemove(new KeyValuePair<string, ShardReader>(shardId, reader));
+
+                    // Create the children's leases now rather than at the next periodic shard sync, so they start
+                    // as soon as every parent has ended.
+                    await Coordinator.SyncShardsAsync(token).ConfigureAwait(false);
                     return;
                 }
 

@@ -55,6 +55,12 @@ public sealed class KinesisSourceOptions
     /// <summary>The HTTP transport to Kinesis: region, endpoint, credentials, transport retries.</summary>
     public AwsClientOptions Aws { get; set; } = new();
 
+    /// <summary>
+    /// The HttpClient Kinesis requests go through (e.g. one from <c>IHttpClientFactory</c>, with a proxy or extra
+    /// handlers). Default null: a client of its own. Not bound from configuration.
+    /// </summary>
+    public HttpClient? HttpClient { get; set; }
+
     /// <summary>The DynamoDB endpoint of the lease table (e.g. DynamoDB Local or a VPC endpoint); the region's public endpoint when null.</summary>
     public Uri? DynamoDbServiceUrl { get; set; }
 
