@@ -10,6 +10,7 @@ internal sealed class HeldLease : IShardCheckpointer, IDisposable
     private readonly SemaphoreSlim _writes = new(1, 1);
     private Lease _lease;
     private volatile bool _lost;
+    private bool _uncertain;
 
     public HeldLease(DynamoDbLeaseTable table, Lease lease, long acquiredTimestamp)
     {
@@ -42,6 +43,19 @@ internal sealed class HeldLease : IShardCheckpointer, IDisposable
 
     public void MarkLost() => _lost = true;
 
+    private async Task ResynchronizeAsync(CancellationToken cancellationToken)
+    {
+        Lease? stored = await _table.GetAsync(ShardId, cancellationToken).ConfigureAwait(false);
+        if (stored is null || stored.Owner != _lease.Owner)
+        {
+            throw new LeaseLostException($"Lease '{ShardId}' is now owned by '{stored?.Owner ?? "nobody"}'.");
+        }
+
+        // Still ours: whatever changed it since was this worker's own write that seemed to fail.
+        Volatile.Write(ref _lease, stored);
+        _uncertain = false;
+    }
+
     public void Dispose() => _writes.Dispose();
 
     private async Task WriteAsync(Func<Lease, CancellationToken, Task<Lease>> write, long? renewedTimestamp, CancellationToken cancellationToken)
@@ -56,6 +70,11 @@ internal sealed class HeldLease : IShardCheckpointer, IDisposable
 
             try
             {
+                if (_uncertain)
+                {
+                    await ResynchronizeAsync(cancellationToken).ConfigureAwait(false);
+                }
+
                 Lease written = await write(_lease, cancellationToken).ConfigureAwait(false);
                 Volatile.Write(ref _lease, written);
                 if (renewedTimestamp is long timestamp)
@@ -67,6 +86,13 @@ internal sealed class HeldLease : IShardCheckpointer, IDisposable
             {
                 _lost = true;
                 throw new CheckpointFencedException(ex.Message, ex);
+            }
+            catch
+            {
+                // A write that timed out, was cancelled or lost its connection may still have been applied (and bumped
+                // the counter): read the lease back before the next conditional write instead of failing it forever.
+                _uncertain = true;
+                throw;
             }
         }
         finally
