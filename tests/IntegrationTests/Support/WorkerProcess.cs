@@ -1,0 +1,125 @@
+using System.Diagnostics;
+using System.Globalization;
+using StreamLanes.Engine.Tests.Support;
+
+namespace StreamLanes.IntegrationTests.Support;
+
+/// <summary>A Kinesis consumer in its own OS process (tests/Reliability.Worker), killed with SIGKILL or stopped with SIGTERM.</summary>
+public sealed class WorkerProcess : IDisposable
+{
+    private readonly Process _process;
+    private long _killedAt = long.MaxValue;
+
+    private WorkerProcess(string id, Process process, string callLog, string deadLetterFile)
+    {
+        Id = id;
+        _process = process;
+        CallLog = callLog;
+        DeadLetterFile = deadLetterFile;
+    }
+
+    public string Id { get; }
+
+    public string CallLog { get; }
+
+    public string DeadLetterFile { get; }
+
+    public bool Killed => _killedAt != long.MaxValue;
+
+    public static async Task<WorkerProcess> StartAsync(KinesisAndDynamoDbFixture emulators, string stream, string table, string id, string directory, string poisonKeys, double failoverSeconds)
+    {
+        string callLog = Path.Combine(directory, $"{id}.calls");
+        string deadLetters = Path.Combine(directory, $"{id}.dead-letters.jsonl");
+        var start = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (string argument in new[]
+        {
+            "exec", WorkerAssembly(), stream, table, id, emulators.Kinesis.ServiceUrl.ToString(), emulators.DynamoDb.ServiceUrl.ToString(),
+            callLog, deadLetters, poisonKeys, failoverSeconds.ToString(CultureInfo.InvariantCulture),
+        })
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        Process process = Process.Start(start) ?? throw new InvalidOperationException("Could not start the worker process.");
+        var worker = new WorkerProcess(id, process, callLog, deadLetters);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        string? line;
+        while ((line = await process.StandardOutput.ReadLineAsync(timeout.Token)) != "ready")
+        {
+            if (line is null)
+            {
+                string error = await process.StandardError.ReadToEndAsync(timeout.Token);
+                throw new InvalidOperationException($"Worker {id} exited before it was ready: {error}");
+            }
+        }
+
+        _ = process.StandardOutput.ReadToEndAsync();
+        _ = process.StandardError.ReadToEndAsync();
+        return worker;
+    }
+
+    /// <summary>SIGKILL: no drain, no checkpoint, no lease release; calls in flight end here.</summary>
+    public void Kill()
+    {
+        _killedAt = Stopwatch.GetTimestamp();
+        _process.Kill(entireProcessTree: true);
+        _process.WaitForExit();
+    }
+
+    /// <summary>Reads this worker's calls back; a call a kill interrupted ends at the kill.</summary>
+    public IReadOnlyList<HandlerCall> ReadCalls(IReadOnlyDictionary<string, StreamRecord> records)
+    {
+        var open = new Dictionary<(string, int), long>();
+        var calls = new List<HandlerCall>();
+        using var reader = new StreamReader(new FileStream(CallLog, FileMode.Open, FileAccess.Read, FileShare.ReadWrite));
+        while (reader.ReadLine() is { } line)
+        {
+            string[] f = line.Split('|');
+            if (f.Length != 9)
+            {
+                continue; // a line cut by the kill
+            }
+
+            string id = $"{f[2]}/{f[3]}/{f[4]}";
+            int attempt = int.Parse(f[6], CultureInfo.InvariantCulture);
+            long ticks = long.Parse(f[7], CultureInfo.InvariantCulture);
+            if (f[0] == "S")
+            {
+                open[(id, attempt)] = ticks;
+            }
+            else if (open.Remove((id, attempt), out long started))
+            {
+                calls.Add(new HandlerCall(records[id], attempt, started, ticks, f[8] == "1", 0));
+            }
+        }
+
+        calls.AddRange(open.Select(pair => new HandlerCall(records[pair.Key.Item1], pair.Key.Item2, pair.Value, Math.Min(_killedAt, Stopwatch.GetTimestamp()), false, 0)));
+        return calls;
+    }
+
+    public void Dispose()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            _process.WaitForExit();
+        }
+
+        _process.Dispose();
+    }
+
+    private static string WorkerAssembly()
+    {
+        // bin/<Configuration>/net10.0 of this test project mirrors the worker's.
+        var here = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
+        string framework = here.Name, configuration = here.Parent!.Name;
+        DirectoryInfo tests = here.Parent.Parent!.Parent!.Parent!;
+        string path = Path.Combine(tests.FullName, "Reliability.Worker", "bin", configuration, framework, "StreamLanes.Reliability.Worker.dll");
+        return File.Exists(path) ? path : throw new FileNotFoundException($"The reliability worker was not built at {path}.");
+    }
+}

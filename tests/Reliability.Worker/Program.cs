@@ -1,0 +1,96 @@
+using System.Diagnostics;
+using System.Globalization;
+using Amazon.Runtime;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using StreamLanes;
+using StreamLanes.Aws;
+
+// A worker for the multi-process reliability tests. Arguments: stream lease-table worker-id kinesis-url dynamodb-url
+// call-log dead-letter-file poison-keys(comma separated) failover-seconds. Every handler call is logged twice, at
+// start and at end, with the process-wide monotonic clock, so a test can check order and overlap across processes,
+// including the calls a SIGKILL interrupted.
+if (args.Length < 9)
+{
+    Console.Error.WriteLine("usage: worker <stream> <lease-table> <worker-id> <kinesis-url> <dynamodb-url> <call-log> <dead-letter-file> <poison-keys> <failover-seconds>");
+    return 2;
+}
+
+string stream = args[0], table = args[1], workerId = args[2];
+var kinesisUrl = new Uri(args[3]);
+var dynamoDbUrl = new Uri(args[4]);
+string callLog = args[5], deadLetterFile = args[6];
+var poison = args[7].Split(',', StringSplitOptions.RemoveEmptyEntries).ToHashSet(StringComparer.Ordinal);
+double failover = double.Parse(args[8], CultureInfo.InvariantCulture);
+
+HostApplicationBuilder builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+builder.Services.AddSingleton(new CallLog(callLog, workerId, poison));
+builder.Services.AddStreamConsumer<LoggingHandler>("orders", options =>
+    {
+        options.CheckpointInterval = TimeSpan.FromMilliseconds(250);
+        options.MaxAttempts = 3;
+        options.RetryBaseDelay = TimeSpan.FromMilliseconds(20);
+        options.RetryMaxDelay = TimeSpan.FromMilliseconds(100);
+        options.DrainTimeout = TimeSpan.FromSeconds(10);
+    })
+    .FromKinesis(stream, kinesis =>
+    {
+        kinesis.Aws = new AwsClientOptions { Region = "us-east-1", ServiceUrl = kinesisUrl, Credentials = new BasicAWSCredentials("test", "test") };
+        kinesis.DynamoDbServiceUrl = dynamoDbUrl;
+        kinesis.Leases.TableName = table;
+        kinesis.Leases.WorkerId = workerId;
+        kinesis.Leases.FailoverTime = TimeSpan.FromSeconds(failover);
+        kinesis.Leases.ShardSyncInterval = TimeSpan.FromSeconds(2);
+        kinesis.IdleTimeBetweenReads = TimeSpan.FromMilliseconds(100);
+        kinesis.MinTimeBetweenReads = TimeSpan.FromMilliseconds(20);
+    })
+    .UseJsonLinesDeadLetters(deadLetterFile);
+
+using IHost host = builder.Build();
+await host.StartAsync();
+Console.WriteLine("ready");
+await host.WaitForShutdownAsync();
+return 0;
+
+/// <summary>Appends one line per call start and end; each line is handed to the OS before the call goes on.</summary>
+internal sealed class CallLog(string path, string workerId, HashSet<string> poison)
+{
+    private readonly StreamWriter _writer = new(new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read)) { AutoFlush = true };
+
+    public string WorkerId => workerId;
+
+    public bool IsPoison(string key) => poison.Contains(key);
+
+    public void Write(char kind, StreamRecord record, int attempt, bool succeeded)
+    {
+        string line = string.Create(CultureInfo.InvariantCulture,
+            $"{kind}|{workerId}|{record.ShardId}|{record.SequenceNumber}|{record.SubSequenceNumber}|{record.PartitionKey}|{attempt}|{Stopwatch.GetTimestamp()}|{(succeeded ? 1 : 0)}");
+        lock (_writer)
+        {
+            _writer.WriteLine(line);
+        }
+    }
+}
+
+internal sealed class LoggingHandler(CallLog log) : IStreamHandler<ReadOnlyMemory<byte>>
+{
+    public async ValueTask HandleAsync(ReadOnlyMemory<byte> message, HandlerContext context)
+    {
+        log.Write('S', context.Record, context.Attempt, false);
+        bool succeeded = false;
+        try
+        {
+            await Task.Delay(Random.Shared.Next(0, 3), context.CancellationToken);
+            if (log.IsPoison(context.Record.PartitionKey))
+            {
+                throw new InvalidOperationException("poison key");
+            }
+
+            succeeded = true;
+        }
+        finally
+        {
+            log.Write('E', context.Record, context.Attempt, succeeded);
+        }
+    }
+}
