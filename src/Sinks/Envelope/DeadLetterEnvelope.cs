@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+using System.Text;
 using System.Text.Json.Serialization;
 
 namespace StreamLanes.Sinks;
@@ -39,8 +41,26 @@ public sealed record DeadLetterEnvelope
     /// <summary>The record's sub-sequence number inside a KPL-aggregated record; 0 otherwise.</summary>
     public long SubSequenceNumber { get; init; }
 
+    private readonly string _partitionKey = "";
+    private readonly string? _restoredPartitionKey;
+
     /// <summary>The record's partition key (for SQS FIFO, the message group id).</summary>
-    public required string PartitionKey { get; init; }
+    public required string PartitionKey
+    {
+        get => _restoredPartitionKey ?? _partitionKey;
+        init => _partitionKey = value;
+    }
+
+    /// <summary>
+    /// Only for a partition key that is not valid Unicode (it holds lone surrogates, which JSON text cannot carry):
+    /// the key's UTF-16 code units in base64, so it reads back exactly; <see cref="PartitionKey"/> then shows it with
+    /// replacement characters in the JSON. Null otherwise.
+    /// </summary>
+    public string? PartitionKeyUtf16
+    {
+        get => IsValidUnicode(PartitionKey) ? null : Convert.ToBase64String(MemoryMarshal.AsBytes(PartitionKey.AsSpan()));
+        init => _restoredPartitionKey = value is null ? null : new string(MemoryMarshal.Cast<byte, char>(Convert.FromBase64String(value)));
+    }
 
     /// <summary>When the record reached the stream (the source's approximate arrival time).</summary>
     public required DateTimeOffset ArrivalTime { get; init; }
@@ -65,4 +85,20 @@ public sealed record DeadLetterEnvelope
 
     /// <summary>When the record was dead-lettered.</summary>
     public required DateTimeOffset DeadLetteredAt { get; init; }
+
+    private static bool IsValidUnicode(string value)
+    {
+        ReadOnlySpan<char> rest = value;
+        while (!rest.IsEmpty)
+        {
+            if (Rune.DecodeFromUtf16(rest, out _, out int consumed) != System.Buffers.OperationStatus.Done)
+            {
+                return false;
+            }
+
+            rest = rest[consumed..];
+        }
+
+        return true;
+    }
 }

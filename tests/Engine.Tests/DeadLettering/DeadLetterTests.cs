@@ -117,6 +117,29 @@ public sealed class DeadLetterTests
         Assert.Equal(0, harness.Consumer.GetStatus().BlockedLanes);
     }
 
+    [Fact]
+    public async Task A_partition_key_that_is_not_valid_unicode_is_kept_exactly_in_the_dead_letter_file()
+    {
+        string badKey = "customer-\uD800-\uDFFF-end"; // lone surrogates: not encodable as UTF-8
+        var stream = new InMemoryStream("orders");
+        string file = Path.Combine(Path.GetTempPath(), "streamlanes-tests", Guid.NewGuid().ToString("N"), "dead-letters.jsonl");
+        var handler = new RecordingHandler { Behaviour = static (_, _, _) => ValueTask.FromException(new InvalidOperationException("down")) };
+        await using (var sink = new JsonLinesDeadLetterSink(file))
+        {
+            await using var harness = ConsumerHarness.Create(stream, handler, options => options.MaxAttempts = 1, sink: sink);
+            stream.Put(badKey, new byte[] { 0xC3, 0x28 });
+            stream.Put(badKey, "{}");
+            await harness.StartAsync();
+            await harness.WaitForAllCompleteAsync();
+        }
+
+        IReadOnlyList<DeadLetterEnvelope> letters = await JsonLinesDeadLetterSink.ReadAllAsync(file);
+        Assert.Equal(2, letters.Count);
+        Assert.All(letters, letter => Assert.Equal(badKey, letter.PartitionKey));
+        Assert.Equal(new byte[] { 0xC3, 0x28 }, letters[0].Payload.ToArray());
+        Directory.Delete(Path.GetDirectoryName(file)!, recursive: true);
+    }
+
     private static async Task WaitAsync(Func<bool> condition)
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
