@@ -19,8 +19,13 @@ public sealed class InMemoryStream
     /// <param name="name">The stream name.</param>
     /// <param name="shardCount">The number of shards, from 1 to 10,000.</param>
     /// <param name="timeProvider">The clock for arrival times; the system clock when null.</param>
-    public InMemoryStream(string name, int shardCount = 1, TimeProvider? timeProvider = null)
+    /// <param name="retainedRecordsPerShard">
+    /// Like a stream's retention period: once a shard holds more records, its oldest are dropped (a reader that had
+    /// not reached them resumes at the oldest kept, as at Kinesis's trim horizon). Default: keep everything.
+    /// </param>
+    public InMemoryStream(string name, int shardCount = 1, TimeProvider? timeProvider = null, int retainedRecordsPerShard = int.MaxValue)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(retainedRecordsPerShard, 1);
         ArgumentException.ThrowIfNullOrEmpty(name);
         ArgumentOutOfRangeException.ThrowIfLessThan(shardCount, 1);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(shardCount, 10_000);
@@ -29,7 +34,7 @@ public sealed class InMemoryStream
         _shards = new Shard[shardCount];
         for (int i = 0; i < shardCount; i++)
         {
-            _shards[i] = new Shard($"shardId-{i:D12}");
+            _shards[i] = new Shard($"shardId-{i:D12}", retainedRecordsPerShard);
         }
 
         ShardIds = [.. _shards.Select(static shard => shard.Id)];
@@ -111,17 +116,20 @@ public sealed class InMemoryStream
 
     /// <summary>The records of a shard, in order.</summary>
     /// <param name="shardIndex">The shard's index.</param>
-    /// <returns>A copy of the shard's records.</returns>
+    /// <returns>A copy of the records the shard still keeps (see the retention parameter).</returns>
     public IReadOnlyList<StreamRecord> Records(int shardIndex) => _shards[shardIndex].Snapshot();
 
     internal Shard GetShard(int index) => _shards[index];
 
     internal int ShardCount => _shards.Length;
 
-    internal sealed class Shard(string id)
+    internal sealed class Shard(string id, int retained)
     {
         private readonly Lock _lock = new();
         private readonly List<StreamRecord> _records = [];
+
+        // The number of records dropped from the front by retention: _records[0] is record number _trimmed + 1.
+        private int _trimmed;
         private TaskCompletionSource _appended = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private bool _sealed;
 
@@ -133,7 +141,7 @@ public sealed class InMemoryStream
             {
                 lock (_lock)
                 {
-                    return _records.Count;
+                    return _trimmed + _records.Count;
                 }
             }
         }
@@ -145,8 +153,9 @@ public sealed class InMemoryStream
             lock (_lock)
             {
                 ThrowIfSealed();
-                record = new StreamRecord(SourceKind.InMemory, stream.Name, Id, SequenceNumber.FromInteger((ulong)_records.Count + 1), partitionKey, data, now, attributes);
+                record = new StreamRecord(SourceKind.InMemory, stream.Name, Id, SequenceNumber.FromInteger((ulong)(_trimmed + _records.Count) + 1), partitionKey, data, now, attributes);
                 _records.Add(record);
+                Trim();
                 appended = _appended;
                 _appended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             }
@@ -161,12 +170,13 @@ public sealed class InMemoryStream
             lock (_lock)
             {
                 ThrowIfSealed();
-                if (record.SubSequenceNumber != 0 || record.Position != SequenceNumber.FromInteger((ulong)_records.Count + 1))
+                if (record.SubSequenceNumber != 0 || record.Position != SequenceNumber.FromInteger((ulong)(_trimmed + _records.Count) + 1))
                 {
-                    throw new ArgumentException($"Record {record} is not shard {Id}'s next record ({_records.Count + 1}).", nameof(record));
+                    throw new ArgumentException($"Record {record} is not shard {Id}'s next record ({_trimmed + _records.Count + 1}).", nameof(record));
                 }
 
                 _records.Add(record);
+                Trim();
                 appended = _appended;
                 _appended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             }
@@ -186,15 +196,29 @@ public sealed class InMemoryStream
             appended.TrySetResult();
         }
 
-        /// <summary>Copies up to <paramref name="buffer"/>'s length of records from <paramref name="index"/> on.</summary>
-        /// <returns>The number copied, whether the shard is sealed, and a task that completes on the next append.</returns>
-        public (int Count, bool Sealed, Task Appended) Read(int index, StreamRecord[] buffer)
+        /// <summary>Copies up to <paramref name="buffer"/>'s length of records from record number <paramref name="index"/> + 1 on (or the oldest kept).</summary>
+        /// <returns>The number copied, the index after them, whether the shard is sealed and read to its end, and a task that completes on the next append.</returns>
+        public (int Count, int Next, bool Sealed, Task Appended) Read(int index, StreamRecord[] buffer)
         {
             lock (_lock)
             {
-                int count = Math.Max(0, Math.Min(buffer.Length, _records.Count - index));
-                _records.CopyTo(index, buffer, 0, count);
-                return (count, _sealed && index + count >= _records.Count, _appended.Task);
+                int from = Math.Max(0, index - _trimmed);
+                int count = Math.Max(0, Math.Min(buffer.Length, _records.Count - from));
+                _records.CopyTo(from, buffer, 0, count);
+                int next = _trimmed + from + count;
+                return (count, next, _sealed && from + count >= _records.Count, _appended.Task);
+            }
+        }
+
+        private void Trim()
+        {
+            if (_records.Count > retained)
+            {
+                // Drop a tenth at a time so that trimming costs O(1) per record.
+                int drop = Math.Max(_records.Count - retained, retained / 10);
+                drop = Math.Min(drop, _records.Count);
+                _records.RemoveRange(0, drop);
+                _trimmed += drop;
             }
         }
 

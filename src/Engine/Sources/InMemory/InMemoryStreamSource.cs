@@ -61,7 +61,7 @@ public sealed class InMemoryStreamSource(InMemoryStream stream, int batchSize = 
         {
             while (!token.IsCancellationRequested)
             {
-                (int count, bool sealedAndRead, Task appended) = shard.Read(next, buffer);
+                (int count, int after, bool sealedAndRead, Task appended) = shard.Read(next, buffer);
                 for (int i = 0; i < count; i++)
                 {
                     ValueTask enqueue = processor.EnqueueAsync(buffer[i], token);
@@ -72,7 +72,7 @@ public sealed class InMemoryStreamSource(InMemoryStream stream, int batchSize = 
                 }
 
                 Array.Clear(buffer, 0, count);
-                next += count;
+                next = after;
                 if (sealedAndRead)
                 {
                     await processor.CompleteAsync(token).ConfigureAwait(false);
