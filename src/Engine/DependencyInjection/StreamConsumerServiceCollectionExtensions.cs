@@ -93,7 +93,7 @@ public static class StreamConsumerServiceCollectionExtensions
             .MakeGenericMethod(registration.MessageType)
             .Invoke(null, [provider, registration, options])!;
 
-        return new StreamConsumerRuntime(
+        var runtime = new StreamConsumerRuntime(
             registration.Name,
             options,
             invoker,
@@ -105,6 +105,26 @@ public static class StreamConsumerServiceCollectionExtensions
             timeProvider,
             logger,
             registration.LaneKey);
+        StreamConsumerOptions replayOptions = options.FailureMode == KeyFailureMode.RetryUntilSuccess
+            ? CopyWithFailureMode(options, KeyFailureMode.DeadLetterAndContinue)
+            : options;
+        runtime.ReplayPipeline = RetryPipelineFactory.Create(replayOptions, timeProvider, registration.ConfigureRetry, registration.ConfigurePipeline);
+        return runtime;
+    }
+
+    private static StreamConsumerOptions CopyWithFailureMode(StreamConsumerOptions options, KeyFailureMode mode)
+    {
+        // Only what RetryPipelineFactory reads.
+        return new StreamConsumerOptions
+        {
+            FailureMode = mode,
+            MaxAttempts = options.MaxAttempts,
+            RetryBaseDelay = options.RetryBaseDelay,
+            RetryMaxDelay = options.RetryMaxDelay,
+            RetryBackoff = options.RetryBackoff,
+            RetryJitter = options.RetryJitter,
+            AttemptTimeout = options.AttemptTimeout,
+        };
     }
 
     private static HandlerInvoker<TMessage> CreateInvoker<TMessage>(IServiceProvider provider, ConsumerRegistration registration, StreamConsumerOptions options)

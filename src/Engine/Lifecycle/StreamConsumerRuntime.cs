@@ -99,6 +99,14 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
 
     public KeyValuePair<string, object?> ConsumerTag => _consumerTag;
 
+    /// <summary>
+    /// The pipeline dead-letter replays run through: the consumer's, except that <see cref="KeyFailureMode.RetryUntilSuccess"/>
+    /// is bounded by <c>MaxAttempts</c>, so a replay that keeps failing ends and keeps its dead letter.
+    /// </summary>
+    public ResiliencePipeline ReplayPipeline { get; set; } = ResiliencePipeline.Empty;
+
+    public NonRetryablePolicy NonRetryable => _nonRetryable;
+
     public IReadOnlyDictionary<string, string> ParkedKeys => _parkedKeys;
 
     public int BufferedCount => Volatile.Read(ref _buffered);

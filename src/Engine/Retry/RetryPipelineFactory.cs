@@ -8,6 +8,9 @@ internal static class RetryPipelineFactory
 {
     public static readonly ResiliencePropertyKey<KeyLane> LaneKey = new("StreamLanes.Lane");
 
+    /// <summary>Set by a dead-letter replay (which has no lane) when its failure is non-retryable.</summary>
+    public static readonly ResiliencePropertyKey<bool> StopRetryingKey = new("StreamLanes.StopRetrying");
+
     public static ResiliencePipeline Create(
         StreamConsumerOptions options,
         TimeProvider timeProvider,
@@ -40,7 +43,7 @@ internal static class RetryPipelineFactory
             }
 
             KeyLane? lane = args.Context.Properties.GetValue(LaneKey, null!);
-            return new ValueTask<bool>(lane is null || lane.StopReason is null);
+            return new ValueTask<bool>(lane is null ? !args.Context.Properties.GetValue(StopRetryingKey, false) : lane.StopReason is null);
         };
         var builder = new ResiliencePipelineBuilder { TimeProvider = timeProvider, Name = "StreamLanes" };
         if (retry.MaxRetryAttempts > 0)

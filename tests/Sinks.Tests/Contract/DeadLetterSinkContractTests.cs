@@ -101,3 +101,100 @@ public sealed class JsonLinesDeadLetterSinkTests : DeadLetterSinkContractTests, 
         }
     }
 }
+
+/// <summary>The store side of the contract: what a sink wrote can be read, filtered, replaced and deleted.</summary>
+public abstract class DeadLetterStoreContractTests : DeadLetterSinkContractTests
+{
+    protected IDeadLetterStore Store => (IDeadLetterStore)CreateSink();
+
+    protected override async Task<IReadOnlyList<DeadLetterEnvelope>> ReadBackAsync()
+    {
+        var read = new List<StoredDeadLetter>();
+        await foreach (StoredDeadLetter letter in Store.ReadAsync(DeadLetterFilter.All))
+        {
+            read.Add(letter);
+        }
+
+        await Store.ReleaseAsync(read);
+        return [.. read.Select(l => l.Envelope)];
+    }
+
+    [Fact]
+    public async Task Read_filters_delete_removes_and_replace_keeps_the_new_version()
+    {
+        IDeadLetterSink sink = CreateSink();
+        await sink.WriteAsync(DeadLetterEnvelopeTests.Sample([1], "a", "1"), default);
+        await sink.WriteAsync(DeadLetterEnvelopeTests.Sample([2], "b", "2") with { Reason = DeadLetterReason.NonRetryable }, default);
+        await sink.WriteAsync(DeadLetterEnvelopeTests.Sample([3], "c", "3"), default);
+
+        var onlyB = new List<StoredDeadLetter>();
+        await foreach (StoredDeadLetter letter in Store.ReadAsync(new DeadLetterFilter { Reason = DeadLetterReason.NonRetryable }))
+        {
+            onlyB.Add(letter);
+        }
+
+        Assert.Equal(["b"], onlyB.Select(l => l.Envelope.PartitionKey));
+        await Store.DeleteAsync(onlyB[0]);
+
+        var onlyA = new List<StoredDeadLetter>();
+        await foreach (StoredDeadLetter letter in Store.ReadAsync(new DeadLetterFilter { PartitionKey = "a", Consumer = "orders" }))
+        {
+            onlyA.Add(letter);
+        }
+
+        DeadLetterEnvelope updated = onlyA.Single().Envelope with
+        {
+            Attempts = [.. onlyA[0].Envelope.Attempts, DeadLetterAttempt.FromException(3, DateTimeOffset.UnixEpoch, DateTimeOffset.UnixEpoch, new TimeoutException("again"))],
+        };
+        await Store.ReplaceAsync(onlyA[0], updated);
+
+        IReadOnlyList<DeadLetterEnvelope> all = await ReadBackAsync();
+        Assert.Equal(["a", "c"], all.Select(e => e.PartitionKey).Order());
+        Assert.Equal(3, all.Single(e => e.PartitionKey == "a").Attempts.Count);
+        Assert.Equal([1], all.Single(e => e.PartitionKey == "a").Payload.ToArray());
+    }
+}
+
+public sealed class InMemoryDeadLetterStoreTests : DeadLetterStoreContractTests
+{
+    private readonly InMemoryDeadLetterSink _sink = new();
+
+    protected override IDeadLetterSink CreateSink() => _sink;
+}
+
+public sealed class JsonLinesDeadLetterStoreTests : DeadLetterStoreContractTests, IAsyncDisposable
+{
+    private readonly string _path = Path.Combine(Path.GetTempPath(), "streamlanes-tests", Guid.NewGuid().ToString("N"), "dead-letters.jsonl");
+    private JsonLinesDeadLetterSink? _sink;
+
+    protected override IDeadLetterSink CreateSink() => _sink ??= new JsonLinesDeadLetterSink(_path);
+
+    [Fact]
+    public async Task Deletes_are_tombstones_so_the_file_is_never_rewritten_under_a_writer()
+    {
+        IDeadLetterSink sink = CreateSink();
+        await sink.WriteAsync(DeadLetterEnvelopeTests.Sample([1], "a", "1"), default);
+        long before = new FileInfo(_path).Length;
+        await foreach (StoredDeadLetter letter in Store.ReadAsync(DeadLetterFilter.All))
+        {
+            await Store.DeleteAsync(letter);
+        }
+
+        Assert.Equal(before, new FileInfo(_path).Length);
+        Assert.Empty(await JsonLinesDeadLetterSink.ReadAllAsync(_path));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_sink is not null)
+        {
+            await _sink.DisposeAsync();
+        }
+
+        string directory = Path.GetDirectoryName(_path)!;
+        if (Directory.Exists(directory))
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+}

@@ -1,0 +1,465 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Amazon.DynamoDBv2;
+using Amazon.Runtime;
+using Amazon.S3;
+using StreamLanes.Aws;
+using StreamLanes.Sinks;
+
+namespace StreamLanes.Cli;
+
+/// <summary>
+/// The <c>streamlanes</c> command line: <c>dlq list|show|replay|republish|purge</c> over a dead-letter store.
+/// Exit codes: 0 success, 1 some dead letters failed (or a service call failed), 2 usage error.
+/// </summary>
+internal static class StreamLanesCli
+{
+    public const int Success = 0;
+    public const int SomeFailed = 1;
+    public const int UsageError = 2;
+
+    private static readonly Option<string?> FileOption = new("--file") { Description = "A JSON-lines dead-letter file." };
+    private static readonly Option<string?> SqsQueueOption = new("--sqs-queue-url") { Description = "An SQS dead-letter queue URL." };
+    private static readonly Option<string?> DynamoDbTableOption = new("--dynamodb-table") { Description = "A DynamoDB dead-letter table." };
+    private static readonly Option<string?> S3BucketOption = new("--s3-bucket") { Description = "The S3 bucket of claim-checked (oversized) dead letters." };
+    private static readonly Option<string?> S3PrefixOption = new("--s3-prefix") { Description = "The claim-check key prefix (default streamlanes/dead-letters/)." };
+    private static readonly Option<string?> RegionOption = new("--region") { Description = "The AWS region (default: AWS_REGION, then us-east-1)." };
+    private static readonly Option<string?> EndpointOption = new("--endpoint-url") { Description = "One endpoint for every AWS service (e.g. an emulator)." };
+    private static readonly Option<string?> SqsEndpointOption = new("--sqs-endpoint-url") { Description = "SQS endpoint (default --endpoint-url)." };
+    private static readonly Option<string?> S3EndpointOption = new("--s3-endpoint-url") { Description = "S3 endpoint (default --endpoint-url)." };
+    private static readonly Option<string?> DynamoDbEndpointOption = new("--dynamodb-endpoint-url") { Description = "DynamoDB endpoint (default --endpoint-url)." };
+    private static readonly Option<string?> KinesisEndpointOption = new("--kinesis-endpoint-url") { Description = "Kinesis endpoint (default --endpoint-url)." };
+    private static readonly Option<string?> ConsumerOption = new("--consumer") { Description = "Only this consumer's dead letters." };
+    private static readonly Option<string?> KeyOption = new("--key") { Description = "Only this partition key." };
+    private static readonly Option<DeadLetterReason?> ReasonOption = new("--reason") { Description = "Only this reason: RetriesExhausted, RecordTooOld, NonRetryable, ParkedBehind." };
+    private static readonly Option<string?> ExceptionOption = new("--exception") { Description = "Only dead letters with an attempt that threw this exception type (full or simple name)." };
+    private static readonly Option<DateTimeOffset?> FromOption = new("--from") { Description = "Only dead-lettered at or after this time (ISO 8601)." };
+    private static readonly Option<DateTimeOffset?> ToOption = new("--to") { Description = "Only dead-lettered before this time (ISO 8601)." };
+    private static readonly Option<bool> DryRunOption = new("--dry-run") { Description = "Report what would be done; change nothing." };
+    private static readonly Option<double?> RateOption = new("--rate") { Description = "At most this many dead letters per second." };
+    private static readonly Option<string> OutputOption = CreateOutputOption();
+    private static readonly Option<string?> IdOption = new("--id") { Description = "show: only the dead letter with this id." };
+    private static readonly Option<string?> ToKinesisOption = new("--to-kinesis") { Description = "republish: the target Kinesis stream." };
+    private static readonly Option<string?> ToSqsOption = new("--to-sqs") { Description = "republish: the target SQS queue URL." };
+    private static readonly Option<bool> AllOption = new("--all") { Description = "purge: allow purging without any filter." };
+
+    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken)
+    {
+        RootCommand root = Build(output, error);
+        ParseResult parse = root.Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            foreach (System.CommandLine.Parsing.ParseError parseError in parse.Errors)
+            {
+                await error.WriteLineAsync(parseError.Message).ConfigureAwait(false);
+            }
+
+            return UsageError;
+        }
+
+        return await parse.InvokeAsync(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false }, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static Option<string> CreateOutputOption()
+    {
+        var option = new Option<string>("--output") { Description = "table (default) or json.", DefaultValueFactory = _ => "table" };
+        option.AcceptOnlyFromAmong("table", "json");
+        return option;
+    }
+
+    private static RootCommand Build(TextWriter output, TextWriter error)
+    {
+        var dlq = new Command("dlq", "Dead letters: list, show, replay (re-publish to their source), republish (to a given target) or purge.");
+        Option[] common =
+        [
+            FileOption, SqsQueueOption, DynamoDbTableOption, S3BucketOption, S3PrefixOption, RegionOption, EndpointOption,
+            SqsEndpointOption, S3EndpointOption, DynamoDbEndpointOption, KinesisEndpointOption,
+            ConsumerOption, KeyOption, ReasonOption, ExceptionOption, FromOption, ToOption, OutputOption,
+        ];
+        Option[] redrive = [DryRunOption, RateOption];
+
+        dlq.Add(Verb("list", "List matching dead letters (no payload).", common, [], (p, ct) => ListAsync(p, output, error, showPayload: false, ct)));
+        dlq.Add(Verb("show", "Show matching dead letters in full, payload included.", common, [IdOption], (p, ct) => ListAsync(p, output, error, showPayload: true, ct)));
+        dlq.Add(Verb("replay", "Re-publish matching dead letters to the stream or queue they came from, in per-key order; delete each once published.", common, redrive, (p, ct) => RedriveAsync(p, "replay", output, error, ct)));
+        dlq.Add(Verb("republish", "Re-publish matching dead letters to --to-kinesis or --to-sqs, in per-key order; delete each once published.", common, [.. redrive, ToKinesisOption, ToSqsOption], (p, ct) => RedriveAsync(p, "republish", output, error, ct)));
+        dlq.Add(Verb("purge", "Delete matching dead letters (a filter or --all is required).", common, [.. redrive, AllOption], (p, ct) => RedriveAsync(p, "purge", output, error, ct)));
+
+        var root = new RootCommand("StreamLanes operator tool. Exit codes: 0 success, 1 some dead letters failed, 2 usage error.");
+        root.Add(dlq);
+        return root;
+    }
+
+    private static Command Verb(string name, string description, Option[] common, Option[] extra, Func<ParseResult, CancellationToken, Task<int>> action)
+    {
+        var command = new Command(name, description);
+        foreach (Option option in common.Concat(extra))
+        {
+            command.Add(option);
+        }
+
+        command.SetAction(action);
+        return command;
+    }
+
+    private static async Task<int> ListAsync(ParseResult parse, TextWriter output, TextWriter error, bool showPayload, CancellationToken cancellationToken)
+    {
+        if (!TryFilter(parse, error, out DeadLetterFilter? filter))
+        {
+            return UsageError;
+        }
+
+        await using Store? store = await OpenStoreAsync(parse, error).ConfigureAwait(false);
+        if (store is null)
+        {
+            return UsageError;
+        }
+
+        try
+        {
+            IReadOnlyList<DeadLetterEnvelope> letters = await new DeadLetterRedriver(store.DeadLetters).ListAsync(filter, cancellationToken).ConfigureAwait(false);
+            if (parse.GetValue(IdOption) is { } id)
+            {
+                letters = [.. letters.Where(l => l.Id == id)];
+            }
+
+            if (parse.GetValue(OutputOption) == "json")
+            {
+                await output.WriteLineAsync(showPayload ? FullJson(letters) : SummaryJson(letters)).ConfigureAwait(false);
+            }
+            else
+            {
+                await output.WriteAsync(showPayload ? FullText(letters) : SummaryTable(letters)).ConfigureAwait(false);
+            }
+
+            return Success;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            await error.WriteLineAsync($"error: {ex.Message}").ConfigureAwait(false);
+            return SomeFailed;
+        }
+    }
+
+    private static async Task<int> RedriveAsync(ParseResult parse, string operation, TextWriter output, TextWriter error, CancellationToken cancellationToken)
+    {
+        if (!TryFilter(parse, error, out DeadLetterFilter? filter))
+        {
+            return UsageError;
+        }
+
+        if (operation == "purge" && filter == DeadLetterFilter.All && !parse.GetValue(AllOption))
+        {
+            await error.WriteLineAsync("purge needs a filter (--consumer, --key, --reason, --exception, --from, --to) or --all.").ConfigureAwait(false);
+            return UsageError;
+        }
+
+        string? toKinesis = parse.GetValue(ToKinesisOption);
+        string? toSqs = parse.GetValue(ToSqsOption);
+        if (operation == "republish" && (toKinesis is null) == (toSqs is null))
+        {
+            await error.WriteLineAsync("republish needs exactly one target: --to-kinesis <stream> or --to-sqs <queue-url>.").ConfigureAwait(false);
+            return UsageError;
+        }
+
+        var options = new DeadLetterRedriveOptions { Filter = filter, DryRun = parse.GetValue(DryRunOption), RatePerSecond = parse.GetValue(RateOption) };
+        try
+        {
+            options.Validate();
+        }
+        catch (ArgumentException ex)
+        {
+            await error.WriteLineAsync(ex.Message).ConfigureAwait(false);
+            return UsageError;
+        }
+
+        await using Store? store = await OpenStoreAsync(parse, error).ConfigureAwait(false);
+        if (store is null)
+        {
+            return UsageError;
+        }
+
+        try
+        {
+            var redriver = new DeadLetterRedriver(store.DeadLetters);
+            DeadLetterRedriveReport report;
+            if (operation == "purge")
+            {
+                report = await redriver.PurgeAsync(options, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                using KinesisClient? kinesis = operation == "replay" || toKinesis is not null ? new KinesisClient(AwsOptions(parse, parse.GetValue(KinesisEndpointOption))) : null;
+                using SqsClient? sqs = operation == "replay" || toSqs is not null ? new SqsClient(AwsOptions(parse, parse.GetValue(SqsEndpointOption))) : null;
+                IDeadLetterRepublisher target = operation == "replay"
+                    ? new SourceDeadLetterRepublisher(kinesis, sqs)
+                    : toKinesis is not null ? new KinesisDeadLetterRepublisher(kinesis!, toKinesis) : new SqsDeadLetterRepublisher(sqs!, toSqs);
+                report = await redriver.RepublishAsync(target, options, cancellationToken).ConfigureAwait(false);
+            }
+
+            await output.WriteAsync(parse.GetValue(OutputOption) == "json" ? ReportJson(report) + Environment.NewLine : ReportTable(report)).ConfigureAwait(false);
+            return report.HasFailures ? SomeFailed : Success;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            await error.WriteLineAsync($"error: {ex.Message}").ConfigureAwait(false);
+            return SomeFailed;
+        }
+    }
+
+    private static bool TryFilter(ParseResult parse, TextWriter error, out DeadLetterFilter filter)
+    {
+        filter = new DeadLetterFilter
+        {
+            Consumer = parse.GetValue(ConsumerOption),
+            PartitionKey = parse.GetValue(KeyOption),
+            Reason = parse.GetValue(ReasonOption),
+            ExceptionType = parse.GetValue(ExceptionOption),
+            From = parse.GetValue(FromOption),
+            To = parse.GetValue(ToOption),
+        };
+        if (filter is { From: { } from, To: { } to } && from >= to)
+        {
+            error.WriteLine("--from must be before --to.");
+            return false;
+        }
+
+        if (filter == new DeadLetterFilter())
+        {
+            filter = DeadLetterFilter.All;
+        }
+
+        return true;
+    }
+
+    private static async Task<Store?> OpenStoreAsync(ParseResult parse, TextWriter error)
+    {
+        string? file = parse.GetValue(FileOption);
+        string? queue = parse.GetValue(SqsQueueOption);
+        string? table = parse.GetValue(DynamoDbTableOption);
+        if (new[] { file, queue, table }.Count(static s => s is not null) != 1)
+        {
+            await error.WriteLineAsync("Choose exactly one store: --file <path>, --sqs-queue-url <url> or --dynamodb-table <name>.").ConfigureAwait(false);
+            return null;
+        }
+
+        var disposables = new List<IDisposable>();
+        S3ClaimCheck? claimCheck = null;
+        try
+        {
+            if (parse.GetValue(S3BucketOption) is { } bucket)
+            {
+                var s3Config = new AmazonS3Config { ForcePathStyle = true };
+                if (Endpoint(parse, S3EndpointOption) is { } s3Url)
+                {
+                    s3Config.ServiceURL = s3Url;
+                    s3Config.AuthenticationRegion = Region(parse);
+                }
+                else
+                {
+                    s3Config.RegionEndpoint = Amazon.RegionEndpoint.GetBySystemName(Region(parse));
+                }
+
+                var s3 = new AmazonS3Client(s3Config);
+                disposables.Add(s3);
+                claimCheck = new S3ClaimCheck(s3, new S3ClaimCheckOptions { BucketName = bucket, KeyPrefix = parse.GetValue(S3PrefixOption) ?? new S3ClaimCheckOptions().KeyPrefix });
+            }
+
+            if (file is not null)
+            {
+                var sink = new JsonLinesDeadLetterSink(file);
+                return new Store(sink, disposables, sink);
+            }
+
+            if (queue is not null)
+            {
+                var sqs = new SqsClient(AwsOptions(parse, parse.GetValue(SqsEndpointOption)));
+                disposables.Add(sqs);
+                var sink = new SqsDeadLetterSink(sqs, new SqsDeadLetterSinkOptions { QueueUrl = queue }, claimCheck);
+                return new Store(sink, disposables, sink);
+            }
+
+            var dynamoConfig = new AmazonDynamoDBConfig();
+            if (Endpoint(parse, DynamoDbEndpointOption) is { } dynamoUrl)
+            {
+                dynamoConfig.ServiceURL = dynamoUrl;
+                dynamoConfig.AuthenticationRegion = Region(parse);
+            }
+            else
+            {
+                dynamoConfig.RegionEndpoint = Amazon.RegionEndpoint.GetBySystemName(Region(parse));
+            }
+
+            var dynamo = new AmazonDynamoDBClient(dynamoConfig);
+            disposables.Add(dynamo);
+            var dynamoSink = new DynamoDbDeadLetterSink(dynamo, new DynamoDbDeadLetterSinkOptions { TableName = table!, CreateTableIfMissing = false }, claimCheck);
+            disposables.Add(dynamoSink);
+            return new Store(dynamoSink, disposables, null);
+        }
+        catch (ArgumentException ex)
+        {
+            foreach (IDisposable disposable in disposables)
+            {
+                disposable.Dispose();
+            }
+
+            await error.WriteLineAsync(ex.Message).ConfigureAwait(false);
+            return null;
+        }
+    }
+
+    private static string Region(ParseResult parse) => parse.GetValue(RegionOption) ?? new AwsClientOptions().Region;
+
+    private static string? Endpoint(ParseResult parse, Option<string?> specific) => parse.GetValue(specific) ?? parse.GetValue(EndpointOption);
+
+    private static AwsClientOptions AwsOptions(ParseResult parse, string? specific)
+    {
+        var options = new AwsClientOptions { Region = Region(parse) };
+        if ((specific ?? parse.GetValue(EndpointOption)) is { } url)
+        {
+            options.ServiceUrl = new Uri(url, UriKind.Absolute);
+        }
+
+        return options;
+    }
+
+    private static string SummaryJson(IReadOnlyList<DeadLetterEnvelope> letters) => WriteJson(writer =>
+    {
+        writer.WriteStartArray();
+        foreach (DeadLetterEnvelope letter in letters)
+        {
+            writer.WriteStartObject();
+            writer.WriteString("id", letter.Id);
+            writer.WriteString("consumer", letter.Consumer);
+            writer.WriteString("sourceKind", letter.SourceKind);
+            writer.WriteString("stream", letter.Stream);
+            writer.WriteString("shard", letter.Shard);
+            writer.WriteString("sequenceNumber", letter.SequenceNumber);
+            writer.WriteString("partitionKey", letter.PartitionKey);
+            writer.WriteString("reason", letter.Reason.ToString());
+            writer.WriteString("deadLetteredAt", letter.DeadLetteredAt);
+            writer.WriteNumber("attempts", letter.Attempts.Count);
+            writer.WriteString("lastException", letter.Attempts.Count > 0 ? letter.Attempts[^1].ExceptionType : null);
+            writer.WriteNumber("payloadBytes", letter.Payload.Length);
+            writer.WriteEndObject();
+        }
+
+        writer.WriteEndArray();
+    });
+
+    private static string FullJson(IReadOnlyList<DeadLetterEnvelope> letters)
+        => "[" + string.Join(",", letters.Select(static l => Encoding.UTF8.GetString(DeadLetterEnvelopeSerializer.Serialize(l)))) + "]";
+
+    private static string SummaryTable(IReadOnlyList<DeadLetterEnvelope> letters)
+    {
+        var rows = letters.Select(static l => new[]
+        {
+            l.Consumer, l.PartitionKey, l.SequenceNumber, l.Reason.ToString(), l.DeadLetteredAt.ToString("u", CultureInfo.InvariantCulture),
+            l.Attempts.Count.ToString(CultureInfo.InvariantCulture), l.Attempts.Count > 0 ? l.Attempts[^1].ExceptionType : "-",
+        }).ToList();
+        return Table(["CONSUMER", "KEY", "SEQUENCE", "REASON", "DEAD-LETTERED", "ATTEMPTS", "LAST EXCEPTION"], rows) + $"{letters.Count} dead letter(s){Environment.NewLine}";
+    }
+
+    private static string FullText(IReadOnlyList<DeadLetterEnvelope> letters)
+    {
+        var text = new StringBuilder();
+        foreach (DeadLetterEnvelope l in letters)
+        {
+            text.AppendLine(CultureInfo.InvariantCulture, $"id:            {l.Id}");
+            text.AppendLine(CultureInfo.InvariantCulture, $"source:        {l.SourceKind} {l.Stream} {l.Shard}");
+            text.AppendLine(CultureInfo.InvariantCulture, $"key:           {l.PartitionKey}");
+            text.AppendLine(CultureInfo.InvariantCulture, $"reason:        {l.Reason}");
+            text.AppendLine(CultureInfo.InvariantCulture, $"dead-lettered: {l.DeadLetteredAt:O}");
+            foreach (DeadLetterAttempt a in l.Attempts)
+            {
+                text.AppendLine(CultureInfo.InvariantCulture, $"attempt {a.Attempt}:     {a.FailedAt:O} {a.ExceptionType}: {a.Message}");
+            }
+
+            text.AppendLine(CultureInfo.InvariantCulture, $"payload:       {l.Payload.Length} bytes, base64 {Convert.ToBase64String(l.Payload.Span)}");
+            text.AppendLine();
+        }
+
+        text.AppendLine(CultureInfo.InvariantCulture, $"{letters.Count} dead letter(s)");
+        return text.ToString();
+    }
+
+    private static string ReportJson(DeadLetterRedriveReport report) => WriteJson(writer =>
+    {
+        writer.WriteStartObject();
+        writer.WriteString("operation", report.Operation);
+        writer.WriteBoolean("dryRun", report.DryRun);
+        writer.WriteStartObject("counts");
+        foreach ((DeadLetterOutcome outcome, int count) in report.Counts.OrderBy(static c => c.Key))
+        {
+            writer.WriteNumber(outcome.ToString(), count);
+        }
+
+        writer.WriteEndObject();
+        writer.WriteStartArray("items");
+        foreach (DeadLetterRedriveItem item in report.Items)
+        {
+            writer.WriteStartObject();
+            writer.WriteString("id", item.Id);
+            writer.WriteString("consumer", item.Consumer);
+            writer.WriteString("partitionKey", item.PartitionKey);
+            writer.WriteString("sequenceNumber", item.SequenceNumber);
+            writer.WriteString("outcome", item.Outcome.ToString());
+            writer.WriteString("error", item.Error);
+            writer.WriteEndObject();
+        }
+
+        writer.WriteEndArray();
+        writer.WriteEndObject();
+    });
+
+    private static string ReportTable(DeadLetterRedriveReport report)
+    {
+        var rows = report.Items.Select(static i => new[] { i.Consumer, i.PartitionKey, i.SequenceNumber, i.Outcome.ToString(), i.Error ?? string.Empty }).ToList();
+        string counts = string.Join(", ", report.Counts.OrderBy(static c => c.Key).Select(static c => $"{c.Key}: {c.Value}"));
+        return Table(["CONSUMER", "KEY", "SEQUENCE", "OUTCOME", "ERROR"], rows)
+            + $"{report.Operation}{(report.DryRun ? " (dry run)" : string.Empty)}: {(counts.Length == 0 ? "nothing matched" : counts)}{Environment.NewLine}";
+    }
+
+    private static string Table(string[] headers, List<string[]> rows)
+    {
+        int[] widths = [.. headers.Select((h, i) => Math.Min(60, rows.Select(r => r[i].Length).Append(h.Length).Max()))];
+        var text = new StringBuilder();
+        foreach (string[] row in rows.Prepend(headers))
+        {
+            text.AppendJoin("  ", row.Select((cell, i) => (cell.Length > widths[i] ? cell[..(widths[i] - 1)] + "…" : cell).PadRight(widths[i]))).Append(Environment.NewLine);
+        }
+
+        return text.ToString();
+    }
+
+    private static string WriteJson(Action<Utf8JsonWriter> write)
+    {
+        using var buffer = new MemoryStream();
+        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+        {
+            write(writer);
+        }
+
+        return Encoding.UTF8.GetString(buffer.ToArray());
+    }
+
+    /// <summary>The opened store and what to dispose with it.</summary>
+    private sealed class Store(IDeadLetterStore deadLetters, List<IDisposable> disposables, IAsyncDisposable? asyncDisposable) : IAsyncDisposable
+    {
+        public IDeadLetterStore DeadLetters { get; } = deadLetters;
+
+        public async ValueTask DisposeAsync()
+        {
+            if (asyncDisposable is not null)
+            {
+                await asyncDisposable.DisposeAsync().ConfigureAwait(false);
+            }
+
+            foreach (IDisposable disposable in disposables)
+            {
+                disposable.Dispose();
+            }
+        }
+    }
+}

@@ -1,0 +1,143 @@
+using Polly;
+using StreamLanes.Checkpointing;
+using StreamLanes.Sinks;
+
+namespace StreamLanes;
+
+/// <summary>Dead-letter redrive for a consumer: replays its dead letters through its own handler.</summary>
+public static class StreamConsumerDeadLetterExtensions
+{
+    /// <summary>
+    /// A replayer that hands dead letters to this consumer's handler, with its deserializer, retry pipeline
+    /// (<c>MaxAttempts</c>, back-off, attempt timeout, non-retryable exceptions; <c>RetryUntilSuccess</c> is bounded by
+    /// <c>MaxAttempts</c> here) and concurrency cap, and releases a parked key once its dead letters are all replayed.
+    /// </summary>
+    /// <param name="consumer">The consumer (resolved by name from the host's services).</param>
+    /// <returns>The replayer, for <see cref="DeadLetterRedriver.ReplayAsync"/>.</returns>
+    /// <exception cref="ArgumentException">The consumer is not one registered with <c>AddStreamConsumer</c>.</exception>
+    public static IDeadLetterReplayer CreateDeadLetterReplayer(this IStreamConsumer consumer)
+    {
+        ArgumentNullException.ThrowIfNull(consumer);
+        return consumer is StreamConsumerRuntime runtime
+            ? new ConsumerDeadLetterReplayer(runtime)
+            : throw new ArgumentException("Only consumers registered with AddStreamConsumer can replay dead letters.", nameof(consumer));
+    }
+
+    /// <summary>
+    /// Replays this consumer's dead letters from a store through its handler, in per-key sequence order: each success is
+    /// deleted, each failure stays with the new attempts appended (and its key's later dead letters wait), and a key
+    /// parked by <see cref="KeyFailureMode.ParkKey"/> is released once none of its dead letters is left.
+    /// </summary>
+    /// <param name="consumer">The consumer.</param>
+    /// <param name="store">Where its dead letters are (usually the consumer's own sink).</param>
+    /// <param name="options">Filter, dry run, rate; all of the consumer's dead letters when <see langword="null"/>.</param>
+    /// <param name="cancellationToken">Cancels the replay.</param>
+    /// <returns>The report.</returns>
+    public static Task<DeadLetterRedriveReport> ReplayDeadLettersAsync(
+        this IStreamConsumer consumer,
+        IDeadLetterStore store,
+        DeadLetterRedriveOptions? options = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        IDeadLetterReplayer replayer = consumer.CreateDeadLetterReplayer();
+        var runtime = (StreamConsumerRuntime)consumer;
+        return new DeadLetterRedriver(store, runtime.TimeProvider, runtime.Logger)
+            .ReplayAsync(replayer, options ?? new DeadLetterRedriveOptions(), cancellationToken);
+    }
+}
+
+/// <summary>Replays dead letters through a runtime's handler invoker and replay pipeline.</summary>
+internal sealed class ConsumerDeadLetterReplayer(StreamConsumerRuntime runtime) : IDeadLetterReplayer
+{
+    private static readonly Func<ResilienceContext, ReplayState, ValueTask<Outcome<bool>>> AttemptCallback = AttemptAsync;
+
+    public string Consumer => runtime.Name;
+
+    public async ValueTask<DeadLetterReplayResult> ReplayAsync(DeadLetterEnvelope envelope, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(envelope);
+        var state = new ReplayState(runtime, ToRecord(envelope), envelope.Attempts.Count);
+        ResilienceContext context = ResilienceContextPool.Shared.Get(cancellationToken);
+        Outcome<bool> outcome;
+        try
+        {
+            outcome = await runtime.ReplayPipeline.ExecuteOutcomeAsync(AttemptCallback, context, state).ConfigureAwait(false);
+        }
+        finally
+        {
+            ResilienceContextPool.Shared.Return(context);
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
+        if (outcome.Exception is null)
+        {
+            return DeadLetterReplayResult.Success;
+        }
+
+        if (state.Attempts.Count == 0)
+        {
+            // The pipeline refused before any attempt ran (e.g. a user's circuit breaker): record that as the failure.
+            DateTimeOffset now = runtime.TimeProvider.GetUtcNow();
+            state.Attempts.Add(DeadLetterAttempt.FromException(state.BaseAttempt + 1, now, now, outcome.Exception));
+        }
+
+        return DeadLetterReplayResult.Failed(state.Attempts);
+    }
+
+    public ValueTask<bool> KeyDrainedAsync(DeadLetterEnvelope lastReplayed, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(lastReplayed);
+        return ValueTask.FromResult(runtime.ReleaseKey(runtime.LaneKeyOf(ToRecord(lastReplayed))));
+    }
+
+    private static StreamRecord ToRecord(DeadLetterEnvelope envelope)
+        => new(
+            Enum.TryParse(envelope.SourceKind, out SourceKind kind) ? kind : SourceKind.InMemory,
+            envelope.Stream,
+            envelope.Shard,
+            new SequenceNumber(envelope.SequenceNumber, envelope.SubSequenceNumber),
+            envelope.PartitionKey,
+            envelope.Payload,
+            envelope.ArrivalTime,
+            envelope.Attributes);
+
+    private static async ValueTask<Outcome<bool>> AttemptAsync(ResilienceContext context, ReplayState state)
+    {
+        StreamConsumerRuntime runtime = state.Runtime;
+        int attempt = state.BaseAttempt + state.Attempts.Count + 1;
+        await runtime.Gate.WaitAsync(context.CancellationToken).ConfigureAwait(false);
+        long started = runtime.TimeProvider.GetTimestamp();
+        try
+        {
+            await runtime.Invoker.InvokeAsync(state.Record, new HandlerContext(runtime.Name, state.Record, attempt, context.CancellationToken)).ConfigureAwait(false);
+            return Outcome.FromResult(true);
+        }
+        catch (Exception ex)
+        {
+            DateTimeOffset failedAt = runtime.TimeProvider.GetUtcNow();
+            state.Attempts.Add(DeadLetterAttempt.FromException(attempt, failedAt - runtime.TimeProvider.GetElapsedTime(started), failedAt, ex));
+            if (runtime.NonRetryable.IsNonRetryable(ex))
+            {
+                context.Properties.Set(RetryPipelineFactory.StopRetryingKey, true);
+            }
+
+            return Outcome.FromException<bool>(ex);
+        }
+        finally
+        {
+            runtime.Gate.Release();
+        }
+    }
+
+    private sealed class ReplayState(StreamConsumerRuntime runtime, StreamRecord record, int baseAttempt)
+    {
+        public StreamConsumerRuntime Runtime { get; } = runtime;
+
+        public StreamRecord Record { get; } = record;
+
+        public int BaseAttempt { get; } = baseAttempt;
+
+        public List<DeadLetterAttempt> Attempts { get; } = [];
+    }
+}
