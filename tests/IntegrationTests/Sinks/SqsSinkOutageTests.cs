@@ -1,5 +1,6 @@
 using System.Text;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using StreamLanes.Aws;
 using StreamLanes.Checkpointing;
@@ -71,10 +72,13 @@ public sealed class SqsSinkOutageTests(SqsEmulatorFixture emulator)
         Assert.True(held < firstPoison.Position, $"checkpoint {held} passed the unwritten dead letter {firstPoison.Position}");
         Assert.Equal(0L, consumer.GetStatus().DeadLettered);
         Assert.Equal(2, consumer.GetStatus().BlockedLanes);
+        HealthCheckService health = host.Services.GetRequiredService<HealthCheckService>();
+        Assert.Equal(HealthStatus.Unhealthy, (await health.CheckHealthAsync()).Entries["streamlanes-orders"].Status);
 
         faults.Fault = Fault.None;
         await WaitAsync(() => consumer.GetStatus().DeadLettered == 3 && consumer.GetStatus().Buffered == 0);
         await WaitAsync(() => checkpoints.Checkpoints.TryGetValue(key, out SequenceNumber saved) && saved == put.Max(r => r.Position));
+        Assert.Equal(HealthStatus.Healthy, (await health.CheckHealthAsync()).Entries["streamlanes-orders"].Status);
         await host.StopAsync();
 
         // Each dead letter exactly once, in its key's order, although the first writes were stored without an answer.
@@ -86,6 +90,8 @@ public sealed class SqsSinkOutageTests(SqsEmulatorFixture emulator)
             put.Where(r => r.PartitionKey == "poison-a").Select(r => r.SequenceNumber),
             letters.Where(l => l.PartitionKey == "poison-a").Select(l => l.SequenceNumber));
         Assert.Equal(firstPoison.Data.ToArray(), letters.First(l => l.SequenceNumber == firstPoison.SequenceNumber).Payload.ToArray());
+        InvariantChecker.Report report = InvariantChecker.Check(put, handler, letters);
+        Assert.Equal((put.Count, put.Count - 3, 3, 0), (report.Records, report.Handled, report.DeadLettered, report.Duplicates));
     }
 
     // A FIFO queue shows a group's next message only once the one before is deleted: read and delete.
