@@ -1,0 +1,96 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using StreamLanes;
+using StreamLanes.Samples.AspNetHost;
+using StreamLanes.Sinks;
+
+// StreamLanes inside an ASP.NET app: the consumer runs as a hosted service next to the endpoints, with its health
+// check, its status, and the operator actions on parked keys and dead letters.
+//   dotnet run --project samples/AspNetHost --urls http://127.0.0.1:5080
+//   curl -X POST 127.0.0.1:5080/orders -d '{"orderId":1,"customerId":"c-1"}' -H 'content-type: application/json'
+//   curl 127.0.0.1:5080/health ; curl 127.0.0.1:5080/consumers/orders
+//   (orders of customer c-locked fail and park the key; POST /downstream/unlock, then
+//    POST /consumers/orders/keys/c-locked/replay replays them in order and releases the key)
+WebApplicationBuilder builder = WebApplication.CreateBuilder(args);
+var stream = new InMemoryStream("orders-stream", shardCount: 2);
+builder.Services.AddSingleton(stream);
+builder.Services.AddStreamConsumer<OrderHandler>("orders", options =>
+    {
+        options.FailureMode = KeyFailureMode.ParkKey;
+        options.DataDirectory = "streamlanes-web-data";
+    })
+    .FromInMemory(stream)
+    .TreatAsNonRetryable<ArgumentException>();
+
+WebApplication app = builder.Build();
+
+app.MapPost("/orders", (OrderPlaced order, InMemoryStream orders) =>
+{
+    StreamRecord record = orders.Put(order.CustomerId, JsonSerializer.SerializeToUtf8Bytes(order, JsonSerializerOptions.Web));
+    return Results.Accepted(value: new { record.ShardId, record.SequenceNumber });
+});
+
+app.MapHealthChecks("/health", new HealthCheckOptions
+{
+    ResponseWriter = (context, report) => context.Response.WriteAsJsonAsync(report.Entries.ToDictionary(e => e.Key, e => new { status = e.Value.Status.ToString(), e.Value.Description })),
+});
+
+app.MapGet("/consumers/{name}", (string name, IServiceProvider services) =>
+    services.GetKeyedService<IStreamConsumer>(name) is { } consumer
+        ? Results.Ok(new { status = consumer.GetStatus() with { Fault = null }, parkedKeys = consumer.ParkedKeys })
+        : Results.NotFound());
+
+// Simulates fixing the downstream, so that a replay can succeed.
+app.MapPost("/downstream/unlock", () => OrderHandler.Unlocked = true);
+
+// Replays a parked key's dead letters through the handler, in order; the key is released once its backlog succeeded.
+app.MapPost("/consumers/{name}/keys/{key}/replay", async (string name, string key, IServiceProvider services, CancellationToken cancellationToken) =>
+{
+    if (services.GetKeyedService<IStreamConsumer>(name) is not { } consumer)
+    {
+        return Results.NotFound();
+    }
+
+    var store = new JsonLinesDeadLetterSink(Path.Combine("streamlanes-web-data", "dead-letters", $"{name}.jsonl"));
+    DeadLetterRedriveReport report = await consumer.ReplayDeadLettersAsync(
+        store,
+        new DeadLetterRedriveOptions { Filter = new DeadLetterFilter { Consumer = name, PartitionKey = key } },
+        cancellationToken);
+    return Results.Ok(new { report.Counts, report.ReleasedKeys });
+});
+
+app.Run();
+
+namespace StreamLanes.Samples.AspNetHost
+{
+    /// <summary>An order; the customer id is the partition key.</summary>
+    public sealed record OrderPlaced(int OrderId, string CustomerId);
+
+    /// <summary>Rejects orders with a negative id (non-retryable), fails customer "c-locked" until its orders are replayed later.</summary>
+    public sealed class OrderHandler(ILogger<OrderHandler> logger) : IStreamHandler<OrderPlaced>
+    {
+        public static bool Unlocked { get; set; }
+
+        public ValueTask HandleAsync(OrderPlaced message, HandlerContext context)
+        {
+            if (message.OrderId < 0)
+            {
+                throw new ArgumentException($"Order id {message.OrderId} is invalid.");
+            }
+
+            if (message.CustomerId == "c-locked" && !Unlocked)
+            {
+                throw new InvalidOperationException("Customer c-locked is locked downstream.");
+            }
+
+            Log.OrderHandled(logger, message.OrderId, message.CustomerId, context.Attempt);
+            return ValueTask.CompletedTask;
+        }
+    }
+
+    internal static partial class Log
+    {
+        [LoggerMessage(1, LogLevel.Information, "Order {OrderId} of {CustomerId} handled (attempt {Attempt}).")]
+        public static partial void OrderHandled(ILogger logger, int orderId, string customerId, int attempt);
+    }
+}
