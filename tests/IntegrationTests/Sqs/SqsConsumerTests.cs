@@ -290,4 +290,13 @@ public sealed class SqsConsumerTests(SqsEmulatorFixture emulator, ITestOutputHel
         Assert.Equal(interrupted.Count, second.Handler.Successes.Count(c => interrupted.Contains(c.Record.Attributes["Sqs.MessageId"])));
         Assert.Equal((0, 0), await CountAsync(queue));
     }
+
+    [Fact]
+    public async Task A_missing_queue_fails_start_up_naming_it()
+    {
+        await using SqsWorker worker = SqsWorker.Create(emulator, "no-such-queue-" + Guid.NewGuid().ToString("N")[..8]);
+        InvalidOperationException error = await Assert.ThrowsAsync<InvalidOperationException>(() => worker.StartAsync());
+        Assert.Contains("SQS queue 'no-such-queue-", error.Message);
+        Assert.Contains("was not found", error.Message);
+    }
 }

@@ -33,7 +33,7 @@ public sealed class DynamoDbStreamsSourceOptions
     /// <summary>Records asked for per GetRecords call. Default 1,000; 1 to 1,000.</summary>
     public int MaxRecordsPerRead { get; set; } = 1000;
 
-    /// <summary>The pause after a read that returned no records. Default 1 s (AWS advises at most 4 reads a second per shard); 0 to 1 minute.</summary>
+    /// <summary>The pause after a read that returned no records. Default 1 s; 0 to 1 minute.</summary>
     public TimeSpan IdleTimeBetweenReads { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>The shortest time between two reads of one shard. Default 250 ms; 0 to 1 minute.</summary>

@@ -1,3 +1,6 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+
 namespace StreamLanes.Engine.Tests.Sources.Sqs;
 
 public sealed class SqsSourceOptionsTests
@@ -53,5 +56,26 @@ public sealed class SqsSourceOptionsTests
     public void An_empty_queue_is_refused()
     {
         Assert.Contains("Q:Queue must be set to the queue's URL or name.", new SqsSourceOptions().Validate("Q:"));
+    }
+}
+
+public sealed class SqsRegistrationTests
+{
+    private sealed class Handler : IStreamHandler<string>
+    {
+        public ValueTask HandleAsync(string message, HandlerContext context) => ValueTask.CompletedTask;
+    }
+
+    [Fact]
+    public void Options_bound_from_configuration_are_validated_when_the_consumer_is_built_naming_the_configuration_path()
+    {
+        var services = new Microsoft.Extensions.DependencyInjection.ServiceCollection();
+        services.AddSingleton<Microsoft.Extensions.Configuration.IConfiguration>(new Microsoft.Extensions.Configuration.ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?> { ["StreamConsumers:payments:Sqs:Receivers"] = "0", ["StreamConsumers:payments:Sqs:WaitTime"] = "00:00:05" })
+            .Build());
+        services.AddStreamConsumer<Handler>("payments").FromSqs("payments.fifo");
+        using Microsoft.Extensions.DependencyInjection.ServiceProvider provider = services.BuildServiceProvider();
+        var error = Assert.Throws<Microsoft.Extensions.Options.OptionsValidationException>(() => provider.GetRequiredKeyedService<IStreamConsumer>("payments"));
+        Assert.Equal(["StreamConsumers:payments:Sqs:Receivers must be between 1 and 50; it was 0."], error.Failures);
     }
 }
