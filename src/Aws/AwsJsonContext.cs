@@ -29,6 +29,7 @@ namespace StreamLanes.Aws;
 [JsonSerializable(typeof(DynamoDbGetShardIteratorResponse))]
 [JsonSerializable(typeof(DynamoDbGetRecordsRequest))]
 [JsonSerializable(typeof(DynamoDbGetRecordsResponse))]
+[JsonSerializable(typeof(DynamoDbChangeRecord))]
 [JsonSerializable(typeof(SqsCreateQueueRequest))]
 [JsonSerializable(typeof(SqsQueueUrlResponse))]
 [JsonSerializable(typeof(SqsGetQueueUrlRequest))]

@@ -25,8 +25,12 @@ internal sealed class ShardProcessor : IShardProcessor, IDisposable
     private SequenceNumber _savedCheckpoint;
     private long _savedCoveredCount;
 
-    public ShardProcessor(StreamConsumerRuntime runtime, string shardId, IShardCheckpointer checkpointer, SequenceNumber startAfter)
+    // Null for checkpointed sources: then completing a record costs nothing more than it did before the hook.
+    private readonly IRecordAcknowledger? _acknowledger;
+
+    public ShardProcessor(StreamConsumerRuntime runtime, string shardId, IShardCheckpointer checkpointer, SequenceNumber startAfter, IRecordAcknowledger? acknowledger = null)
     {
+        _acknowledger = acknowledger;
         Runtime = runtime;
         ShardId = shardId;
         Checkpointer = checkpointer;
@@ -240,6 +244,11 @@ internal sealed class ShardProcessor : IShardProcessor, IDisposable
 
     public void OnRecordComplete(KeyLane lane, LaneEntry entry)
     {
+        if (_acknowledger is not null)
+        {
+            Acknowledge(entry.Record);
+        }
+
         Tracker.Complete(entry.Token);
         if (lane.Blocked)
         {
@@ -279,6 +288,20 @@ internal sealed class ShardProcessor : IShardProcessor, IDisposable
         }
 
         exited?.TrySetResult();
+    }
+
+    private void Acknowledge(StreamRecord record)
+    {
+        try
+        {
+            _acknowledger!.OnRecordCompleted(record);
+        }
+        catch (Exception ex)
+        {
+            // The record was handled or dead-lettered: it is complete whatever the source does with it. A failing
+            // acknowledgement (an SQS message not deleted) only means it may be delivered again.
+            Runtime.ReportFault(ex);
+        }
     }
 
     private void Enqueue(StreamRecord record)

@@ -278,8 +278,11 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
         => new StoreShardCheckpointer(_checkpointStore, new CheckpointKey(Name, streamName, shardId));
 
     public IShardProcessor OpenShard(string shardId, IShardCheckpointer checkpointer, SequenceNumber startAfter)
+        => OpenShard(shardId, checkpointer, startAfter, acknowledger: null);
+
+    public IShardProcessor OpenShard(string shardId, IShardCheckpointer checkpointer, SequenceNumber startAfter, IRecordAcknowledger? acknowledger)
     {
-        var shard = new ShardProcessor(this, shardId, checkpointer, startAfter);
+        var shard = new ShardProcessor(this, shardId, checkpointer, startAfter, acknowledger);
         if (!_shards.TryAdd(shardId, shard))
         {
             shard.Dispose();

@@ -63,6 +63,18 @@ public interface ISourceHost
     /// <returns>The shard's processor.</returns>
     IShardProcessor OpenShard(string shardId, IShardCheckpointer checkpointer, SequenceNumber startAfter);
 
+    /// <summary>
+    /// Starts processing a shard whose records need a per-record action once complete (an SQS message is deleted):
+    /// <paramref name="acknowledger"/> is told of each record when it was handled successfully or durably
+    /// dead-lettered, before the record counts as complete for draining and checkpoints.
+    /// </summary>
+    /// <param name="shardId">The shard.</param>
+    /// <param name="checkpointer">Where the shard's checkpoints go.</param>
+    /// <param name="startAfter">The position the shard resumes after.</param>
+    /// <param name="acknowledger">Told of each completed record; <see langword="null"/> for none.</param>
+    /// <returns>The shard's processor.</returns>
+    IShardProcessor OpenShard(string shardId, IShardCheckpointer checkpointer, SequenceNumber startAfter, IRecordAcknowledger? acknowledger);
+
     /// <summary>Reports a failure the source cannot recover from by itself; the consumer becomes unhealthy.</summary>
     /// <param name="exception">The failure.</param>
     void ReportFault(Exception exception);
@@ -103,4 +115,19 @@ public interface IShardProcessor
     /// </summary>
     /// <returns>A task that completes when no handler of the shard runs any more.</returns>
     Task AbandonAsync();
+}
+
+/// <summary>
+/// A source's per-record action when the engine is done with a record (for SQS: delete the message). Records that
+/// never complete (the consumer stopped, the shard was abandoned) are never acknowledged.
+/// </summary>
+public interface IRecordAcknowledger
+{
+    /// <summary>
+    /// Called once per record, on the handling thread, after the record was handled successfully or written to the
+    /// dead-letter sink, and before the next record of its key starts. Keep it short and non-blocking (queue the work);
+    /// an exception thrown here is reported as a consumer fault and the record still counts as complete.
+    /// </summary>
+    /// <param name="record">The completed record.</param>
+    void OnRecordCompleted(StreamRecord record);
 }

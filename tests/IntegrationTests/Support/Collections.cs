@@ -28,3 +28,6 @@ public sealed class KinesisCollection : ICollectionFixture<KinesisAndDynamoDbFix
 
 [CollectionDefinition(EmulatorCollections.DynamoDb)]
 public sealed class DynamoDbCollection : ICollectionFixture<DynamoDbEmulatorFixture>;
+
+[CollectionDefinition(EmulatorCollections.Sqs)]
+public sealed class SqsCollection : ICollectionFixture<SqsEmulatorFixture>;

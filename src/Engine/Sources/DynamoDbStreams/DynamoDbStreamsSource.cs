@@ -1,0 +1,316 @@
+using System.Collections.Concurrent;
+using Amazon.DynamoDBv2;
+using Amazon.DynamoDBv2.Model;
+using Microsoft.Extensions.Logging;
+using StreamLanes.Aws;
+using StreamLanes.Checkpointing;
+
+namespace StreamLanes;
+
+/// <summary>
+/// Reads a DynamoDB table's stream by polling (GetRecords), one reader per shard whose lease this worker holds; leases
+/// live in a DynamoDB table in KCL's shape, shared with the other workers of the same consumer, exactly as for the
+/// Kinesis source. Stream shards close and split every few hours: a child starts only after its parent reached
+/// <c>SHARD_END</c>, so changes to one item stay in order across the split.
+/// </summary>
+/// <remarks>
+/// A record's partition key is the item's primary key (<see cref="DynamoDbChange.PartitionKeyOf"/>), and its payload
+/// the stream record's JSON in the service's own shape, images included, so that a dead letter keeps the whole change.
+/// </remarks>
+internal sealed class DynamoDbStreamsSource : IStreamSource, ILeaseListener, IAsyncDisposable
+{
+    private readonly DynamoDbStreamsSourceOptions _options;
+    private readonly DynamoDbStreamsClient _streams;
+    private readonly IAmazonDynamoDB _dynamoDb;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly CancellationTokenSource _stopReading = new();
+    private readonly ConcurrentDictionary<string, ShardReader> _readers = new(StringComparer.Ordinal);
+    private LeaseCoordinator? _coordinator;
+    private ISourceHost? _host;
+    private string _streamArn = "";
+
+    public DynamoDbStreamsSource(DynamoDbStreamsSourceOptions options, DynamoDbStreamsClient streams, IAmazonDynamoDB dynamoDb, TimeProvider timeProvider, ILogger logger)
+    {
+        _options = options;
+        _streams = streams;
+        _dynamoDb = dynamoDb;
+        _time = timeProvider;
+        _logger = logger;
+    }
+
+    public SourceKind Kind => SourceKind.DynamoDbStreams;
+
+    public string StreamName => _options.Stream;
+
+    /// <summary>The stream's ARN, once started.</summary>
+    internal string StreamArn => _streamArn;
+
+    /// <summary>The shards this worker reads now.</summary>
+    public IReadOnlyCollection<string> OwnedShards => [.. _readers.Keys];
+
+    internal LeaseCoordinator Coordinator => _coordinator ?? throw new InvalidOperationException("The source has not started.");
+
+    public async Task StartAsync(ISourceHost host, CancellationToken cancellationToken)
+    {
+        _host = host;
+        _streamArn = _options.StreamIsArn ? _options.Stream : await FindStreamArnAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await _streams.DescribeStreamAsync(_streamArn, limit: 1, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (AwsServiceException ex) when (ex.Kind == AwsErrorKind.ResourceNotFound)
+        {
+            throw new InvalidOperationException($"DynamoDB stream '{_streamArn}' was not found in region {_options.Aws.Region} at {_streams.Endpoint}.", ex);
+        }
+        catch (AwsServiceException ex) when (ex.Kind == AwsErrorKind.AccessDenied)
+        {
+            throw new InvalidOperationException($"DynamoDB Streams refused access to stream '{_streamArn}' ({ex.ErrorCode}): check the credentials and the IAM policy (dynamodb:DescribeStream, GetShardIterator, GetRecords).", ex);
+        }
+
+        _coordinator = new LeaseCoordinator(
+            new DynamoDbLeaseTable(_dynamoDb, _options.Leases.TableName),
+            _options.Leases,
+            ListShardsAsync,
+            _options.StartingPosition == DynamoDbStreamsStartingPosition.Latest ? Lease.Latest : Lease.TrimHorizon,
+            this,
+            _time,
+            _logger);
+        await _coordinator.StartAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task StopReadingAsync(CancellationToken cancellationToken)
+    {
+        _coordinator?.StopTaking();
+        await _stopReading.CancelAsync().ConfigureAwait(false);
+        await Task.WhenAll(_readers.Values.Select(reader => reader.Completion)).WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task ReleaseAsync(CancellationToken cancellationToken)
+    {
+        if (_coordinator is not null)
+        {
+            await _coordinator.ReleaseAllAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stopReading.CancelAsync().ConfigureAwait(false);
+        if (_coordinator is not null)
+        {
+            await _coordinator.DisposeAsync().ConfigureAwait(false);
+        }
+
+        await Task.WhenAll(_readers.Values.Select(reader => reader.Completion)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        _stopReading.Dispose();
+        _streams.Dispose();
+        _dynamoDb.Dispose();
+    }
+
+    async Task ILeaseListener.OnLeaseAcquiredAsync(HeldLease lease, CancellationToken cancellationToken)
+    {
+        if (lease.Current.IsShardEnd)
+        {
+            await Coordinator.FinishShardAsync(lease, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        // A lease lost and taken back quickly: the previous reader of the shard must be gone first.
+        if (_readers.TryGetValue(lease.ShardId, out ShardReader? previous))
+        {
+            await previous.Processor.AbandonAsync().ConfigureAwait(false);
+            await previous.Completion.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
+        IShardProcessor processor = _host!.OpenShard(lease.ShardId, lease, lease.Current.Position);
+        var reader = new ShardReader(lease, processor);
+        _readers[lease.ShardId] = reader;
+        reader.Completion = Task.Run(() => ReadShardAsync(reader), CancellationToken.None);
+    }
+
+    async Task ILeaseListener.OnLeaseLostAsync(HeldLease lease)
+    {
+        if (_readers.TryGetValue(lease.ShardId, out ShardReader? reader) && reader.Lease == lease)
+        {
+            await reader.Processor.AbandonAsync().ConfigureAwait(false);
+        }
+    }
+
+    private async Task<string> FindStreamArnAsync(CancellationToken cancellationToken)
+    {
+        DescribeTableResponse table;
+        try
+        {
+            table = await _dynamoDb.DescribeTableAsync(_options.Stream, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ResourceNotFoundException ex)
+        {
+            throw new InvalidOperationException($"DynamoDB table '{_options.Stream}' was not found in region {_options.Aws.Region}{(_options.DynamoDbServiceUrl is null ? "" : $" at {_options.DynamoDbServiceUrl}")}.", ex);
+        }
+
+        return table.Table.LatestStreamArn is { Length: > 0 } arn && table.Table.StreamSpecification?.StreamEnabled == true
+            ? arn
+            : throw new InvalidOperationException($"DynamoDB table '{_options.Stream}' has no stream enabled: enable one (NEW_AND_OLD_IMAGES keeps both images) or pass the stream's ARN.");
+    }
+
+    private async Task<IReadOnlyList<ShardDescriptor>> ListShardsAsync(CancellationToken cancellationToken)
+    {
+        // DynamoDB Streams has no ListShards: DescribeStream pages through them.
+        DynamoDbStreamDescription description = await _streams.DescribeStreamAllShardsAsync(_streamArn, cancellationToken: cancellationToken).ConfigureAwait(false);
+        return [.. description.Shards.Select(static shard => new ShardDescriptor(
+            shard.ShardId,
+            string.IsNullOrEmpty(shard.ParentShardId) ? [] : [shard.ParentShardId]))];
+    }
+
+    private async Task ReadShardAsync(ShardReader reader)
+    {
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(_stopReading.Token, reader.Processor.Stopping);
+        CancellationToken token = stop.Token;
+        string shardId = reader.Lease.ShardId;
+        string initial = reader.Lease.Current.Checkpoint;
+        SequenceNumber last = reader.Lease.Current.Position;
+        string? iterator = null;
+        TimeSpan backoff = _options.ReadBackoff;
+        long lastRead = 0;
+        while (!token.IsCancellationRequested)
+        {
+            try
+            {
+                iterator ??= await GetIteratorAsync(shardId, initial, last, token).ConfigureAwait(false);
+                TimeSpan sinceLastRead = _time.GetElapsedTime(lastRead);
+                if (lastRead != 0 && sinceLastRead < _options.MinTimeBetweenReads)
+                {
+                    await Task.Delay(_options.MinTimeBetweenReads - sinceLastRead, _time, token).ConfigureAwait(false);
+                }
+
+                DynamoDbGetRecordsResponse response = await _streams.GetRecordsAsync(iterator, _options.MaxRecordsPerRead, token).ConfigureAwait(false);
+                lastRead = _time.GetTimestamp();
+                backoff = _options.ReadBackoff;
+                foreach (DynamoDbChangeRecord change in response.Records)
+                {
+                    StreamRecord record = ToRecord(shardId, change);
+                    if (record.Position <= last)
+                    {
+                        continue;
+                    }
+
+                    await reader.Processor.EnqueueAsync(record, token).ConfigureAwait(false);
+                    last = record.Position;
+                }
+
+                iterator = response.NextShardIterator;
+                if (iterator is null)
+                {
+                    // SHARD_END: the shard was closed (they roll over every few hours). Its children wait until this
+                    // is checkpointed.
+                    await reader.Processor.CompleteAsync(token).ConfigureAwait(false);
+                    await Coordinator.FinishShardAsync(reader.Lease, token).ConfigureAwait(false);
+                    _readers.TryRemove(new KeyValuePair<string, ShardReader>(shardId, reader));
+                    return;
+                }
+
+                if (response.Records.Count == 0)
+                {
+                    await Task.Delay(_options.IdleTimeBetweenReads, _time, token).ConfigureAwait(false);
+                }
+            }
+            catch (OperationCanceledException) when (token.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (AwsServiceException ex) when (ex.Kind is AwsErrorKind.ExpiredIterator)
+            {
+                // Iterators live 15 minutes (a long backpressure pause outlasts them): start again after the last
+                // record enqueued.
+                DynamoDbStreamsLog.IteratorExpired(_logger, _options.Stream, shardId, last.ToString());
+                iterator = null;
+            }
+            catch (AwsServiceException ex) when (ex.Kind is AwsErrorKind.TrimmedData && !last.IsNone)
+            {
+                // The position is older than the 24-hour retention: what lay between is gone. Say so loudly and go
+                // on from the oldest record left, rather than stop the shard for good.
+                DynamoDbStreamsLog.Trimmed(_logger, ex, _options.Stream, shardId, last.ToString());
+                _host!.ReportFault(ex);
+                last = SequenceNumber.None;
+                initial = Lease.TrimHorizon;
+                iterator = null;
+            }
+            catch (Exception ex)
+            {
+                if (ex is AwsServiceException { Kind: AwsErrorKind.ResourceNotFound or AwsErrorKind.AccessDenied })
+                {
+                    _host!.ReportFault(ex);
+                }
+
+                TimeSpan wait = TimeSpan.FromTicks((long)(backoff.Ticks * (0.5 + (Random.Shared.NextDouble() / 2))));
+                DynamoDbStreamsLog.ReadFailed(_logger, ex, _options.Stream, shardId, wait);
+                try
+                {
+                    await Task.Delay(wait, _time, token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+
+                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, _options.MaxReadBackoff.Ticks));
+                iterator = null;
+            }
+        }
+    }
+
+    private Task<string> GetIteratorAsync(string shardId, string initialCheckpoint, SequenceNumber last, CancellationToken cancellationToken)
+    {
+        if (!last.IsNone)
+        {
+            // No aggregation on DynamoDB streams: every record is whole, so reading resumes just after the last one.
+            return _streams.GetShardIteratorAsync(_streamArn, shardId, DynamoDbShardIteratorType.AfterSequenceNumber, last.Value, cancellationToken);
+        }
+
+        return _streams.GetShardIteratorAsync(
+            _streamArn,
+            shardId,
+            initialCheckpoint == Lease.Latest ? DynamoDbShardIteratorType.Latest : DynamoDbShardIteratorType.TrimHorizon,
+            cancellationToken: cancellationToken);
+    }
+
+    private StreamRecord ToRecord(string shardId, DynamoDbChangeRecord change)
+    {
+        var attributes = new Dictionary<string, string>(2, StringComparer.Ordinal)
+        {
+            ["eventName"] = change.EventName,
+            ["eventID"] = change.EventId,
+        };
+        return new StreamRecord(
+            SourceKind.DynamoDbStreams,
+            _options.Stream,
+            shardId,
+            new SequenceNumber(change.Dynamodb.SequenceNumber),
+            DynamoDbChange.PartitionKeyOf(change.Dynamodb.Keys),
+            DynamoDbStreamsJson.Serialize(change),
+            change.Dynamodb.ApproximateCreationDateTime ?? _time.GetUtcNow(),
+            attributes);
+    }
+
+    private sealed class ShardReader(HeldLease lease, IShardProcessor processor)
+    {
+        public HeldLease Lease { get; } = lease;
+
+        public IShardProcessor Processor { get; } = processor;
+
+        public Task Completion { get; set; } = Task.CompletedTask;
+    }
+}
+
+internal static partial class DynamoDbStreamsLog
+{
+    [LoggerMessage(301, LogLevel.Information, "DynamoDB stream {Stream}/{Shard}: the shard iterator expired; reading again after {Position}.")]
+    public static partial void IteratorExpired(ILogger logger, string stream, string shard, string position);
+
+    [LoggerMessage(302, LogLevel.Warning, "DynamoDB stream {Stream}/{Shard}: reading failed; retrying in {Delay}.")]
+    public static partial void ReadFailed(ILogger logger, Exception exception, string stream, string shard, TimeSpan delay);
+
+    [LoggerMessage(303, LogLevel.Error, "DynamoDB stream {Stream}/{Shard}: position {Position} is past the stream's retention; the records after it were trimmed before they were read. Reading goes on from the oldest record left.")]
+    public static partial void Trimmed(ILogger logger, Exception exception, string stream, string shard, string position);
+}

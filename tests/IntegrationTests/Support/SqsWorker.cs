@@ -1,0 +1,96 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using StreamLanes.Engine.Tests.Support;
+using StreamLanes.Sinks;
+using StreamLanes.TestInfrastructure;
+
+namespace StreamLanes.IntegrationTests.Support;
+
+/// <summary>One worker: a host with one SQS consumer, as a separate process would run it.</summary>
+public sealed class SqsWorker : IAsyncDisposable
+{
+    private bool _started;
+    private bool _stopped;
+
+    private SqsWorker(IHost host, RecordingHandler handler, InMemoryDeadLetterSink deadLetters)
+    {
+        Host = host;
+        Handler = handler;
+        DeadLetters = deadLetters;
+    }
+
+    public IHost Host { get; }
+
+    public RecordingHandler Handler { get; }
+
+    public InMemoryDeadLetterSink DeadLetters { get; }
+
+    public IStreamConsumer Consumer => Host.Services.GetRequiredKeyedService<IStreamConsumer>("orders");
+
+    public static SqsWorker Create(
+        SqsEmulatorFixture sqs,
+        string queue,
+        Action<StreamConsumerOptions>? configure = null,
+        Action<SqsSourceOptions>? source = null,
+        RecordingHandler? handler = null)
+    {
+        handler ??= new RecordingHandler();
+        var deadLetters = new InMemoryDeadLetterSink();
+        HostApplicationBuilder builder = Microsoft.Extensions.Hosting.Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Services.AddSingleton(handler);
+        if (Environment.GetEnvironmentVariable("STREAMLANES_TEST_LOGS") == "1")
+        {
+            builder.Services.AddLogging(logging => logging.AddSimpleConsole());
+        }
+
+        builder.Services
+            .AddStreamConsumer<RecordingHandler>("orders", options =>
+            {
+                options.RetryBaseDelay = TimeSpan.FromMilliseconds(50);
+                options.RetryMaxDelay = TimeSpan.FromMilliseconds(200);
+                options.MaxAttempts = 3;
+                options.DrainTimeout = TimeSpan.FromSeconds(10);
+                configure?.Invoke(options);
+            })
+            .FromSqs(queue, options =>
+            {
+                options.Aws = sqs.CreateClientOptions();
+                options.Receivers = 3;
+                options.WaitTime = TimeSpan.FromSeconds(1);
+                source?.Invoke(options);
+            })
+            .UseDeadLetterSink(deadLetters);
+        return new SqsWorker(builder.Build(), handler, deadLetters);
+    }
+
+    public async Task StartAsync()
+    {
+        await Host.StartAsync();
+        _started = true;
+    }
+
+    /// <summary>A graceful stop: stop receiving, drain, delete what was handled, release the rest.</summary>
+    public async Task StopAsync()
+    {
+        _stopped = true;
+        await Host.StopAsync();
+    }
+
+    /// <summary>An abrupt stop: nothing drained, deleted or released (in-process stand-in for SIGKILL).</summary>
+    public void Crash()
+    {
+        _stopped = true;
+        Host.Dispose();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_started && !_stopped)
+        {
+            await Host.StopAsync();
+        }
+
+        Host.Dispose();
+    }
+}
