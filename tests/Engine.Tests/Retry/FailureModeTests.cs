@@ -115,11 +115,12 @@ public sealed class FailureModeTests
         var handler = new RecordingHandler { Behaviour = static (_, _, _) => ValueTask.FromException(new InvalidOperationException("down")) };
         await using var harness = ConsumerHarness.Create(stream, handler, options =>
         {
-            options.MaxRecordAge = TimeSpan.FromSeconds(1);
-            options.RetryBaseDelay = TimeSpan.FromMilliseconds(20);
-            options.RetryMaxDelay = TimeSpan.FromMilliseconds(20);
+            // Generous margins: the first attempts must come before the record ages out even on a loaded machine.
+            options.MaxRecordAge = TimeSpan.FromSeconds(3);
+            options.RetryBaseDelay = TimeSpan.FromMilliseconds(50);
+            options.RetryMaxDelay = TimeSpan.FromMilliseconds(50);
         }, build: b => b.WithFailureMode(KeyFailureMode.RetryUntilSuccess));
-        var aging = new StreamRecord(SourceKind.InMemory, "orders", stream.ShardIds[0], SequenceNumber.FromInteger(1), "k", new byte[] { 9 }, DateTimeOffset.UtcNow.AddMilliseconds(-600));
+        var aging = new StreamRecord(SourceKind.InMemory, "orders", stream.ShardIds[0], SequenceNumber.FromInteger(1), "k", new byte[] { 9 }, DateTimeOffset.UtcNow.AddMilliseconds(-500));
         stream.Append(aging);
         await harness.StartAsync();
         await harness.WaitForAllCompleteAsync();

@@ -11,9 +11,6 @@ using StreamLanes.TestInfrastructure;
 
 namespace StreamLanes.IntegrationTests.Sinks;
 
-[CollectionDefinition(EmulatorCollections.Sqs)]
-public sealed class SqsCollection : ICollectionFixture<SqsEmulatorFixture>;
-
 [Collection(EmulatorCollections.Sqs)]
 public sealed class SqsSinkOutageTests(SqsEmulatorFixture emulator)
 {
