@@ -1,0 +1,26 @@
+using BenchmarkDotNet.Running;
+using StreamLanes.Benchmarks;
+using StreamLanes.Benchmarks.Harness;
+using StreamLanes.Benchmarks.IdleMemory;
+using StreamLanes.Benchmarks.Profiling;
+
+// Modes:
+//   hol [options]          head-of-line scenario: shard-serial vs hashed vs per-key lanes with a poison key
+//   keys [options]         speed-up by key count, 1 ms handler, no poison key
+//   idle-memory [options]  memory per idle key after a burst over 1,000,000 distinct keys
+//   alloc-profile [options] which types the engine allocates per record (GC AllocationTick sampling)
+//   anything else          BenchmarkDotNet (e.g. --filter '*'), with the Quick job unless --job is given
+return args.FirstOrDefault() switch
+{
+    "hol" => await HeadOfLineScenario.RunAsync(ScenarioArguments.Parse(args[1..])),
+    "keys" => await KeyScalingScenario.RunAsync(ScenarioArguments.Parse(args[1..])),
+    "idle-memory" => await IdleMemoryMeasurement.RunAsync(ScenarioArguments.Parse(args[1..])),
+    "alloc-profile" => await AllocationProfile.RunAsync(ScenarioArguments.Parse(args[1..])),
+    _ => RunBenchmarks(args),
+};
+
+static int RunBenchmarks(string[] args)
+{
+    var summaries = BenchmarkSwitcher.FromAssembly(typeof(BenchmarkConfig).Assembly).Run(args, BenchmarkConfig.Create(args));
+    return summaries.Any(summary => summary.HasCriticalValidationErrors || summary.Reports.Any(report => !report.Success)) ? 1 : 0;
+}
