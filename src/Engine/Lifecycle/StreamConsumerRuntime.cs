@@ -16,7 +16,10 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
 {
     private const int MaxPooledLanes = 4096;
 
-    private static readonly Func<ResilienceContext, KeyLane, ValueTask<Outcome<bool>>> AttemptCallback = AttemptAsync;
+    // The attempt's result type is object, not bool: the pipeline's retry strategy is a ResilienceStrategy<object>
+    // (RetryStrategyOptions is RetryStrategyOptions<object>), and Polly bridges any other result type by boxing it into
+    // an Outcome<object>, which cost one allocation per record. The value is never read: success is "no exception".
+    private static readonly Func<ResilienceContext, KeyLane, ValueTask<Outcome<object?>>> AttemptCallback = AttemptAsync;
 
     private readonly StreamConsumerOptions _options;
     private readonly IStreamSource _source;
@@ -380,7 +383,7 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
         }
 
         lane.BeginRecord(record);
-        Outcome<bool> outcome;
+        Outcome<object?> outcome;
         ResilienceContext context = ResilienceContextPool.Shared.Get(stopping);
         try
         {
@@ -408,7 +411,7 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
         ParkIfConfigured(lane, record);
     }
 
-    private static async ValueTask<Outcome<bool>> AttemptAsync(ResilienceContext context, KeyLane lane)
+    private static async ValueTask<Outcome<object?>> AttemptAsync(ResilienceContext context, KeyLane lane)
     {
         StreamConsumerRuntime runtime = lane.Shard.Runtime;
         StreamRecord record = lane.CurrentRecord!;
@@ -420,7 +423,7 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
             if (runtime.IsTooOld(record))
             {
                 lane.StopReason = DeadLetterReason.RecordTooOld;
-                return Outcome.FromException<bool>(new RecordTooOldException(record, runtime._options.MaxRecordAge!.Value));
+                return Outcome.FromException<object?>(new RecordTooOldException(record, runtime._options.MaxRecordAge!.Value));
             }
         }
 
@@ -429,7 +432,7 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
         try
         {
             await runtime.Invoker.InvokeAsync(record, new HandlerContext(runtime.Name, record, attempt, context.CancellationToken)).ConfigureAwait(false);
-            return Outcome.FromResult(true);
+            return Outcome.FromResult<object?>(null);
         }
         catch (Exception ex)
         {
@@ -447,7 +450,7 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
             }
 
             Log.AttemptFailed(runtime.Logger, ex, runtime.Name, attempt, record.ShardId, record.SequenceNumber, record.PartitionKey);
-            return Outcome.FromException<bool>(ex);
+            return Outcome.FromException<object?>(ex);
         }
         finally
         {
