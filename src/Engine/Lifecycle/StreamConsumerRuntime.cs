@@ -294,10 +294,26 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
     {
         while (!HasCapacity(shard))
         {
-            TaskCompletionSource waiter = Volatile.Read(ref _capacityWaiter) ?? InstallCapacityWaiter();
+            // Wait on the bound that is reached. A full shard waits on its own waiter, signalled by its own completions
+            // once a quarter of its buffer is free; otherwise the consumer's total is full and the shared waiter is
+            // signalled as before. (A single shared waiter for both made a full shard's reader wake at every completion
+            // whenever the total was below three quarters, i.e. always with fewer than 8 shards at default options:
+            // one wake-up, a TaskCompletionSource and two state machines per record read.)
+            bool shardFull = shard.Tracker.PendingCount >= _options.MaxBufferedRecordsPerShard;
+            TaskCompletionSource waiter = shardFull
+                ? shard.GetCapacityWaiter()
+                : Volatile.Read(ref _capacityWaiter) ?? InstallCapacityWaiter();
             if (waiter.Task.IsCompleted)
             {
-                Interlocked.CompareExchange(ref _capacityWaiter, null, waiter);
+                if (shardFull)
+                {
+                    shard.DiscardCapacityWaiter(waiter);
+                }
+                else
+                {
+                    Interlocked.CompareExchange(ref _capacityWaiter, null, waiter);
+                }
+
                 continue;
             }
 
@@ -320,6 +336,12 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
     public void OnRecordComplete(ShardProcessor shard)
     {
         int total = Interlocked.Decrement(ref _buffered);
+        if (shard.HasCapacityWaiter && shard.Tracker.PendingCount <= _resumeShardBuffered)
+        {
+            // The reader re-checks both bounds when it wakes: if the total is full it then waits on the shared waiter.
+            shard.SignalCapacity();
+        }
+
         if (Volatile.Read(ref _capacityWaiter) is not null
             && (total <= _resumeTotalBuffered || (shard.Tracker.PendingCount <= _resumeShardBuffered && total < _options.MaxBufferedRecords)))
         {
