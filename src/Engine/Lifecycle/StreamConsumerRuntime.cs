@@ -433,6 +433,9 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
         ParkIfConfigured(lane, record);
     }
 
+    // Pooled like ProcessAsync: when the handler completes asynchronously this state machine would otherwise be boxed
+    // on the heap for every attempt (about 180 B). Polly awaits the callback's ValueTask exactly once, as pooling needs.
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private static async ValueTask<Outcome<object?>> AttemptAsync(ResilienceContext context, KeyLane lane)
     {
         StreamConsumerRuntime runtime = lane.Shard.Runtime;
