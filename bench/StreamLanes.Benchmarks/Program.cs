@@ -9,6 +9,7 @@ using StreamLanes.Benchmarks.Profiling;
 //   keys [options]         speed-up by key count, 1 ms handler, no poison key
 //   idle-memory [options]  memory per idle key after a burst over 1,000,000 distinct keys
 //   alloc-profile [options] which types the engine allocates per record (GC AllocationTick sampling)
+//   hot-loop [options]     one success-path body in a loop, for an external CPU profiler (dotnet-trace)
 //   anything else          BenchmarkDotNet (e.g. --filter '*'), with the Quick job unless --job is given
 return args.FirstOrDefault() switch
 {
@@ -16,6 +17,7 @@ return args.FirstOrDefault() switch
     "keys" => await KeyScalingScenario.RunAsync(ScenarioArguments.Parse(args[1..])),
     "idle-memory" => await IdleMemoryMeasurement.RunAsync(ScenarioArguments.Parse(args[1..])),
     "alloc-profile" => await AllocationProfile.RunAsync(ScenarioArguments.Parse(args[1..])),
+    "hot-loop" => HotLoop.Run(ScenarioArguments.Parse(args[1..])),
     _ => RunBenchmarks(args),
 };
 

@@ -23,8 +23,8 @@ internal static class KeyScalingScenario
         Console.WriteLine(await timer.CalibrateAsync().ConfigureAwait(false));
 
         var table = new StringBuilder();
-        table.AppendLine("| Keys | Records per run | Records/s (median) | Runs | Speed-up vs 1 key | Concurrency bound: min(keys, MaxConcurrentHandlers) | Records/s per concurrent lane | CPU (of 2 cores) |");
-        table.AppendLine("| ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |");
+        table.AppendLine("| Keys | Records per run | Records/s (median) | Runs | Speed-up vs 1 key | Concurrency bound: min(keys, MaxConcurrentHandlers) | Records/s per concurrent lane | CPU (of 2 cores) | CPU µs per record | Allocated B per record (process) |");
+        table.AppendLine("| ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
         double? single = null;
         foreach (int keys in keyCounts)
         {
@@ -34,19 +34,23 @@ internal static class KeyScalingScenario
             int records = (int)Math.Clamp(parallel / timer.Delay.TotalSeconds / 1.2 * seconds, 3_000, 500_000);
             var rates = new List<double>();
             var cpu = new List<double>();
+            var cpuPerRecord = new List<double>();
+            var bytesPerRecord = new List<double>();
             for (int repeat = 0; repeat < Repeats; repeat++)
             {
                 var settings = new RunSettings(LaneOrdering.PerKey, 1, keys, 0, TimeSpan.Zero, null, concurrency);
                 RunResult run = await ScenarioRunner.RunPreloadedAsync(settings, timer, records).ConfigureAwait(false);
                 rates.Add(SteadyRate(run.Recorder));
                 cpu.Add(run.CpuTime.TotalSeconds / run.Elapsed.TotalSeconds / Environment.ProcessorCount);
+                cpuPerRecord.Add(run.CpuTime.TotalMicroseconds / records);
+                bytesPerRecord.Add((double)run.AllocatedBytes / records);
             }
 
             double median = Percentiles.Median(rates);
             single ??= median;
             string runs = string.Join(", ", rates.Select(static rate => rate.ToString("N0", CultureInfo.InvariantCulture)));
             string line = string.Create(CultureInfo.InvariantCulture,
-                $"| {keys:N0} | {records:N0} | {median:N0} | {runs} | {median / single.Value:N1}× | {parallel:N0} | {median / parallel:N0} | {Percentiles.Median(cpu):P0} |");
+                $"| {keys:N0} | {records:N0} | {median:N0} | {runs} | {median / single.Value:N1}× | {parallel:N0} | {median / parallel:N0} | {Percentiles.Median(cpu):P0} | {Percentiles.Median(cpuPerRecord):F1} | {Percentiles.Median(bytesPerRecord):N0} |");
             Console.WriteLine(line);
             table.AppendLine(line);
         }
@@ -54,6 +58,7 @@ internal static class KeyScalingScenario
         Console.WriteLine();
         Console.WriteLine(table);
         Console.WriteLine("Records/s is steady-state: the middle 80% of completions (10th to 90th percentile completion time), so start-up and the tail are left out.");
+        Console.WriteLine("CPU and allocation are the whole process over the whole run (engine, handler and the harness's timer), divided by the records.");
         return 0;
     }
 

@@ -52,6 +52,9 @@ internal sealed class RunResult(RunSettings settings, RunRecorder recorder)
     public TimeSpan Elapsed { get; set; }
 
     public TimeSpan CpuTime { get; set; }
+
+    /// <summary>Bytes allocated by the whole process during the run (engine, handler, harness timer).</summary>
+    public long AllocatedBytes { get; set; }
 }
 
 /// <summary>Runs a consumer over an in-memory stream with the <see cref="TimedHandler"/>, sampling its status.</summary>
@@ -113,6 +116,7 @@ internal static class ScenarioRunner
         IStreamConsumer consumer = host.Services.GetRequiredKeyedService<IStreamConsumer>(ConsumerName);
         var result = new RunResult(settings, recorder);
         TimeSpan cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
+        long allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
         recorder.StartTicks = Stopwatch.GetTimestamp();
         await host.StartAsync().ConfigureAwait(false);
 
@@ -139,6 +143,7 @@ internal static class ScenarioRunner
 
         result.Elapsed = Stopwatch.GetElapsedTime(recorder.StartTicks);
         result.CpuTime = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
+        result.AllocatedBytes = GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore;
         await stopSampling.CancelAsync().ConfigureAwait(false);
         await sampling.ConfigureAwait(false);
         result.FinalCheckpointLag = consumer.GetStatus().CheckpointLag;

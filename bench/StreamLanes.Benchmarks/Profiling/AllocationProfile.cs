@@ -6,7 +6,8 @@ using StreamLanes.Benchmarks.Support;
 namespace StreamLanes.Benchmarks.Profiling;
 
 /// <summary>
-/// Which types the engine allocates on its hot path: runs the whole-engine throughput loop (no-op handler) under an
+/// Which types the engine allocates on its hot path: runs the whole-engine throughput loop (no-op handler, or with
+/// <c>--handler yield</c> one that completes asynchronously) under an
 /// in-process listener of the runtime's GC AllocationTick events (one sample per ~100 KB allocated, with the type that
 /// crossed the threshold) and prints the sampled types. No external profiler needed.
 /// </summary>
@@ -18,11 +19,16 @@ internal static class AllocationProfile
         int batches = args.Int("batches", 10);
         const int perBatch = 200_000;
         int buffer = args.Int("buffer", 10_000);
-        await using BenchmarkConsumer consumer = await BenchmarkConsumer.StartAsync(configure: options =>
+        bool yielding = args.String("handler", "noop") == "yield";
+        void Configure(StreamConsumerOptions options)
         {
             options.MaxBufferedRecordsPerShard = buffer;
             options.MaxBufferedRecords = Math.Max(buffer, options.MaxBufferedRecords);
-        }).ConfigureAwait(false);
+        }
+
+        await using BenchmarkConsumer consumer = yielding
+            ? await BenchmarkConsumer.StartAsync<YieldingHandler>(configure: Configure).ConfigureAwait(false)
+            : await BenchmarkConsumer.StartAsync(configure: Configure).ConfigureAwait(false);
         string[] keyNames = RecordBatch.Keys(keys);
         ulong sequence = 1;
 

@@ -6,7 +6,7 @@ namespace StreamLanes.Benchmarks.Support;
 
 /// <summary>
 /// A started consumer composed exactly as an application composes one (<c>AddStreamConsumer</c>), reading from a
-/// <see cref="PrebuiltRecordSource"/> with a <see cref="NoOpHandler"/>, in-memory checkpoints and dead letters.
+/// <see cref="PrebuiltRecordSource"/> with a <see cref="NoOpHandler"/> (or another handler), in-memory checkpoints and dead letters.
 /// </summary>
 internal sealed class BenchmarkConsumer : IAsyncDisposable
 {
@@ -25,12 +25,16 @@ internal sealed class BenchmarkConsumer : IAsyncDisposable
 
     public StreamConsumerRuntime Runtime { get; }
 
-    public static async Task<BenchmarkConsumer> StartAsync(int shardCount = 1, Action<StreamConsumerOptions>? configure = null)
+    public static Task<BenchmarkConsumer> StartAsync(int shardCount = 1, Action<StreamConsumerOptions>? configure = null)
+        => StartAsync<NoOpHandler>(shardCount, configure);
+
+    public static async Task<BenchmarkConsumer> StartAsync<THandler>(int shardCount = 1, Action<StreamConsumerOptions>? configure = null)
+        where THandler : class, IStreamHandler<ReadOnlyMemory<byte>>
     {
         var source = new PrebuiltRecordSource("bench-stream", shardCount);
         HostApplicationBuilder builder = Microsoft.Extensions.Hosting.Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
         builder.Services
-            .AddStreamConsumer<NoOpHandler>(Name, options => configure?.Invoke(options))
+            .AddStreamConsumer<THandler>(Name, options => configure?.Invoke(options))
             .FromSource(_ => source)
             .UseInMemoryCheckpoints()
             .UseDeadLetterSink(new InMemoryDeadLetterSink());

@@ -5,3 +5,9 @@ internal sealed class NoOpHandler : IStreamHandler<ReadOnlyMemory<byte>>
 {
     public ValueTask HandleAsync(ReadOnlyMemory<byte> message, HandlerContext context) => ValueTask.CompletedTask;
 }
+
+/// <summary>A handler that completes asynchronously at once (a yield): the whole handling chain then runs its asynchronous path.</summary>
+internal sealed class YieldingHandler : IStreamHandler<ReadOnlyMemory<byte>>
+{
+    public async ValueTask HandleAsync(ReadOnlyMemory<byte> message, HandlerContext context) => await Task.Yield();
+}
