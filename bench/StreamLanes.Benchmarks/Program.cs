@@ -11,6 +11,12 @@ using StreamLanes.Benchmarks.Profiling;
 //   alloc-profile [options] which types the engine allocates per record (GC AllocationTick sampling)
 //   hot-loop [options]     one success-path body in a loop, for an external CPU profiler (dotnet-trace)
 //   anything else          BenchmarkDotNet (e.g. --filter '*'), with the Quick job unless --job is given
+// The machine is shared: say how busy it was, so that a noisy run can be recognised as such.
+if (args.FirstOrDefault() is "hol" or "keys" or "idle-memory" && File.Exists("/proc/loadavg"))
+{
+    Console.WriteLine($"load average at start: {File.ReadAllText("/proc/loadavg").Trim()} ({Environment.ProcessorCount} cores)");
+}
+
 return args.FirstOrDefault() switch
 {
     "hol" => await HeadOfLineScenario.RunAsync(ScenarioArguments.Parse(args[1..])),
