@@ -22,6 +22,9 @@ internal sealed class ShardProcessor : IShardProcessor, IDisposable
     private TaskCompletionSource? _pumpsExited;
 
     private TaskCompletionSource? _drained;
+
+    // The shard's reader waiting for room in this shard's buffer (see StreamConsumerRuntime.WaitForCapacityAsync).
+    private TaskCompletionSource? _capacityWaiter;
     private SequenceNumber _savedCheckpoint;
     private long _savedCoveredCount;
 
@@ -338,6 +341,25 @@ internal sealed class ShardProcessor : IShardProcessor, IDisposable
         await Runtime.WaitForCapacityAsync(this, cancellationToken).ConfigureAwait(false);
         Enqueue(record);
     }
+
+    public bool HasCapacityWaiter => Volatile.Read(ref _capacityWaiter) is not null;
+
+    /// <summary>The waiter of this shard's reader for room in the shard's buffer, installed if there is none.</summary>
+    public TaskCompletionSource GetCapacityWaiter()
+    {
+        if (Volatile.Read(ref _capacityWaiter) is { } existing)
+        {
+            return existing;
+        }
+
+        var created = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        return Interlocked.CompareExchange(ref _capacityWaiter, created, null) ?? created;
+    }
+
+    /// <summary>Removes a waiter that was already signalled, so that the next wait installs a fresh one.</summary>
+    public void DiscardCapacityWaiter(TaskCompletionSource waiter) => Interlocked.CompareExchange(ref _capacityWaiter, null, waiter);
+
+    public void SignalCapacity() => Interlocked.Exchange(ref _capacityWaiter, null)?.TrySetResult();
 
     private TaskCompletionSource InstallDrainWaiter()
     {

@@ -17,7 +17,10 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
 {
     private const int MaxPooledLanes = 4096;
 
-    private static readonly Func<ResilienceContext, KeyLane, ValueTask<Outcome<bool>>> AttemptCallback = AttemptAsync;
+    // The attempt's result type is object, not bool: the pipeline's retry strategy is a ResilienceStrategy<object>
+    // (RetryStrategyOptions is RetryStrategyOptions<object>), and Polly bridges any other result type by boxing it into
+    // an Outcome<object>, which cost one allocation per record. The value is never read: success is "no exception".
+    private static readonly Func<ResilienceContext, KeyLane, ValueTask<Outcome<object?>>> AttemptCallback = AttemptAsync;
 
     private readonly StreamConsumerOptions _options;
     private readonly IStreamSource _source;
@@ -322,10 +325,26 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
     {
         while (!HasCapacity(shard))
         {
-            TaskCompletionSource waiter = Volatile.Read(ref _capacityWaiter) ?? InstallCapacityWaiter();
+            // Wait on the bound that is reached. A full shard waits on its own waiter, signalled by its own completions
+            // once a quarter of its buffer is free; otherwise the consumer's total is full and the shared waiter is
+            // signalled as before. (A single shared waiter for both made a full shard's reader wake at every completion
+            // whenever the total was below three quarters, i.e. always with fewer than 8 shards at default options:
+            // one wake-up, a TaskCompletionSource and two state machines per record read.)
+            bool shardFull = shard.Tracker.PendingCount >= _options.MaxBufferedRecordsPerShard;
+            TaskCompletionSource waiter = shardFull
+                ? shard.GetCapacityWaiter()
+                : Volatile.Read(ref _capacityWaiter) ?? InstallCapacityWaiter();
             if (waiter.Task.IsCompleted)
             {
-                Interlocked.CompareExchange(ref _capacityWaiter, null, waiter);
+                if (shardFull)
+                {
+                    shard.DiscardCapacityWaiter(waiter);
+                }
+                else
+                {
+                    Interlocked.CompareExchange(ref _capacityWaiter, null, waiter);
+                }
+
                 continue;
             }
 
@@ -348,6 +367,12 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
     public void OnRecordComplete(ShardProcessor shard)
     {
         int total = Interlocked.Decrement(ref _buffered);
+        if (shard.HasCapacityWaiter && shard.Tracker.PendingCount <= _resumeShardBuffered)
+        {
+            // The reader re-checks both bounds when it wakes: if the total is full it then waits on the shared waiter.
+            shard.SignalCapacity();
+        }
+
         if (Volatile.Read(ref _capacityWaiter) is not null
             && (total <= _resumeTotalBuffered || (shard.Tracker.PendingCount <= _resumeShardBuffered && total < _options.MaxBufferedRecords)))
         {
@@ -411,7 +436,7 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
         }
 
         lane.BeginRecord(record);
-        Outcome<bool> outcome;
+        Outcome<object?> outcome;
         ResilienceContext context = ResilienceContextPool.Shared.Get(stopping);
         try
         {
@@ -439,7 +464,10 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
         ParkIfConfigured(lane, record);
     }
 
-    private static async ValueTask<Outcome<bool>> AttemptAsync(ResilienceContext context, KeyLane lane)
+    // Pooled like ProcessAsync: when the handler completes asynchronously this state machine would otherwise be boxed
+    // on the heap for every attempt (about 180 B). Polly awaits the callback's ValueTask exactly once, as pooling needs.
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private static async ValueTask<Outcome<object?>> AttemptAsync(ResilienceContext context, KeyLane lane)
     {
         StreamConsumerRuntime runtime = lane.Shard.Runtime;
         StreamRecord record = lane.CurrentRecord!;
@@ -451,7 +479,7 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
             if (runtime.IsTooOld(record))
             {
                 lane.StopReason = DeadLetterReason.RecordTooOld;
-                return Outcome.FromException<bool>(new RecordTooOldException(record, runtime._options.MaxRecordAge!.Value));
+                return Outcome.FromException<object?>(new RecordTooOldException(record, runtime._options.MaxRecordAge!.Value));
             }
         }
 
@@ -460,7 +488,7 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
         try
         {
             await runtime.Invoker.InvokeAsync(record, new HandlerContext(runtime.Name, record, attempt, context.CancellationToken)).ConfigureAwait(false);
-            return Outcome.FromResult(true);
+            return Outcome.FromResult<object?>(null);
         }
         catch (Exception ex)
         {
@@ -487,7 +515,7 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
             }
 
             Log.AttemptFailed(runtime.Logger, ex, runtime.Name, attempt, record.ShardId, record.SequenceNumber, record.PartitionKey);
-            return Outcome.FromException<bool>(ex);
+            return Outcome.FromException<object?>(ex);
         }
         finally
         {

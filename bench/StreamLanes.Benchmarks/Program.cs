@@ -1,0 +1,34 @@
+using BenchmarkDotNet.Running;
+using StreamLanes.Benchmarks;
+using StreamLanes.Benchmarks.Harness;
+using StreamLanes.Benchmarks.IdleMemory;
+using StreamLanes.Benchmarks.Profiling;
+
+// Modes:
+//   hol [options]          head-of-line scenario: shard-serial vs hashed vs per-key lanes with a poison key
+//   keys [options]         speed-up by key count, 1 ms handler, no poison key
+//   idle-memory [options]  memory per idle key after a burst over 1,000,000 distinct keys
+//   alloc-profile [options] which types the engine allocates per record (GC AllocationTick sampling)
+//   hot-loop [options]     one success-path body in a loop, for an external CPU profiler (dotnet-trace)
+//   anything else          BenchmarkDotNet (e.g. --filter '*'), with the Quick job unless --job is given
+// The machine is shared: say how busy it was, so that a noisy run can be recognised as such.
+if (args.FirstOrDefault() is "hol" or "keys" or "idle-memory" && File.Exists("/proc/loadavg"))
+{
+    Console.WriteLine($"load average at start: {File.ReadAllText("/proc/loadavg").Trim()} ({Environment.ProcessorCount} cores)");
+}
+
+return args.FirstOrDefault() switch
+{
+    "hol" => await HeadOfLineScenario.RunAsync(ScenarioArguments.Parse(args[1..])),
+    "keys" => await KeyScalingScenario.RunAsync(ScenarioArguments.Parse(args[1..])),
+    "idle-memory" => await IdleMemoryMeasurement.RunAsync(ScenarioArguments.Parse(args[1..])),
+    "alloc-profile" => await AllocationProfile.RunAsync(ScenarioArguments.Parse(args[1..])),
+    "hot-loop" => HotLoop.Run(ScenarioArguments.Parse(args[1..])),
+    _ => RunBenchmarks(args),
+};
+
+static int RunBenchmarks(string[] args)
+{
+    var summaries = BenchmarkSwitcher.FromAssembly(typeof(BenchmarkConfig).Assembly).Run(args, BenchmarkConfig.Create(args));
+    return summaries.Any(summary => summary.HasCriticalValidationErrors || summary.Reports.Any(report => !report.Success)) ? 1 : 0;
+}
