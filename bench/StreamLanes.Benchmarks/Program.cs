@@ -2,6 +2,7 @@ using BenchmarkDotNet.Running;
 using StreamLanes.Benchmarks;
 using StreamLanes.Benchmarks.Harness;
 using StreamLanes.Benchmarks.IdleMemory;
+using StreamLanes.Benchmarks.Kinesis;
 using StreamLanes.Benchmarks.Profiling;
 
 // Modes:
@@ -10,6 +11,7 @@ using StreamLanes.Benchmarks.Profiling;
 //   idle-memory [options]  memory per idle key after a burst over 1,000,000 distinct keys
 //   alloc-profile [options] which types the engine allocates per record (GC AllocationTick sampling)
 //   hot-loop [options]     one success-path body in a loop, for an external CPU profiler (dotnet-trace)
+//   kinesis [options]      bare GetRecords loop vs StreamLanes over the same kinesis-mock stream (emulators running)
 //   anything else          BenchmarkDotNet (e.g. --filter '*'), with the Quick job unless --job is given
 // The machine is shared: say how busy it was, so that a noisy run can be recognised as such.
 if (args.FirstOrDefault() is "hol" or "keys" or "idle-memory" && File.Exists("/proc/loadavg"))
@@ -24,6 +26,7 @@ return args.FirstOrDefault() switch
     "idle-memory" => await IdleMemoryMeasurement.RunAsync(ScenarioArguments.Parse(args[1..])),
     "alloc-profile" => await AllocationProfile.RunAsync(ScenarioArguments.Parse(args[1..])),
     "hot-loop" => HotLoop.Run(ScenarioArguments.Parse(args[1..])),
+    "kinesis" => await KinesisReadComparison.RunAsync(args[1..]),
     _ => RunBenchmarks(args),
 };
 

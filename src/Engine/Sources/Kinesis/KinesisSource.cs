@@ -151,23 +151,38 @@ internal sealed class KinesisSource : IStreamSource, ILeaseListener, IAsyncDispo
         TimeSpan backoff = _options.ReadBackoff;
         long lastRead = 0;
         var shardTag = new KeyValuePair<string, object?>("shard", shardId);
+        Task<KinesisGetRecordsResponse>? readAhead = null;
         while (!token.IsCancellationRequested)
         {
             try
             {
-                iterator ??= await GetIteratorAsync(shardId, initial, last, token).ConfigureAwait(false);
-                TimeSpan sinceLastRead = _time.GetElapsedTime(lastRead);
-                if (lastRead != 0 && sinceLastRead < _options.MinTimeBetweenReads)
+                KinesisGetRecordsResponse response;
+                if (readAhead is not null)
                 {
-                    await Task.Delay(_options.MinTimeBetweenReads - sinceLastRead, _time, token).ConfigureAwait(false);
+                    Task<KinesisGetRecordsResponse> pending = readAhead;
+                    readAhead = null;
+                    response = await pending.ConfigureAwait(false);
+                }
+                else
+                {
+                    iterator ??= await GetIteratorAsync(shardId, initial, last, token).ConfigureAwait(false);
+                    response = await ReadPacedAsync(iterator, lastRead, token).ConfigureAwait(false);
                 }
 
-                KinesisGetRecordsResponse response = await _kinesis.GetRecordsAsync(iterator, _options.MaxRecordsPerRead, token).ConfigureAwait(false);
                 lastRead = _time.GetTimestamp();
                 backoff = _options.ReadBackoff;
                 if (response.MillisBehindLatest is long behind)
                 {
                     StreamLanesMetrics.MillisBehindLatest.Record(behind, _consumerTag, shardTag);
+                }
+
+                iterator = response.NextShardIterator;
+                if (iterator is not null && response.Records.Count > 0)
+                {
+                    // Read the next page while this one is handed to the lanes: the call's latency overlaps the
+                    // enqueueing (and any backpressure wait) instead of adding to it. At most one page is held
+                    // beyond the buffer bounds.
+                    readAhead = ReadPacedAsync(iterator, lastRead, token);
                 }
 
                 foreach (KinesisRecord record in response.Records)
@@ -184,7 +199,6 @@ internal sealed class KinesisSource : IStreamSource, ILeaseListener, IAsyncDispo
                     }
                 }
 
-                iterator = response.NextShardIterator;
                 if (iterator is null)
                 {
                     // SHARD_END: the shard was split or merged. Its children wait until this is checkpointed.
@@ -205,10 +219,12 @@ internal sealed class KinesisSource : IStreamSource, ILeaseListener, IAsyncDispo
             }
             catch (OperationCanceledException) when (token.IsCancellationRequested)
             {
+                Forget(ref readAhead);
                 return;
             }
             catch (AwsServiceException ex) when (ex.Kind is AwsErrorKind.ExpiredIterator)
             {
+                Forget(ref readAhead);
                 // Iterators live five minutes (a long backpressure pause outlasts them): start again after the
                 // last record enqueued.
                 KinesisLog.IteratorExpired(_logger, _options.StreamName, shardId, last.ToString());
@@ -216,6 +232,7 @@ internal sealed class KinesisSource : IStreamSource, ILeaseListener, IAsyncDispo
             }
             catch (Exception ex)
             {
+                Forget(ref readAhead);
                 if (ex is AwsServiceException { Kind: AwsErrorKind.ResourceNotFound or AwsErrorKind.AccessDenied })
                 {
                     _host!.ReportFault(ex);
@@ -239,6 +256,25 @@ internal sealed class KinesisSource : IStreamSource, ILeaseListener, IAsyncDispo
                 }
             }
         }
+    }
+
+    /// <summary>A GetRecords call that keeps <see cref="KinesisSourceOptions.MinTimeBetweenReads"/> after the previous one.</summary>
+    private async Task<KinesisGetRecordsResponse> ReadPacedAsync(string iterator, long lastRead, CancellationToken cancellationToken)
+    {
+        TimeSpan sinceLastRead = _time.GetElapsedTime(lastRead);
+        if (lastRead != 0 && sinceLastRead < _options.MinTimeBetweenReads)
+        {
+            await Task.Delay(_options.MinTimeBetweenReads - sinceLastRead, _time, cancellationToken).ConfigureAwait(false);
+        }
+
+        return await _kinesis.GetRecordsAsync(iterator, _options.MaxRecordsPerRead, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Drops a read-ahead whose page will be read again from the last enqueued record; its failure is not news.</summary>
+    private static void Forget(ref Task<KinesisGetRecordsResponse>? readAhead)
+    {
+        readAhead?.ContinueWith(static task => _ = task.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        readAhead = null;
     }
 
     private Task<string> GetIteratorAsync(string shardId, string initialCheckpoint, SequenceNumber last, CancellationToken cancellationToken)
