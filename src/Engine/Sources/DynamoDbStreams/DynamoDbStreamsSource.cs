@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Amazon.DynamoDBv2;
 using Amazon.DynamoDBv2.Model;
 using Microsoft.Extensions.Logging;
@@ -17,43 +16,30 @@ namespace StreamLanes;
 /// A record's partition key is the item's primary key (<see cref="DynamoDbChange.PartitionKeyOf"/>), and its payload
 /// the stream record's JSON in the service's own shape, images included, so that a dead letter keeps the whole change.
 /// </remarks>
-internal sealed class DynamoDbStreamsSource : IStreamSource, ILeaseListener, IAsyncDisposable
+internal sealed class DynamoDbStreamsSource : LeasedShardSource
 {
     private readonly DynamoDbStreamsSourceOptions _options;
     private readonly DynamoDbStreamsClient _streams;
-    private readonly IAmazonDynamoDB _dynamoDb;
-    private readonly TimeProvider _time;
-    private readonly ILogger _logger;
-    private readonly CancellationTokenSource _stopReading = new();
-    private readonly ConcurrentDictionary<string, ShardReader> _readers = new(StringComparer.Ordinal);
-    private LeaseCoordinator? _coordinator;
-    private ISourceHost? _host;
     private string _streamArn = "";
 
     public DynamoDbStreamsSource(DynamoDbStreamsSourceOptions options, DynamoDbStreamsClient streams, IAmazonDynamoDB dynamoDb, TimeProvider timeProvider, ILogger logger)
+        : base(dynamoDb, options.Leases, timeProvider, logger)
     {
         _options = options;
         _streams = streams;
-        _dynamoDb = dynamoDb;
-        _time = timeProvider;
-        _logger = logger;
     }
 
-    public SourceKind Kind => SourceKind.DynamoDbStreams;
+    public override SourceKind Kind => SourceKind.DynamoDbStreams;
 
-    public string StreamName => _options.Stream;
+    public override string StreamName => _options.Stream;
 
     /// <summary>The stream's ARN, once started.</summary>
     internal string StreamArn => _streamArn;
 
-    /// <summary>The shards this worker reads now.</summary>
-    public IReadOnlyCollection<string> OwnedShards => [.. _readers.Keys];
+    protected override string InitialCheckpoint => _options.StartingPosition == DynamoDbStreamsStartingPosition.Latest ? Lease.Latest : Lease.TrimHorizon;
 
-    internal LeaseCoordinator Coordinator => _coordinator ?? throw new InvalidOperationException("The source has not started.");
-
-    public async Task StartAsync(ISourceHost host, CancellationToken cancellationToken)
+    protected override async Task PrepareAsync(CancellationToken cancellationToken)
     {
-        _host = host;
         _streamArn = _options.StreamIsArn ? _options.Stream : await FindStreamArnAsync(cancellationToken).ConfigureAwait(false);
         try
         {
@@ -67,82 +53,16 @@ internal sealed class DynamoDbStreamsSource : IStreamSource, ILeaseListener, IAs
         {
             throw new InvalidOperationException($"DynamoDB Streams refused access to stream '{_streamArn}' ({ex.ErrorCode}): check the credentials and the IAM policy (dynamodb:DescribeStream, GetShardIterator, GetRecords).", ex);
         }
-
-        _coordinator = new LeaseCoordinator(
-            new DynamoDbLeaseTable(_dynamoDb, _options.Leases.TableName),
-            _options.Leases,
-            ListShardsAsync,
-            _options.StartingPosition == DynamoDbStreamsStartingPosition.Latest ? Lease.Latest : Lease.TrimHorizon,
-            this,
-            _time,
-            _logger);
-        await _coordinator.StartAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    public async Task StopReadingAsync(CancellationToken cancellationToken)
-    {
-        _coordinator?.StopTaking();
-        await _stopReading.CancelAsync().ConfigureAwait(false);
-        await Task.WhenAll(_readers.Values.Select(reader => reader.Completion)).WaitAsync(cancellationToken).ConfigureAwait(false);
-    }
-
-    public async Task ReleaseAsync(CancellationToken cancellationToken)
-    {
-        if (_coordinator is not null)
-        {
-            await _coordinator.ReleaseAllAsync(cancellationToken).ConfigureAwait(false);
-        }
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await _stopReading.CancelAsync().ConfigureAwait(false);
-        if (_coordinator is not null)
-        {
-            await _coordinator.DisposeAsync().ConfigureAwait(false);
-        }
-
-        await Task.WhenAll(_readers.Values.Select(reader => reader.Completion)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        _stopReading.Dispose();
-        _streams.Dispose();
-        _dynamoDb.Dispose();
-    }
-
-    async Task ILeaseListener.OnLeaseAcquiredAsync(HeldLease lease, CancellationToken cancellationToken)
-    {
-        if (lease.Current.IsShardEnd)
-        {
-            await Coordinator.FinishShardAsync(lease, cancellationToken).ConfigureAwait(false);
-            return;
-        }
-
-        // A lease lost and taken back quickly: the previous reader of the shard must be gone first.
-        if (_readers.TryGetValue(lease.ShardId, out ShardReader? previous))
-        {
-            await previous.Processor.AbandonAsync().ConfigureAwait(false);
-            await previous.Completion.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        }
-
-        IShardProcessor processor = _host!.OpenShard(lease.ShardId, lease, lease.Current.Position);
-        var reader = new ShardReader(lease, processor);
-        _readers[lease.ShardId] = reader;
-        reader.Completion = Task.Run(() => ReadShardAsync(reader), CancellationToken.None);
-    }
-
-    async Task ILeaseListener.OnLeaseLostAsync(HeldLease lease)
-    {
-        if (_readers.TryGetValue(lease.ShardId, out ShardReader? reader) && reader.Lease == lease)
-        {
-            await reader.Processor.AbandonAsync().ConfigureAwait(false);
-        }
-    }
+    protected override void DisposeClients() => _streams.Dispose();
 
     private async Task<string> FindStreamArnAsync(CancellationToken cancellationToken)
     {
         DescribeTableResponse table;
         try
         {
-            table = await _dynamoDb.DescribeTableAsync(_options.Stream, cancellationToken).ConfigureAwait(false);
+            table = await DynamoDb.DescribeTableAsync(_options.Stream, cancellationToken).ConfigureAwait(false);
         }
         catch (ResourceNotFoundException ex)
         {
@@ -154,7 +74,7 @@ internal sealed class DynamoDbStreamsSource : IStreamSource, ILeaseListener, IAs
             : throw new InvalidOperationException($"DynamoDB table '{_options.Stream}' has no stream enabled: enable one (NEW_AND_OLD_IMAGES keeps both images) or pass the stream's ARN.");
     }
 
-    private async Task<IReadOnlyList<ShardDescriptor>> ListShardsAsync(CancellationToken cancellationToken)
+    protected override async Task<IReadOnlyList<ShardDescriptor>> ListShardsAsync(CancellationToken cancellationToken)
     {
         // DynamoDB Streams has no ListShards: DescribeStream pages through them.
         DynamoDbStreamDescription description = await _streams.DescribeStreamAllShardsAsync(_streamArn, cancellationToken: cancellationToken).ConfigureAwait(false);
@@ -163,10 +83,9 @@ internal sealed class DynamoDbStreamsSource : IStreamSource, ILeaseListener, IAs
             string.IsNullOrEmpty(shard.ParentShardId) ? [] : [shard.ParentShardId]))];
     }
 
-    private async Task ReadShardAsync(ShardReader reader)
+    protected override async Task ReadShardAsync(ShardReader reader, CancellationToken token)
     {
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(_stopReading.Token, reader.Processor.Stopping);
-        CancellationToken token = stop.Token;
+        ArgumentNullException.ThrowIfNull(reader);
         string shardId = reader.Lease.ShardId;
         string initial = reader.Lease.Current.Checkpoint;
         SequenceNumber last = reader.Lease.Current.Position;
@@ -178,14 +97,14 @@ internal sealed class DynamoDbStreamsSource : IStreamSource, ILeaseListener, IAs
             try
             {
                 iterator ??= await GetIteratorAsync(shardId, initial, last, token).ConfigureAwait(false);
-                TimeSpan sinceLastRead = _time.GetElapsedTime(lastRead);
+                TimeSpan sinceLastRead = Time.GetElapsedTime(lastRead);
                 if (lastRead != 0 && sinceLastRead < _options.MinTimeBetweenReads)
                 {
-                    await Task.Delay(_options.MinTimeBetweenReads - sinceLastRead, _time, token).ConfigureAwait(false);
+                    await Task.Delay(_options.MinTimeBetweenReads - sinceLastRead, Time, token).ConfigureAwait(false);
                 }
 
                 DynamoDbGetRecordsResponse response = await _streams.GetRecordsAsync(iterator, _options.MaxRecordsPerRead, token).ConfigureAwait(false);
-                lastRead = _time.GetTimestamp();
+                lastRead = Time.GetTimestamp();
                 backoff = _options.ReadBackoff;
                 foreach (DynamoDbChangeRecord change in response.Records)
                 {
@@ -204,15 +123,13 @@ internal sealed class DynamoDbStreamsSource : IStreamSource, ILeaseListener, IAs
                 {
                     // SHARD_END: the shard was closed (they roll over every few hours). Its children wait until this
                     // is checkpointed.
-                    await reader.Processor.CompleteAsync(token).ConfigureAwait(false);
-                    await Coordinator.FinishShardAsync(reader.Lease, token).ConfigureAwait(false);
-                    _readers.TryRemove(new KeyValuePair<string, ShardReader>(shardId, reader));
+                    await EndShardAsync(reader, token).ConfigureAwait(false);
                     return;
                 }
 
                 if (response.Records.Count == 0)
                 {
-                    await Task.Delay(_options.IdleTimeBetweenReads, _time, token).ConfigureAwait(false);
+                    await Task.Delay(_options.IdleTimeBetweenReads, Time, token).ConfigureAwait(false);
                 }
             }
             catch (OperationCanceledException) when (token.IsCancellationRequested)
@@ -223,15 +140,15 @@ internal sealed class DynamoDbStreamsSource : IStreamSource, ILeaseListener, IAs
             {
                 // Iterators live 15 minutes (a long backpressure pause outlasts them): start again after the last
                 // record enqueued.
-                DynamoDbStreamsLog.IteratorExpired(_logger, _options.Stream, shardId, last.ToString());
+                DynamoDbStreamsLog.IteratorExpired(Logger, _options.Stream, shardId, last.ToString());
                 iterator = null;
             }
             catch (AwsServiceException ex) when (ex.Kind is AwsErrorKind.TrimmedData && !last.IsNone)
             {
                 // The position is older than the 24-hour retention: what lay between is gone. Say so loudly and go
                 // on from the oldest record left, rather than stop the shard for good.
-                DynamoDbStreamsLog.Trimmed(_logger, ex, _options.Stream, shardId, last.ToString());
-                _host!.ReportFault(ex);
+                DynamoDbStreamsLog.Trimmed(Logger, ex, _options.Stream, shardId, last.ToString());
+                Host.ReportFault(ex);
                 last = SequenceNumber.None;
                 initial = Lease.TrimHorizon;
                 iterator = null;
@@ -240,14 +157,14 @@ internal sealed class DynamoDbStreamsSource : IStreamSource, ILeaseListener, IAs
             {
                 if (ex is AwsServiceException { Kind: AwsErrorKind.ResourceNotFound or AwsErrorKind.AccessDenied })
                 {
-                    _host!.ReportFault(ex);
+                    Host.ReportFault(ex);
                 }
 
                 TimeSpan wait = TimeSpan.FromTicks((long)(backoff.Ticks * (0.5 + (Random.Shared.NextDouble() / 2))));
-                DynamoDbStreamsLog.ReadFailed(_logger, ex, _options.Stream, shardId, wait);
+                DynamoDbStreamsLog.ReadFailed(Logger, ex, _options.Stream, shardId, wait);
                 try
                 {
-                    await Task.Delay(wait, _time, token).ConfigureAwait(false);
+                    await Task.Delay(wait, Time, token).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException)
                 {
@@ -289,17 +206,8 @@ internal sealed class DynamoDbStreamsSource : IStreamSource, ILeaseListener, IAs
             new SequenceNumber(change.Dynamodb.SequenceNumber),
             DynamoDbChange.PartitionKeyOf(change.Dynamodb.Keys),
             DynamoDbStreamsJson.Serialize(change),
-            change.Dynamodb.ApproximateCreationDateTime ?? _time.GetUtcNow(),
+            change.Dynamodb.ApproximateCreationDateTime ?? Time.GetUtcNow(),
             attributes);
-    }
-
-    private sealed class ShardReader(HeldLease lease, IShardProcessor processor)
-    {
-        public HeldLease Lease { get; } = lease;
-
-        public IShardProcessor Processor { get; } = processor;
-
-        public Task Completion { get; set; } = Task.CompletedTask;
     }
 }
 

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Amazon.DynamoDBv2;
 using Microsoft.Extensions.Logging;
 using StreamLanes.Aws;
@@ -10,41 +9,33 @@ namespace StreamLanes;
 /// Reads a Kinesis stream by polling (GetRecords), one reader per shard whose lease this worker holds; leases live
 /// in a DynamoDB table in KCL's shape and are shared with the other workers of the same consumer.
 /// </summary>
-internal sealed class KinesisSource : IStreamSource, ILeaseListener, IAsyncDisposable
+internal sealed class KinesisSource : LeasedShardSource
 {
     private readonly KinesisSourceOptions _options;
     private readonly KinesisClient _kinesis;
-    private readonly IAmazonDynamoDB _dynamoDb;
-    private readonly TimeProvider _time;
-    private readonly ILogger _logger;
-    private readonly CancellationTokenSource _stopReading = new();
-    private readonly ConcurrentDictionary<string, ShardReader> _readers = new(StringComparer.Ordinal);
-    private LeaseCoordinator? _coordinator;
-    private ISourceHost? _host;
     private KeyValuePair<string, object?> _consumerTag;
 
     public KinesisSource(KinesisSourceOptions options, KinesisClient kinesis, IAmazonDynamoDB dynamoDb, TimeProvider timeProvider, ILogger logger)
+        : base(dynamoDb, options.Leases, timeProvider, logger)
     {
         _options = options;
         _kinesis = kinesis;
-        _dynamoDb = dynamoDb;
-        _time = timeProvider;
-        _logger = logger;
     }
 
-    public SourceKind Kind => SourceKind.Kinesis;
+    public override SourceKind Kind => SourceKind.Kinesis;
 
-    public string StreamName => _options.StreamName;
+    public override string StreamName => _options.StreamName;
 
-    /// <summary>The shards this worker reads now.</summary>
-    public IReadOnlyCollection<string> OwnedShards => [.. _readers.Keys];
-
-    internal LeaseCoordinator Coordinator => _coordinator ?? throw new InvalidOperationException("The source has not started.");
-
-    public async Task StartAsync(ISourceHost host, CancellationToken cancellationToken)
+    protected override string InitialCheckpoint => _options.StartingPosition switch
     {
-        _host = host;
-        _consumerTag = new KeyValuePair<string, object?>("consumer", host.ConsumerName);
+        KinesisStartingPosition.Latest => Lease.Latest,
+        KinesisStartingPosition.AtTimestamp => Lease.AtTimestamp,
+        _ => Lease.TrimHorizon,
+    };
+
+    protected override async Task PrepareAsync(CancellationToken cancellationToken)
+    {
+        _consumerTag = new KeyValuePair<string, object?>("consumer", Host.ConsumerName);
         try
         {
             await _kinesis.DescribeStreamSummaryAsync(_options.StreamName, cancellationToken).ConfigureAwait(false);
@@ -57,82 +48,11 @@ internal sealed class KinesisSource : IStreamSource, ILeaseListener, IAsyncDispo
         {
             throw new InvalidOperationException($"Kinesis refused access to stream '{_options.StreamName}' ({ex.ErrorCode}): check the credentials and the IAM policy (kinesis:DescribeStreamSummary, ListShards, GetShardIterator, GetRecords).", ex);
         }
-
-        _coordinator = new LeaseCoordinator(
-            new DynamoDbLeaseTable(_dynamoDb, _options.Leases.TableName),
-            _options.Leases,
-            ListShardsAsync,
-            _options.StartingPosition switch
-            {
-                KinesisStartingPosition.Latest => Lease.Latest,
-                KinesisStartingPosition.AtTimestamp => Lease.AtTimestamp,
-                _ => Lease.TrimHorizon,
-            },
-            this,
-            _time,
-            _logger);
-        await _coordinator.StartAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    public async Task StopReadingAsync(CancellationToken cancellationToken)
-    {
-        _coordinator?.StopTaking();
-        await _stopReading.CancelAsync().ConfigureAwait(false);
-        await Task.WhenAll(_readers.Values.Select(reader => reader.Completion)).WaitAsync(cancellationToken).ConfigureAwait(false);
-    }
+    protected override void DisposeClients() => _kinesis.Dispose();
 
-    public async Task ReleaseAsync(CancellationToken cancellationToken)
-    {
-        if (_coordinator is not null)
-        {
-            await _coordinator.ReleaseAllAsync(cancellationToken).ConfigureAwait(false);
-        }
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await _stopReading.CancelAsync().ConfigureAwait(false);
-        if (_coordinator is not null)
-        {
-            await _coordinator.DisposeAsync().ConfigureAwait(false);
-        }
-
-        await Task.WhenAll(_readers.Values.Select(reader => reader.Completion)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        _stopReading.Dispose();
-        _kinesis.Dispose();
-        _dynamoDb.Dispose();
-    }
-
-    async Task ILeaseListener.OnLeaseAcquiredAsync(HeldLease lease, CancellationToken cancellationToken)
-    {
-        if (lease.Current.IsShardEnd)
-        {
-            await Coordinator.FinishShardAsync(lease, cancellationToken).ConfigureAwait(false);
-            return;
-        }
-
-        // A lease lost and taken back quickly: the previous reader of the shard must be gone first.
-        if (_readers.TryGetValue(lease.ShardId, out ShardReader? previous))
-        {
-            await previous.Processor.AbandonAsync().ConfigureAwait(false);
-            await previous.Completion.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        }
-
-        IShardProcessor processor = _host!.OpenShard(lease.ShardId, lease, lease.Current.Position);
-        var reader = new ShardReader(lease, processor);
-        _readers[lease.ShardId] = reader;
-        reader.Completion = Task.Run(() => ReadShardAsync(reader), CancellationToken.None);
-    }
-
-    async Task ILeaseListener.OnLeaseLostAsync(HeldLease lease)
-    {
-        if (_readers.TryGetValue(lease.ShardId, out ShardReader? reader) && reader.Lease == lease)
-        {
-            await reader.Processor.AbandonAsync().ConfigureAwait(false);
-        }
-    }
-
-    private async Task<IReadOnlyList<ShardDescriptor>> ListShardsAsync(CancellationToken cancellationToken)
+    protected override async Task<IReadOnlyList<ShardDescriptor>> ListShardsAsync(CancellationToken cancellationToken)
     {
         IReadOnlyList<KinesisShard> shards = await _kinesis.ListAllShardsAsync(_options.StreamName, cancellationToken: cancellationToken).ConfigureAwait(false);
         return [.. shards.Select(shard => new ShardDescriptor(
@@ -140,10 +60,9 @@ internal sealed class KinesisSource : IStreamSource, ILeaseListener, IAsyncDispo
             new[] { shard.ParentShardId, shard.AdjacentParentShardId }.Where(parent => !string.IsNullOrEmpty(parent)).Select(parent => parent!).ToArray()))];
     }
 
-    private async Task ReadShardAsync(ShardReader reader)
+    protected override async Task ReadShardAsync(ShardReader reader, CancellationToken token)
     {
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(_stopReading.Token, reader.Processor.Stopping);
-        CancellationToken token = stop.Token;
+        ArgumentNullException.ThrowIfNull(reader);
         string shardId = reader.Lease.ShardId;
         string initial = reader.Lease.Current.Checkpoint;
         SequenceNumber last = reader.Lease.Current.Position;
@@ -169,7 +88,7 @@ internal sealed class KinesisSource : IStreamSource, ILeaseListener, IAsyncDispo
                     response = await ReadPacedAsync(iterator, lastRead, token).ConfigureAwait(false);
                 }
 
-                lastRead = _time.GetTimestamp();
+                lastRead = Time.GetTimestamp();
                 backoff = _options.ReadBackoff;
                 if (response.MillisBehindLatest is long behind)
                 {
@@ -202,19 +121,13 @@ internal sealed class KinesisSource : IStreamSource, ILeaseListener, IAsyncDispo
                 if (iterator is null)
                 {
                     // SHARD_END: the shard was split or merged. Its children wait until this is checkpointed.
-                    await reader.Processor.CompleteAsync(token).ConfigureAwait(false);
-                    await Coordinator.FinishShardAsync(reader.Lease, token).ConfigureAwait(false);
-                    _readers.TryRemove(new KeyValuePair<string, ShardReader>(shardId, reader));
-
-                    // Create the children's leases now rather than at the next periodic shard sync, so they start
-                    // as soon as every parent has ended.
-                    await Coordinator.SyncShardsAsync(token).ConfigureAwait(false);
+                    await EndShardAsync(reader, token).ConfigureAwait(false);
                     return;
                 }
 
                 if (response.Records.Count == 0)
                 {
-                    await Task.Delay(_options.IdleTimeBetweenReads, _time, token).ConfigureAwait(false);
+                    await Task.Delay(_options.IdleTimeBetweenReads, Time, token).ConfigureAwait(false);
                 }
             }
             catch (OperationCanceledException) when (token.IsCancellationRequested)
@@ -227,7 +140,7 @@ internal sealed class KinesisSource : IStreamSource, ILeaseListener, IAsyncDispo
                 Forget(ref readAhead);
                 // Iterators live five minutes (a long backpressure pause outlasts them): start again after the
                 // last record enqueued.
-                KinesisLog.IteratorExpired(_logger, _options.StreamName, shardId, last.ToString());
+                KinesisLog.IteratorExpired(Logger, _options.StreamName, shardId, last.ToString());
                 iterator = null;
             }
             catch (Exception ex)
@@ -235,14 +148,14 @@ internal sealed class KinesisSource : IStreamSource, ILeaseListener, IAsyncDispo
                 Forget(ref readAhead);
                 if (ex is AwsServiceException { Kind: AwsErrorKind.ResourceNotFound or AwsErrorKind.AccessDenied })
                 {
-                    _host!.ReportFault(ex);
+                    Host.ReportFault(ex);
                 }
 
                 TimeSpan wait = TimeSpan.FromTicks((long)(backoff.Ticks * (0.5 + (Random.Shared.NextDouble() / 2))));
-                KinesisLog.ReadFailed(_logger, ex, _options.StreamName, shardId, wait);
+                KinesisLog.ReadFailed(Logger, ex, _options.StreamName, shardId, wait);
                 try
                 {
-                    await Task.Delay(wait, _time, token).ConfigureAwait(false);
+                    await Task.Delay(wait, Time, token).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException)
                 {
@@ -261,10 +174,10 @@ internal sealed class KinesisSource : IStreamSource, ILeaseListener, IAsyncDispo
     /// <summary>A GetRecords call that keeps <see cref="KinesisSourceOptions.MinTimeBetweenReads"/> after the previous one.</summary>
     private async Task<KinesisGetRecordsResponse> ReadPacedAsync(string iterator, long lastRead, CancellationToken cancellationToken)
     {
-        TimeSpan sinceLastRead = _time.GetElapsedTime(lastRead);
+        TimeSpan sinceLastRead = Time.GetElapsedTime(lastRead);
         if (lastRead != 0 && sinceLastRead < _options.MinTimeBetweenReads)
         {
-            await Task.Delay(_options.MinTimeBetweenReads - sinceLastRead, _time, cancellationToken).ConfigureAwait(false);
+            await Task.Delay(_options.MinTimeBetweenReads - sinceLastRead, Time, cancellationToken).ConfigureAwait(false);
         }
 
         return await _kinesis.GetRecordsAsync(iterator, _options.MaxRecordsPerRead, cancellationToken).ConfigureAwait(false);
@@ -296,7 +209,7 @@ internal sealed class KinesisSource : IStreamSource, ILeaseListener, IAsyncDispo
 
     private IEnumerable<StreamRecord> Expand(string shardId, KinesisRecord record)
     {
-        DateTimeOffset arrival = record.ApproximateArrivalTimestamp ?? _time.GetUtcNow();
+        DateTimeOffset arrival = record.ApproximateArrivalTimestamp ?? Time.GetUtcNow();
         IReadOnlyList<KplDeaggregator.UserRecord>? users = _options.DeaggregateKplRecords ? KplDeaggregator.TryDeaggregate(record.Data) : null;
         if (users is null)
         {
@@ -308,15 +221,6 @@ internal sealed class KinesisSource : IStreamSource, ILeaseListener, IAsyncDispo
         {
             yield return new StreamRecord(SourceKind.Kinesis, _options.StreamName, shardId, new SequenceNumber(record.SequenceNumber, i), users[i].PartitionKey, users[i].Data, arrival);
         }
-    }
-
-    private sealed class ShardReader(HeldLease lease, IShardProcessor processor)
-    {
-        public HeldLease Lease { get; } = lease;
-
-        public IShardProcessor Processor { get; } = processor;
-
-        public Task Completion { get; set; } = Task.CompletedTask;
     }
 }
 

@@ -1,0 +1,166 @@
+using System.Collections.Concurrent;
+using Amazon.DynamoDBv2;
+using Microsoft.Extensions.Logging;
+using StreamLanes.Checkpointing;
+
+namespace StreamLanes;
+
+/// <summary>
+/// What the Kinesis and DynamoDB Streams sources share: shards taken through the DynamoDB lease table, one reader
+/// per held lease, a shard abandoned at once when its lease is lost, <c>SHARD_END</c> handed over to the children,
+/// and the stop sequence (stop reading, keep renewing while the engine drains, release). Subclasses read a shard.
+/// </summary>
+internal abstract class LeasedShardSource : IStreamSource, ILeaseListener, IAsyncDisposable
+{
+    private readonly IAmazonDynamoDB _dynamoDb;
+    private readonly DynamoDbLeaseOptions _leases;
+    private readonly CancellationTokenSource _stopReading = new();
+    private readonly ConcurrentDictionary<string, ShardReader> _readers = new(StringComparer.Ordinal);
+    private LeaseCoordinator? _coordinator;
+    private ISourceHost? _host;
+
+    protected LeasedShardSource(IAmazonDynamoDB dynamoDb, DynamoDbLeaseOptions leases, TimeProvider timeProvider, ILogger logger)
+    {
+        _dynamoDb = dynamoDb;
+        _leases = leases;
+        Time = timeProvider;
+        Logger = logger;
+    }
+
+    public abstract SourceKind Kind { get; }
+
+    public abstract string StreamName { get; }
+
+    /// <summary>The shards this worker reads now.</summary>
+    public IReadOnlyCollection<string> OwnedShards => [.. _readers.Keys];
+
+    internal LeaseCoordinator Coordinator => _coordinator ?? throw new InvalidOperationException("The source has not started.");
+
+    protected TimeProvider Time { get; }
+
+    protected ILogger Logger { get; }
+
+    protected IAmazonDynamoDB DynamoDb => _dynamoDb;
+
+    protected ISourceHost Host => _host ?? throw new InvalidOperationException("The source has not started.");
+
+    /// <summary>The checkpoint a new shard's lease starts with: <see cref="Lease.TrimHorizon"/>, <see cref="Lease.Latest"/> or <see cref="Lease.AtTimestamp"/>.</summary>
+    protected abstract string InitialCheckpoint { get; }
+
+    public async Task StartAsync(ISourceHost host, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        _host = host;
+        await PrepareAsync(cancellationToken).ConfigureAwait(false);
+        _coordinator = new LeaseCoordinator(
+            new DynamoDbLeaseTable(_dynamoDb, _leases.TableName),
+            _leases,
+            ListShardsAsync,
+            InitialCheckpoint,
+            this,
+            Time,
+            Logger);
+        await _coordinator.StartAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task StopReadingAsync(CancellationToken cancellationToken)
+    {
+        _coordinator?.StopTaking();
+        await _stopReading.CancelAsync().ConfigureAwait(false);
+        await Task.WhenAll(_readers.Values.Select(reader => reader.Completion)).WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task ReleaseAsync(CancellationToken cancellationToken)
+    {
+        if (_coordinator is not null)
+        {
+            await _coordinator.ReleaseAllAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stopReading.CancelAsync().ConfigureAwait(false);
+        if (_coordinator is not null)
+        {
+            await _coordinator.DisposeAsync().ConfigureAwait(false);
+        }
+
+        await Task.WhenAll(_readers.Values.Select(reader => reader.Completion)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        _stopReading.Dispose();
+        DisposeClients();
+        _dynamoDb.Dispose();
+        GC.SuppressFinalize(this);
+    }
+
+    async Task ILeaseListener.OnLeaseAcquiredAsync(HeldLease lease, CancellationToken cancellationToken)
+    {
+        if (lease.Current.IsShardEnd)
+        {
+            await Coordinator.FinishShardAsync(lease, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        // A lease lost and taken back quickly: the previous reader of the shard must be gone first.
+        if (_readers.TryGetValue(lease.ShardId, out ShardReader? previous))
+        {
+            await previous.Processor.AbandonAsync().ConfigureAwait(false);
+            await previous.Completion.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
+        IShardProcessor processor = Host.OpenShard(lease.ShardId, lease, lease.Current.Position);
+        var reader = new ShardReader(lease, processor);
+        _readers[lease.ShardId] = reader;
+        reader.Completion = Task.Run(() => RunReaderAsync(reader), CancellationToken.None);
+    }
+
+    async Task ILeaseListener.OnLeaseLostAsync(HeldLease lease)
+    {
+        if (_readers.TryGetValue(lease.ShardId, out ShardReader? reader) && reader.Lease == lease)
+        {
+            await reader.Processor.AbandonAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Checks the stream exists and is reachable, failing with a message that names what is wrong.</summary>
+    protected abstract Task PrepareAsync(CancellationToken cancellationToken);
+
+    /// <summary>The stream's shards with their parents.</summary>
+    protected abstract Task<IReadOnlyList<ShardDescriptor>> ListShardsAsync(CancellationToken cancellationToken);
+
+    /// <summary>Reads a shard until <paramref name="cancellationToken"/> (stop, or the lease lost) or its end (<see cref="EndShardAsync"/>).</summary>
+    protected abstract Task ReadShardAsync(ShardReader reader, CancellationToken cancellationToken);
+
+    /// <summary>Disposes the subclass's own clients.</summary>
+    protected abstract void DisposeClients();
+
+    /// <summary>
+    /// At <c>SHARD_END</c>: waits for the shard's records, checkpoints <c>SHARD_END</c>, gives the lease up, and creates
+    /// the children's leases now rather than at the next periodic shard sync, so they start as soon as every parent
+    /// has ended.
+    /// </summary>
+    protected async Task EndShardAsync(ShardReader reader, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(reader);
+        await reader.Processor.CompleteAsync(cancellationToken).ConfigureAwait(false);
+        await Coordinator.FinishShardAsync(reader.Lease, cancellationToken).ConfigureAwait(false);
+        _readers.TryRemove(new KeyValuePair<string, ShardReader>(reader.Lease.ShardId, reader));
+        await Coordinator.SyncShardsAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task RunReaderAsync(ShardReader reader)
+    {
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(_stopReading.Token, reader.Processor.Stopping);
+        await ReadShardAsync(reader, stop.Token).ConfigureAwait(false);
+    }
+
+    /// <summary>One held shard being read.</summary>
+    protected internal sealed class ShardReader(HeldLease lease, IShardProcessor processor)
+    {
+        public HeldLease Lease { get; } = lease;
+
+        public IShardProcessor Processor { get; } = processor;
+
+        public Task Completion { get; set; } = Task.CompletedTask;
+    }
+}
