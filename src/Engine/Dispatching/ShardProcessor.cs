@@ -76,7 +76,7 @@ internal sealed class ShardProcessor : IShardProcessor, IDisposable
     public ValueTask EnqueueAsync(StreamRecord record, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(record);
-        if (!Runtime.HasCapacity(this))
+        if (!Runtime.TryReserve(this))
         {
             return WaitThenEnqueueAsync(record, cancellationToken);
         }

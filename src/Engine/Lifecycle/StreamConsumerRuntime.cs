@@ -318,12 +318,30 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
         }
     }
 
-    public bool HasCapacity(ShardProcessor shard)
-        => shard.Tracker.PendingCount < _options.MaxBufferedRecordsPerShard && Volatile.Read(ref _buffered) < _options.MaxBufferedRecords;
+    /// <summary>
+    /// Takes room for one record in the shard's and the consumer's buffers. The consumer-wide count is reserved
+    /// atomically, since several shards' readers enqueue at once; the shard's own count has a single reader.
+    /// </summary>
+    public bool TryReserve(ShardProcessor shard)
+    {
+        if (shard.Tracker.PendingCount >= _options.MaxBufferedRecordsPerShard)
+        {
+            return false;
+        }
 
+        if (Interlocked.Increment(ref _buffered) > _options.MaxBufferedRecords)
+        {
+            Interlocked.Decrement(ref _buffered);
+            return false;
+        }
+
+        return true;
+    }
+
+    /// <summary>Waits until <see cref="TryReserve"/> succeeds; returns holding the reservation.</summary>
     public async ValueTask WaitForCapacityAsync(ShardProcessor shard, CancellationToken cancellationToken)
     {
-        while (!HasCapacity(shard))
+        while (!TryReserve(shard))
         {
             // Wait on the bound that is reached. A full shard waits on its own waiter, signalled by its own completions
             // once a quarter of its buffer is free; otherwise the consumer's total is full and the shared waiter is
@@ -348,7 +366,7 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
                 continue;
             }
 
-            if (HasCapacity(shard))
+            if (TryReserve(shard))
             {
                 return;
             }
@@ -357,9 +375,9 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
         }
     }
 
+    /// <summary>Counts a record enqueued under a reservation from <see cref="TryReserve"/>.</summary>
     public void OnRecordBuffered()
     {
-        Interlocked.Increment(ref _buffered);
         Interlocked.Increment(ref _received);
         StreamLanesMetrics.RecordsReceived.Add(1, _consumerTag);
     }

@@ -35,19 +35,11 @@ public static class DynamoDbStreamsConsumerBuilderExtensions
         builder.Services.PostConfigure<StreamConsumerOptions>(consumer, options => options.MaxRecordAge ??= DynamoDbStreamsSourceOptions.DefaultMaxRecordAge);
         return builder.FromSource(services =>
         {
-            var options = new DynamoDbStreamsSourceOptions { Stream = tableNameOrStreamArn };
-            options.Leases.TableName = $"streamlanes-leases-{consumer}";
-            string section = $"{StreamConsumerOptions.ConfigurationSection}:{consumer}:DynamoDbStreams";
-            services.GetService<IConfiguration>()?.GetSection(section).Bind(options);
-            configure?.Invoke(options);
-            IReadOnlyList<string> failures = options.Validate(section + ":");
-            if (failures.Count > 0)
-            {
-                throw new OptionsValidationException(consumer, typeof(DynamoDbStreamsSourceOptions), failures);
-            }
-
-            TimeProvider time = services.GetService<TimeProvider>() ?? TimeProvider.System;
-            ILoggerFactory loggers = services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance;
+            var defaults = new DynamoDbStreamsSourceOptions { Stream = tableNameOrStreamArn };
+            defaults.Leases.TableName = $"streamlanes-leases-{consumer}";
+            DynamoDbStreamsSourceOptions options = SourceSetup.Bind(services, consumer, "DynamoDbStreams", defaults, configure, static (o, prefix) => o.Validate(prefix));
+            TimeProvider time = SourceSetup.Time(services);
+            ILoggerFactory loggers = SourceSetup.Loggers(services);
             return new DynamoDbStreamsSource(
                 options,
                 new DynamoDbStreamsClient(options.Aws, loggerFactory: loggers, timeProvider: time),

@@ -81,32 +81,8 @@ public sealed class DynamoDbStreamsSourceOptions
             failures.Add($"{prefix}MaxRecordsPerRead must be between 1 and 1000; it was {MaxRecordsPerRead}.");
         }
 
-        void CheckDelay(TimeSpan value, string name, TimeSpan max)
-        {
-            if (value < TimeSpan.Zero || value > max)
-            {
-                failures.Add($"{prefix}{name} must be between 00:00:00 and {max}; it was {value}.");
-            }
-        }
-
-        CheckDelay(IdleTimeBetweenReads, nameof(IdleTimeBetweenReads), TimeSpan.FromMinutes(1));
-        CheckDelay(MinTimeBetweenReads, nameof(MinTimeBetweenReads), TimeSpan.FromMinutes(1));
-        CheckDelay(ReadBackoff, nameof(ReadBackoff), TimeSpan.FromMinutes(1));
-        if (MaxReadBackoff < ReadBackoff || MaxReadBackoff > TimeSpan.FromMinutes(10))
-        {
-            failures.Add($"{prefix}MaxReadBackoff must be at least ReadBackoff ({ReadBackoff}) and at most 00:10:00; it was {MaxReadBackoff}.");
-        }
-
-        failures.AddRange(Leases.Validate($"{prefix}Leases:"));
-        try
-        {
-            Aws.Validate();
-        }
-        catch (ArgumentException ex)
-        {
-            failures.Add($"{prefix}Aws: {ex.Message}");
-        }
-
+        SourceSetup.ValidateReadPacing(failures, prefix, IdleTimeBetweenReads, MinTimeBetweenReads, ReadBackoff, MaxReadBackoff);
+        SourceSetup.ValidateLeasesAndAws(failures, prefix, Leases, Aws);
         return failures;
     }
 }

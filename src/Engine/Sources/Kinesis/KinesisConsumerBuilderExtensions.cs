@@ -29,18 +29,11 @@ public static class KinesisConsumerBuilderExtensions
         string consumer = builder.Name;
         return builder.FromSource(services =>
         {
-            var options = new KinesisSourceOptions { StreamName = streamName };
-            options.Leases.TableName = $"streamlanes-leases-{consumer}";
-            services.GetService<IConfiguration>()?.GetSection($"{StreamConsumerOptions.ConfigurationSection}:{consumer}:Kinesis").Bind(options);
-            configure?.Invoke(options);
-            IReadOnlyList<string> failures = options.Validate($"{StreamConsumerOptions.ConfigurationSection}:{consumer}:Kinesis:");
-            if (failures.Count > 0)
-            {
-                throw new OptionsValidationException(consumer, typeof(KinesisSourceOptions), failures);
-            }
-
-            TimeProvider time = services.GetService<TimeProvider>() ?? TimeProvider.System;
-            ILoggerFactory loggers = services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance;
+            var defaults = new KinesisSourceOptions { StreamName = streamName };
+            defaults.Leases.TableName = $"streamlanes-leases-{consumer}";
+            KinesisSourceOptions options = SourceSetup.Bind(services, consumer, "Kinesis", defaults, configure, static (o, prefix) => o.Validate(prefix));
+            TimeProvider time = SourceSetup.Time(services);
+            ILoggerFactory loggers = SourceSetup.Loggers(services);
             return new KinesisSource(
                 options,
                 new KinesisClient(options.Aws, options.HttpClient, loggers, time),

@@ -30,18 +30,9 @@ public static class SqsConsumerBuilderExtensions
         string consumer = builder.Name;
         return builder.FromSource(services =>
         {
-            var options = new SqsSourceOptions { Queue = queue };
-            string section = $"{StreamConsumerOptions.ConfigurationSection}:{consumer}:Sqs";
-            services.GetService<IConfiguration>()?.GetSection(section).Bind(options);
-            configure?.Invoke(options);
-            IReadOnlyList<string> failures = options.Validate(section + ":");
-            if (failures.Count > 0)
-            {
-                throw new OptionsValidationException(consumer, typeof(SqsSourceOptions), failures);
-            }
-
-            TimeProvider time = services.GetService<TimeProvider>() ?? TimeProvider.System;
-            ILoggerFactory loggers = services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance;
+            SqsSourceOptions options = SourceSetup.Bind(services, consumer, "Sqs", new SqsSourceOptions { Queue = queue }, configure, static (o, prefix) => o.Validate(prefix));
+            TimeProvider time = SourceSetup.Time(services);
+            ILoggerFactory loggers = SourceSetup.Loggers(services);
             return new SqsSource(
                 options,
                 new SqsClient(options.Aws, loggerFactory: loggers, timeProvider: time),
