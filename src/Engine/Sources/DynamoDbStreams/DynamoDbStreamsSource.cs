@@ -155,23 +155,13 @@ internal sealed class DynamoDbStreamsSource : LeasedShardSource
             }
             catch (Exception ex)
             {
-                if (ex is AwsServiceException { Kind: AwsErrorKind.ResourceNotFound or AwsErrorKind.AccessDenied })
-                {
-                    Host.ReportFault(ex);
-                }
-
-                TimeSpan wait = TimeSpan.FromTicks((long)(backoff.Ticks * (0.5 + (Random.Shared.NextDouble() / 2))));
-                DynamoDbStreamsLog.ReadFailed(Logger, ex, _options.Stream, shardId, wait);
-                try
-                {
-                    await Task.Delay(wait, Time, token).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
+                TimeSpan? next = await BackOffAfterFailedReadAsync(ex, backoff, _options.MaxReadBackoff, wait => DynamoDbStreamsLog.ReadFailed(Logger, ex, _options.Stream, shardId, wait), token).ConfigureAwait(false);
+                if (next is not TimeSpan nextBackoff)
                 {
                     return;
                 }
 
-                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, _options.MaxReadBackoff.Ticks));
+                backoff = nextBackoff;
                 iterator = null;
             }
         }

@@ -146,23 +146,13 @@ internal sealed class KinesisSource : LeasedShardSource
             catch (Exception ex)
             {
                 Forget(ref readAhead);
-                if (ex is AwsServiceException { Kind: AwsErrorKind.ResourceNotFound or AwsErrorKind.AccessDenied })
-                {
-                    Host.ReportFault(ex);
-                }
-
-                TimeSpan wait = TimeSpan.FromTicks((long)(backoff.Ticks * (0.5 + (Random.Shared.NextDouble() / 2))));
-                KinesisLog.ReadFailed(Logger, ex, _options.StreamName, shardId, wait);
-                try
-                {
-                    await Task.Delay(wait, Time, token).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
+                TimeSpan? next = await BackOffAfterFailedReadAsync(ex, backoff, _options.MaxReadBackoff, wait => KinesisLog.ReadFailed(Logger, ex, _options.StreamName, shardId, wait), token).ConfigureAwait(false);
+                if (next is not TimeSpan nextBackoff)
                 {
                     return;
                 }
 
-                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, _options.MaxReadBackoff.Ticks));
+                backoff = nextBackoff;
                 if (ex is AwsServiceException { Kind: AwsErrorKind.TrimmedData })
                 {
                     iterator = null;

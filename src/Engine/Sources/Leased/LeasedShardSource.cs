@@ -148,6 +148,33 @@ internal abstract class LeasedShardSource : IStreamSource, ILeaseListener, IAsyn
         await Coordinator.SyncShardsAsync(cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// After a failed read: reports what waiting cannot heal (a missing stream, access denied) as a consumer fault,
+    /// then waits the back-off, jittered so that shards failing together do not retry together.
+    /// </summary>
+    /// <returns>The next back-off (doubled up to <paramref name="maxBackoff"/>), or null when the reader was stopped meanwhile.</returns>
+    protected async Task<TimeSpan?> BackOffAfterFailedReadAsync(Exception failure, TimeSpan backoff, TimeSpan maxBackoff, Action<TimeSpan> log, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(log);
+        if (failure is Aws.AwsServiceException { Kind: Aws.AwsErrorKind.ResourceNotFound or Aws.AwsErrorKind.AccessDenied })
+        {
+            Host.ReportFault(failure);
+        }
+
+        TimeSpan wait = TimeSpan.FromTicks((long)(backoff.Ticks * (0.5 + (Random.Shared.NextDouble() / 2))));
+        log(wait);
+        try
+        {
+            await Task.Delay(wait, Time, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return null;
+        }
+
+        return TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, maxBackoff.Ticks));
+    }
+
     private async Task RunReaderAsync(ShardReader reader)
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(_stopReading.Token, reader.Processor.Stopping);
