@@ -9,6 +9,7 @@ using StreamLanes.Engine.Tests.Support;
 using StreamLanes.Sinks;
 using StreamLanes.TestInfrastructure;
 using Xunit.Abstractions;
+using static StreamLanes.IntegrationTests.Support.Eventually;
 
 namespace StreamLanes.IntegrationTests.DynamoDbStreams;
 
@@ -123,22 +124,6 @@ public sealed class DynamoDbStreamsConsumerTests(DynamoDbEmulatorFixture dynamoD
             })
             .UseDeadLetterSink(deadLetters);
         return builder.Build();
-    }
-
-    private static async Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout, Func<string>? describe = null)
-    {
-        using var cts = new CancellationTokenSource(timeout);
-        while (!condition())
-        {
-            try
-            {
-                await Task.Delay(50, cts.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                throw new TimeoutException($"Condition not reached within {timeout}. {describe?.Invoke()}");
-            }
-        }
     }
 
     [Fact]

@@ -6,6 +6,7 @@ using StreamLanes.IntegrationTests.Support;
 using StreamLanes.Sinks;
 using StreamLanes.TestInfrastructure;
 using Xunit.Abstractions;
+using static StreamLanes.IntegrationTests.Support.Eventually;
 
 namespace StreamLanes.IntegrationTests.Kinesis;
 
@@ -20,22 +21,6 @@ public sealed class KinesisConsumerTests(KinesisAndDynamoDbFixture emulators, IT
 
     private async Task<KinesisTestStream> NewStreamAsync(int shards)
         => await KinesisTestStream.CreateAsync(emulators.Kinesis.CreateKinesisClient(), EmulatorFixture.UniqueName("orders"), shards);
-
-    private static async Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout, Func<string>? describe = null)
-    {
-        using var cts = new CancellationTokenSource(timeout);
-        while (!condition())
-        {
-            try
-            {
-                await Task.Delay(50, cts.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                throw new TimeoutException($"Condition not reached within {timeout}. {describe?.Invoke()}");
-            }
-        }
-    }
 
     private static HashSet<string> Done(IEnumerable<KinesisWorker> workers)
         => workers.SelectMany(w => w.Handler.Successes.Select(c => InvariantChecker.Id(c.Record))

@@ -9,6 +9,7 @@ using StreamLanes.Engine.Tests.Support;
 using StreamLanes.IntegrationTests.Support;
 using StreamLanes.TestInfrastructure;
 using Xunit.Abstractions;
+using static StreamLanes.IntegrationTests.Support.Eventually;
 
 namespace StreamLanes.IntegrationTests.Kinesis;
 
@@ -17,22 +18,6 @@ public sealed class KinesisResilienceTests(KinesisAndDynamoDbFixture emulators, 
 {
     private async Task<KinesisTestStream> NewStreamAsync(int shards)
         => await KinesisTestStream.CreateAsync(emulators.Kinesis.CreateKinesisClient(), EmulatorFixture.UniqueName("orders"), shards);
-
-    private static async Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout, Func<string>? describe = null)
-    {
-        using var cts = new CancellationTokenSource(timeout);
-        while (!condition())
-        {
-            try
-            {
-                await Task.Delay(50, cts.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                throw new TimeoutException($"Condition not reached within {timeout}. {describe?.Invoke()}");
-            }
-        }
-    }
 
     private async Task<IReadOnlyList<Lease>> LeasesAsync(string table)
     {

@@ -2,6 +2,7 @@ using Amazon.DynamoDBv2;
 using Microsoft.Extensions.Logging.Abstractions;
 using StreamLanes.Checkpointing;
 using StreamLanes.TestInfrastructure;
+using static StreamLanes.IntegrationTests.Support.Eventually;
 
 namespace StreamLanes.IntegrationTests.Leases;
 
@@ -155,15 +156,6 @@ public sealed class LeaseTableTests(DynamoDbEmulatorFixture dynamoDb)
         Assert.All(listener.Acquired.Skip(1), lease => Assert.Equal(Lease.TrimHorizon, lease.Current.Checkpoint));
         await coordinator.ReleaseAllAsync(default);
         await coordinator.DisposeAsync();
-    }
-
-    private static async Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout)
-    {
-        using var cts = new CancellationTokenSource(timeout);
-        while (!condition())
-        {
-            await Task.Delay(50, cts.Token);
-        }
     }
 
     private sealed class RecordingListener : ILeaseListener

@@ -7,28 +7,13 @@ using StreamLanes.IntegrationTests.Support;
 using StreamLanes.Sinks;
 using StreamLanes.TestInfrastructure;
 using Xunit.Abstractions;
+using static StreamLanes.IntegrationTests.Support.Eventually;
 
 namespace StreamLanes.IntegrationTests.Reliability;
 
 [Collection(KinesisCollection.Name)]
 public sealed class SourceAndLeaseFaultTests(KinesisAndDynamoDbFixture emulators, ITestOutputHelper output)
 {
-    private static async Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout, Func<string>? describe = null)
-    {
-        using var cts = new CancellationTokenSource(timeout);
-        while (!condition())
-        {
-            try
-            {
-                await Task.Delay(50, cts.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                throw new TimeoutException($"Condition not reached within {timeout}. {describe?.Invoke()}");
-            }
-        }
-    }
-
     [Fact]
     public async Task A_kinesis_outage_is_waited_out_and_reading_resumes_where_it_stopped()
     {

@@ -7,6 +7,7 @@ using StreamLanes.IntegrationTests.Support;
 using StreamLanes.Sinks;
 using StreamLanes.TestInfrastructure;
 using Xunit.Abstractions;
+using static StreamLanes.IntegrationTests.Support.Eventually;
 
 namespace StreamLanes.IntegrationTests.Sqs;
 
@@ -62,22 +63,6 @@ public sealed class SqsConsumerTests(SqsEmulatorFixture emulator, ITestOutputHel
         }
 
         return sent;
-    }
-
-    private static async Task WaitUntilAsync(Func<bool> condition, TimeSpan timeout, Func<string>? describe = null)
-    {
-        using var cts = new CancellationTokenSource(timeout);
-        while (!condition())
-        {
-            try
-            {
-                await Task.Delay(20, cts.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                throw new TimeoutException($"Condition not reached within {timeout}. {describe?.Invoke()}");
-            }
-        }
     }
 
     private static HashSet<string> Done(params SqsWorker[] workers)

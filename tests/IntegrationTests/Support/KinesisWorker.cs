@@ -6,28 +6,15 @@ using StreamLanes.Sinks;
 namespace StreamLanes.IntegrationTests.Support;
 
 /// <summary>One worker: a host with one Kinesis consumer, as a separate process would run it.</summary>
-public sealed class KinesisWorker : IAsyncDisposable
+public sealed class KinesisWorker : HostedWorker
 {
-    private bool _started;
-    private bool _stopped;
-
     private KinesisWorker(string id, IHost host, RecordingHandler handler, InMemoryDeadLetterSink deadLetters)
+        : base(host, handler, deadLetters)
     {
         Id = id;
-        Host = host;
-        Handler = handler;
-        DeadLetters = deadLetters;
     }
 
     public string Id { get; }
-
-    public IHost Host { get; }
-
-    public RecordingHandler Handler { get; }
-
-    public InMemoryDeadLetterSink DeadLetters { get; }
-
-    public IStreamConsumer Consumer => Host.Services.GetRequiredKeyedService<IStreamConsumer>("orders");
 
     public static KinesisWorker Create(
         KinesisAndDynamoDbFixture emulators,
@@ -67,35 +54,5 @@ public sealed class KinesisWorker : IAsyncDisposable
             .UseDeadLetterSink(deadLetters);
         build?.Invoke(consumer);
         return new KinesisWorker(id, builder.Build(), handler, deadLetters);
-    }
-
-    public async Task StartAsync()
-    {
-        await Host.StartAsync();
-        _started = true;
-    }
-
-    /// <summary>A graceful stop: drain, final checkpoint, release the leases.</summary>
-    public async Task StopAsync()
-    {
-        _stopped = true;
-        await Host.StopAsync();
-    }
-
-    /// <summary>An abrupt stop: no drain, no final checkpoint, no lease release (in-process stand-in for SIGKILL).</summary>
-    public void Crash()
-    {
-        _stopped = true;
-        Host.Dispose();
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        if (_started && !_stopped)
-        {
-            await Host.StopAsync();
-        }
-
-        Host.Dispose();
     }
 }

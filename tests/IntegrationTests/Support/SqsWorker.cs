@@ -8,25 +8,12 @@ using StreamLanes.TestInfrastructure;
 namespace StreamLanes.IntegrationTests.Support;
 
 /// <summary>One worker: a host with one SQS consumer, as a separate process would run it.</summary>
-public sealed class SqsWorker : IAsyncDisposable
+public sealed class SqsWorker : HostedWorker
 {
-    private bool _started;
-    private bool _stopped;
-
     private SqsWorker(IHost host, RecordingHandler handler, InMemoryDeadLetterSink deadLetters)
+        : base(host, handler, deadLetters)
     {
-        Host = host;
-        Handler = handler;
-        DeadLetters = deadLetters;
     }
-
-    public IHost Host { get; }
-
-    public RecordingHandler Handler { get; }
-
-    public InMemoryDeadLetterSink DeadLetters { get; }
-
-    public IStreamConsumer Consumer => Host.Services.GetRequiredKeyedService<IStreamConsumer>("orders");
 
     public static SqsWorker Create(
         SqsEmulatorFixture sqs,
@@ -62,35 +49,5 @@ public sealed class SqsWorker : IAsyncDisposable
             })
             .UseDeadLetterSink(deadLetters);
         return new SqsWorker(builder.Build(), handler, deadLetters);
-    }
-
-    public async Task StartAsync()
-    {
-        await Host.StartAsync();
-        _started = true;
-    }
-
-    /// <summary>A graceful stop: stop receiving, drain, delete what was handled, release the rest.</summary>
-    public async Task StopAsync()
-    {
-        _stopped = true;
-        await Host.StopAsync();
-    }
-
-    /// <summary>An abrupt stop: nothing drained, deleted or released (in-process stand-in for SIGKILL).</summary>
-    public void Crash()
-    {
-        _stopped = true;
-        Host.Dispose();
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        if (_started && !_stopped)
-        {
-            await Host.StopAsync();
-        }
-
-        Host.Dispose();
     }
 }
