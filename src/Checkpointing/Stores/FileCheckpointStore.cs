@@ -159,12 +159,6 @@ public sealed class FileCheckpointStore : ICheckpointStore, IDisposable
         }
 
         // Distinct names that escape alike must not share a file; the hash must be stable across processes.
-        uint hash = 2166136261;
-        foreach (char c in name)
-        {
-            hash = (hash ^ c) * 16777619;
-        }
-
-        return builder.Append('-').Append(hash.ToString("x8", System.Globalization.CultureInfo.InvariantCulture)).ToString();
+        return builder.Append('-').Append(StableHash.Fnv1a(name).ToString("x8", System.Globalization.CultureInfo.InvariantCulture)).ToString();
     }
 }

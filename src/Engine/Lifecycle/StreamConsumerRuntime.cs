@@ -48,6 +48,7 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
     private long _lastCheckpointTicks = -1;
     private long _closedShardsLag;
     private Exception? _fault;
+    private DateTimeOffset _startedAt;
     private volatile bool _running;
     private TaskCompletionSource? _capacityWaiter;
     private Task? _checkpointLoop;
@@ -189,8 +190,6 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
 
         return _running ? HealthCheckResult.Healthy($"Consumer '{Name}' is running.", data) : HealthCheckResult.Degraded($"Consumer '{Name}' is not running.", data: data);
     }
-
-    private DateTimeOffset _startedAt;
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -604,10 +603,10 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
 
                 Interlocked.Increment(ref _consecutiveSinkFailures);
                 StreamLanesMetrics.SinkFailures.Add(1, _consumerTag);
-                TimeSpan wait = TimeSpan.FromTicks((long)(delay.Ticks * (0.5 + (Random.Shared.NextDouble() / 2))));
+                TimeSpan wait = Backoff.Jittered(delay);
                 Log.SinkWriteFailed(Logger, ex, Name, record.ShardId, record.SequenceNumber, failures, wait);
                 await Task.Delay(wait, TimeProvider, cancellationToken).ConfigureAwait(false);
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _options.SinkRetryMaxDelay.Ticks));
+                delay = Backoff.Next(delay, _options.SinkRetryMaxDelay);
             }
         }
     }

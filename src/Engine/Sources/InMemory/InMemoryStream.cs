@@ -55,13 +55,7 @@ public sealed class InMemoryStream
     public int ShardIndexOf(string partitionKey)
     {
         ArgumentNullException.ThrowIfNull(partitionKey);
-        uint hash = 2166136261;
-        foreach (char c in partitionKey)
-        {
-            hash = (hash ^ c) * 16777619;
-        }
-
-        return (int)(hash % (uint)_shards.Length);
+        return (int)(StableHash.Fnv1a(partitionKey) % (uint)_shards.Length);
     }
 
     /// <summary>Appends a record to the shard its key maps to.</summary>

@@ -161,7 +161,7 @@ internal abstract class LeasedShardSource : IStreamSource, ILeaseListener, IAsyn
             Host.ReportFault(failure);
         }
 
-        TimeSpan wait = TimeSpan.FromTicks((long)(backoff.Ticks * (0.5 + (Random.Shared.NextDouble() / 2))));
+        TimeSpan wait = Backoff.Jittered(backoff);
         log(wait);
         try
         {
@@ -172,7 +172,7 @@ internal abstract class LeasedShardSource : IStreamSource, ILeaseListener, IAsyn
             return null;
         }
 
-        return TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, maxBackoff.Ticks));
+        return Backoff.Next(backoff, maxBackoff);
     }
 
     private async Task RunReaderAsync(ShardReader reader)

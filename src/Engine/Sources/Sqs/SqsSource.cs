@@ -247,7 +247,7 @@ internal sealed class SqsSource : IStreamSource, IRecordAcknowledger, IAsyncDisp
                     _host!.ReportFault(ex);
                 }
 
-                TimeSpan wait = TimeSpan.FromTicks((long)(backoff.Ticks * (0.5 + (Random.Shared.NextDouble() / 2))));
+                TimeSpan wait = Backoff.Jittered(backoff);
                 SqsLog.ReceiveFailed(_logger, ex, _options.QueueName, wait);
                 try
                 {
@@ -258,7 +258,7 @@ internal sealed class SqsSource : IStreamSource, IRecordAcknowledger, IAsyncDisp
                     return;
                 }
 
-                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, _options.MaxReceiveBackoff.Ticks));
+                backoff = Backoff.Next(backoff, _options.MaxReceiveBackoff);
             }
         }
     }
