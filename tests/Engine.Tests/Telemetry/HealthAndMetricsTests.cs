@@ -35,21 +35,28 @@ public sealed class HealthAndMetricsTests
     [Fact]
     public async Task Health_is_unhealthy_when_no_checkpoint_was_saved_for_too_long()
     {
+        var clock = new ShiftableClock();
         var stream = new InMemoryStream("orders");
         var handler = new RecordingHandler { Behaviour = static async (_, _, token) => await Task.Delay(Timeout.Infinite, token) };
-        await using var harness = ConsumerHarness.Create(stream, handler, options =>
-        {
-            options.CheckpointInterval = TimeSpan.FromMilliseconds(20);
-            options.MaxCheckpointAge = TimeSpan.FromMilliseconds(200);
-            options.AttemptTimeout = null;
-            options.DrainTimeout = TimeSpan.Zero;
-        });
+        await using var harness = ConsumerHarness.Create(
+            stream,
+            handler,
+            options =>
+            {
+                options.CheckpointInterval = TimeSpan.FromMilliseconds(20);
+                options.MaxCheckpointAge = TimeSpan.FromMinutes(5);
+                options.AttemptTimeout = null;
+                options.DrainTimeout = TimeSpan.Zero;
+            },
+            build: consumer => consumer.Services.AddSingleton<TimeProvider>(clock));
         stream.Put("stuck", "{}");
         await harness.StartAsync();
+        await harness.WaitUntilAsync(status => status.CheckpointLag > 0);
         HealthCheckService health = harness.Host.Services.GetRequiredService<HealthCheckService>();
         HealthReport first = await health.CheckHealthAsync();
         Assert.True(first.Status == HealthStatus.Healthy, first.Entries["streamlanes-orders"].Description);
-        await Task.Delay(400);
+
+        clock.Advance(TimeSpan.FromMinutes(6));
         HealthReport report = await health.CheckHealthAsync();
         Assert.Equal(HealthStatus.Unhealthy, report.Status);
         Assert.Contains("no checkpoint saved", report.Entries["streamlanes-orders"].Description);
