@@ -94,7 +94,9 @@ public sealed class KinesisConsumerTests(KinesisAndDynamoDbFixture emulators, IT
             await WaitUntilAsync(() => (LeasesAsync(table).GetAwaiter().GetResult()).Where(l => orphaned.Contains(l.LeaseKey)).All(l => l.Owner is "worker-1" or "worker-3"), TimeSpan.FromSeconds(30));
             TimeSpan takeover = stopwatch.Elapsed;
             output.WriteLine($"takeover of {orphaned.Length} shards after {takeover.TotalMilliseconds:N0} ms (failover 3 s, renew interval 1 s)");
-            Assert.True(takeover < TimeSpan.FromSeconds(3 + 1 + 1), $"takeover took {takeover}"); // failover + one renew interval (+1 s for polling)
+            // Expected: failover + one renew interval (~4 s). The bound leaves room for a loaded CI machine while still
+            // failing a takeover that waits for anything but the lease's expiry.
+            Assert.True(takeover < TimeSpan.FromSeconds(3 * 3), $"takeover took {takeover}");
 
             await producer;
             await WaitUntilAsync(() => Done(workers).Count == 3000, TimeSpan.FromSeconds(90), () => $"{Done(workers).Count} of 3000");
