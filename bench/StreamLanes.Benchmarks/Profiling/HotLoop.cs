@@ -20,9 +20,10 @@ internal static class HotLoop
         Func<ValueTask> run = body switch
         {
             "process" => benchmarks.EngineProcessRecord,
-            "retry-timeout" => () => Discard(benchmarks.PollyRetryAndTimeout()),
+            "retry-timeout" => () => Discard(benchmarks.PollyRetryAndEngineTimeout()),
+            "retry-polly-timeout" => () => Discard(benchmarks.PollyRetryAndPollyTimeout()),
             "retry" => () => Discard(benchmarks.PollyRetryOnly()),
-            _ => throw new ArgumentException($"Unknown body '{body}': process, retry-timeout or retry."),
+            _ => throw new ArgumentException($"Unknown body '{body}': process, retry-timeout, retry-polly-timeout or retry."),
         };
 
         long iterations = 0;

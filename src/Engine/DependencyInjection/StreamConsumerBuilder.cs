@@ -143,8 +143,9 @@ public sealed class StreamConsumerBuilder
     }
 
     /// <summary>
-    /// Adds Polly strategies around each handler attempt, inside the retry and the attempt timeout (e.g. a circuit
-    /// breaker or a rate limiter towards a struggling downstream).
+    /// Adds Polly strategies around each handler attempt, inside the retry (e.g. a circuit breaker or a rate limiter
+    /// towards a struggling downstream). The engine's <see cref="StreamConsumerOptions.AttemptTimeout"/> times the
+    /// handler call inside them, so a rate limiter's wait for a permit does not count against it.
     /// </summary>
     /// <param name="configure">Adds strategies.</param>
     /// <returns>This builder.</returns>

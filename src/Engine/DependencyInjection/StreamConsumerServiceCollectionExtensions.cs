@@ -109,6 +109,7 @@ public static class StreamConsumerServiceCollectionExtensions
             ? CopyWithFailureMode(options, KeyFailureMode.DeadLetterAndContinue)
             : options;
         runtime.ReplayPipeline = RetryPipelineFactory.Create(replayOptions, timeProvider, registration.ConfigureRetry, registration.ConfigurePipeline);
+        runtime.AttemptTimeouts = RetryPipelineFactory.CreateAttemptTimeouts(options, timeProvider);
         return runtime;
     }
 

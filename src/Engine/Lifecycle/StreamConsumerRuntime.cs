@@ -109,6 +109,9 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
     /// </summary>
     public ResiliencePipeline ReplayPipeline { get; set; } = ResiliencePipeline.Empty;
 
+    /// <summary>Times every handler call of this consumer (records and replays); its sweeper timer ends with the consumer.</summary>
+    public AttemptTimeouts? AttemptTimeouts { get; set; }
+
     public NonRetryablePolicy NonRetryable => _nonRetryable;
 
     public IReadOnlyDictionary<string, string> ParkedKeys => _parkedKeys;
@@ -268,6 +271,7 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
             }
         }
 
+        AttemptTimeouts?.Dispose();
         _hardStop.Dispose();
         _checkpointLoopStop?.Dispose();
         Gate.Dispose();
@@ -502,24 +506,18 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
 
         await runtime.Gate.WaitAsync(context.CancellationToken).ConfigureAwait(false);
         long started = runtime.TimeProvider.GetTimestamp();
+        AttemptTimeouts.RunningAttempt timing = StreamLanes.AttemptTimeouts.Start(runtime.AttemptTimeouts, context.CancellationToken);
         try
         {
-            await runtime.Invoker.InvokeAsync(record, new HandlerContext(runtime.Name, record, attempt, context.CancellationToken)).ConfigureAwait(false);
+            await runtime.Invoker.InvokeAsync(record, new HandlerContext(runtime.Name, record, attempt, timing.Token)).ConfigureAwait(false);
+            timing.Stop();
             return Outcome.FromResult<object?>(null);
         }
-        catch (Exception ex)
+        catch (Exception caught)
         {
             DateTimeOffset failedAt = runtime.TimeProvider.GetUtcNow();
-            Exception recorded = ex;
-            if (ex is OperationCanceledException && context.CancellationToken.IsCancellationRequested && !lane.Shard.Stopping.IsCancellationRequested
-                && runtime._options.AttemptTimeout is TimeSpan timeout)
-            {
-                // Only the attempt's token fired, not the consumer's: Polly turns this into a timeout rejection, and
-                // the dead letter should say so rather than "a task was canceled".
-                recorded = new TimeoutRejectedException($"The attempt did not finish within AttemptTimeout ({timeout}).", timeout, ex);
-            }
-
-            lane.Attempts.Add(DeadLetterAttempt.FromException(attempt, failedAt - runtime.TimeProvider.GetElapsedTime(started), failedAt, recorded));
+            Exception ex = timing.StopAfterFailure(caught);
+            lane.Attempts.Add(DeadLetterAttempt.FromException(attempt, failedAt - runtime.TimeProvider.GetElapsedTime(started), failedAt, ex));
             if (!lane.Blocked)
             {
                 lane.Blocked = true;

@@ -41,7 +41,10 @@ public sealed class StreamConsumerOptions
 
     /// <summary>
     /// How long one handler call may take before its cancellation token is signalled and the attempt counts as
-    /// failed. Default 60 s; null disables it; otherwise 10 ms to 1 day.
+    /// failed (recorded as a Polly <c>TimeoutRejectedException</c>). Default 60 s; null disables it; otherwise 10 ms
+    /// to 1 day. One timer per consumer checks running calls every twentieth of this value (5 ms to 500 ms) instead of
+    /// a timer per call, so the token is signalled between the timeout and the timeout plus two such ticks
+    /// (60 s: within 61 s).
     /// </summary>
     public TimeSpan? AttemptTimeout { get; set; } = TimeSpan.FromSeconds(60);
 

@@ -108,14 +108,17 @@ internal sealed class ConsumerDeadLetterReplayer(StreamConsumerRuntime runtime) 
         int attempt = state.BaseAttempt + state.Attempts.Count + 1;
         await runtime.Gate.WaitAsync(context.CancellationToken).ConfigureAwait(false);
         long started = runtime.TimeProvider.GetTimestamp();
+        AttemptTimeouts.RunningAttempt timing = AttemptTimeouts.Start(runtime.AttemptTimeouts, context.CancellationToken);
         try
         {
-            await runtime.Invoker.InvokeAsync(state.Record, new HandlerContext(runtime.Name, state.Record, attempt, context.CancellationToken)).ConfigureAwait(false);
+            await runtime.Invoker.InvokeAsync(state.Record, new HandlerContext(runtime.Name, state.Record, attempt, timing.Token)).ConfigureAwait(false);
+            timing.Stop();
             return Outcome.FromResult(true);
         }
-        catch (Exception ex)
+        catch (Exception caught)
         {
             DateTimeOffset failedAt = runtime.TimeProvider.GetUtcNow();
+            Exception ex = timing.StopAfterFailure(caught);
             state.Attempts.Add(DeadLetterAttempt.FromException(attempt, failedAt - runtime.TimeProvider.GetElapsedTime(started), failedAt, ex));
             if (runtime.NonRetryable.IsNonRetryable(ex))
             {

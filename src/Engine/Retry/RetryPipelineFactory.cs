@@ -3,7 +3,10 @@ using Polly.Retry;
 
 namespace StreamLanes;
 
-/// <summary>Builds a consumer's Polly.Core pipeline: retry (outermost), then the per-attempt timeout, then the user's strategies.</summary>
+/// <summary>
+/// Builds a consumer's Polly.Core pipeline: retry (outermost), then the user's strategies. The per-attempt timeout
+/// is not a strategy here but <see cref="AttemptTimeouts"/>, applied by the engine around each handler call.
+/// </summary>
 internal static class RetryPipelineFactory
 {
     public static readonly ResiliencePropertyKey<KeyLane> LaneKey = new("StreamLanes.Lane");
@@ -51,12 +54,11 @@ internal static class RetryPipelineFactory
             builder.AddRetry(retry);
         }
 
-        if (options.AttemptTimeout is TimeSpan timeout)
-        {
-            builder.AddTimeout(timeout);
-        }
-
         configurePipeline?.Invoke(builder);
         return builder.Build();
     }
+
+    /// <summary>The consumer's attempt timeout, shared by its pipelines' callbacks and disposed with the consumer; null when disabled.</summary>
+    public static AttemptTimeouts? CreateAttemptTimeouts(StreamConsumerOptions options, TimeProvider timeProvider)
+        => options.AttemptTimeout is TimeSpan timeout ? new AttemptTimeouts(timeout, timeProvider) : null;
 }
