@@ -49,11 +49,12 @@ internal sealed class KeyLane : IThreadPoolWorkItem
         Key = key;
     }
 
-    public void Reset()
+    /// <summary>Detaches the lane for the pool; <paramref name="keepCapacity"/> skips trimming its queue back to 64 entries.</summary>
+    public void Reset(bool keepCapacity)
     {
         Shard = null!;
         Key = "";
-        if (Queue.Count == 0 && Queue.EnsureCapacity(0) > 64)
+        if (!keepCapacity && Queue.Count == 0 && Queue.EnsureCapacity(0) > 64)
         {
             Queue.TrimExcess();
         }

@@ -16,6 +16,7 @@ namespace StreamLanes;
 internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsyncDisposable
 {
     private const int MaxPooledLanes = 4096;
+    private const int WarmPooledLanes = 8;
 
     // The attempt's result type is object, not bool: the pipeline's retry strategy is a ResilienceStrategy<object>
     // (RetryStrategyOptions is RetryStrategyOptions<object>), and Polly bridges any other result type by boxing it into
@@ -424,9 +425,12 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
 
     public void ReturnLane(KeyLane lane)
     {
-        lane.Reset();
         lock (_lanePool)
         {
+            // A hot key's lane empties whenever its pump catches up with the reader and is rented again at once:
+            // trimming its queue each time would regrow it (an allocation per few records). The first few lanes in
+            // the pool keep their queues, which bounds the memory this keeps to WarmPooledLanes queues.
+            lane.Reset(keepCapacity: _lanePool.Count < WarmPooledLanes);
             if (_lanePool.Count < MaxPooledLanes)
             {
                 _lanePool.Push(lane);
