@@ -184,17 +184,18 @@ internal sealed class AttemptTimeouts : IDisposable
 
         public long Begin(CancellationToken outer)
         {
-            if (_source.IsCancellationRequested)
-            {
-                _source = new CancellationTokenSource();
-            }
-
+            // Re-link before checking the source: disposing the old registration waits for its running callback, so
+            // after it no earlier token can cancel the source this attempt is about to use.
             if (outer != _linkedOuter)
             {
-                // Disposing waits for a running callback, so the old token can no longer cancel this slot's source.
                 _outerRegistration.Dispose();
                 _linkedOuter = outer;
                 _outerRegistration = outer.UnsafeRegister(static state => ((AttemptSlot)state!).CancelFromOuter(), this);
+            }
+
+            if (_source.IsCancellationRequested)
+            {
+                _source = new CancellationTokenSource();
             }
 
             long generation = _generation + 1;
