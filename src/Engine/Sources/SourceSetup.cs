@@ -1,3 +1,5 @@
+using Amazon;
+using Amazon.DynamoDBv2;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -70,5 +72,22 @@ internal static class SourceSetup
         {
             failures.Add($"{prefix}Aws: {ex.Message}");
         }
+    }
+
+    /// <summary>The DynamoDB client of a leased source's lease table: at <paramref name="serviceUrl"/> when given, else in the options' region.</summary>
+    public static AmazonDynamoDBClient CreateDynamoDbClient(Aws.AwsClientOptions aws, Uri? serviceUrl)
+    {
+        var config = new AmazonDynamoDBConfig();
+        if (serviceUrl is not null)
+        {
+            config.ServiceURL = serviceUrl.ToString();
+            config.AuthenticationRegion = aws.Region;
+        }
+        else
+        {
+            config.RegionEndpoint = RegionEndpoint.GetBySystemName(aws.Region);
+        }
+
+        return aws.Credentials is null ? new AmazonDynamoDBClient(config) : new AmazonDynamoDBClient(aws.Credentials, config);
     }
 }

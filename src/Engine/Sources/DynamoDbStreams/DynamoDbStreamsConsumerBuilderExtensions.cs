@@ -43,7 +43,7 @@ public static class DynamoDbStreamsConsumerBuilderExtensions
             return new DynamoDbStreamsSource(
                 options,
                 new DynamoDbStreamsClient(options.Aws, loggerFactory: loggers, timeProvider: time),
-                KinesisConsumerBuilderExtensions.CreateDynamoDbClient(options.Aws, options.DynamoDbServiceUrl),
+                SourceSetup.CreateDynamoDbClient(options.Aws, options.DynamoDbServiceUrl),
                 time,
                 loggers.CreateLogger($"StreamLanes.Consumer.{consumer}.DynamoDbStreams"));
         });

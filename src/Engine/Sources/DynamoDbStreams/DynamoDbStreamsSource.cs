@@ -97,12 +97,7 @@ internal sealed class DynamoDbStreamsSource : LeasedShardSource
             try
             {
                 iterator ??= await GetIteratorAsync(shardId, initial, last, token).ConfigureAwait(false);
-                TimeSpan sinceLastRead = Time.GetElapsedTime(lastRead);
-                if (lastRead != 0 && sinceLastRead < _options.MinTimeBetweenReads)
-                {
-                    await Task.Delay(_options.MinTimeBetweenReads - sinceLastRead, Time, token).ConfigureAwait(false);
-                }
-
+                await PaceReadAsync(lastRead, _options.MinTimeBetweenReads, token).ConfigureAwait(false);
                 DynamoDbGetRecordsResponse response = await _streams.GetRecordsAsync(iterator, _options.MaxRecordsPerRead, token).ConfigureAwait(false);
                 lastRead = Time.GetTimestamp();
                 backoff = _options.ReadBackoff;

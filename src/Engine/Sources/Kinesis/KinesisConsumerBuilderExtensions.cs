@@ -1,5 +1,3 @@
-using Amazon;
-using Amazon.DynamoDBv2;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -37,25 +35,9 @@ public static class KinesisConsumerBuilderExtensions
             return new KinesisSource(
                 options,
                 new KinesisClient(options.Aws, options.HttpClient, loggers, time),
-                CreateDynamoDbClient(options.Aws, options.DynamoDbServiceUrl),
+                SourceSetup.CreateDynamoDbClient(options.Aws, options.DynamoDbServiceUrl),
                 time,
                 loggers.CreateLogger($"StreamLanes.Consumer.{consumer}.Kinesis"));
         });
-    }
-
-    internal static AmazonDynamoDBClient CreateDynamoDbClient(AwsClientOptions aws, Uri? serviceUrl)
-    {
-        var config = new AmazonDynamoDBConfig();
-        if (serviceUrl is not null)
-        {
-            config.ServiceURL = serviceUrl.ToString();
-            config.AuthenticationRegion = aws.Region;
-        }
-        else
-        {
-            config.RegionEndpoint = RegionEndpoint.GetBySystemName(aws.Region);
-        }
-
-        return aws.Credentials is null ? new AmazonDynamoDBClient(config) : new AmazonDynamoDBClient(aws.Credentials, config);
     }
 }

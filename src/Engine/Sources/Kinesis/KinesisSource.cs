@@ -164,12 +164,7 @@ internal sealed class KinesisSource : LeasedShardSource
     /// <summary>A GetRecords call that keeps <see cref="KinesisSourceOptions.MinTimeBetweenReads"/> after the previous one.</summary>
     private async Task<KinesisGetRecordsResponse> ReadPacedAsync(string iterator, long lastRead, CancellationToken cancellationToken)
     {
-        TimeSpan sinceLastRead = Time.GetElapsedTime(lastRead);
-        if (lastRead != 0 && sinceLastRead < _options.MinTimeBetweenReads)
-        {
-            await Task.Delay(_options.MinTimeBetweenReads - sinceLastRead, Time, cancellationToken).ConfigureAwait(false);
-        }
-
+        await PaceReadAsync(lastRead, _options.MinTimeBetweenReads, cancellationToken).ConfigureAwait(false);
         return await _kinesis.GetRecordsAsync(iterator, _options.MaxRecordsPerRead, cancellationToken).ConfigureAwait(false);
     }
 

@@ -148,6 +148,16 @@ internal abstract class LeasedShardSource : IStreamSource, ILeaseListener, IAsyn
         await Coordinator.SyncShardsAsync(cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>Waits until <paramref name="minTimeBetweenReads"/> has passed since the read at <paramref name="lastRead"/> (0: none yet).</summary>
+    protected async Task PaceReadAsync(long lastRead, TimeSpan minTimeBetweenReads, CancellationToken cancellationToken)
+    {
+        TimeSpan sinceLastRead = Time.GetElapsedTime(lastRead);
+        if (lastRead != 0 && sinceLastRead < minTimeBetweenReads)
+        {
+            await Task.Delay(minTimeBetweenReads - sinceLastRead, Time, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
     /// <summary>
     /// After a failed read: reports what waiting cannot heal (a missing stream, access denied) as a consumer fault,
     /// then waits the back-off, jittered so that shards failing together do not retry together.
