@@ -47,26 +47,24 @@ internal sealed class AttemptTimeouts : IDisposable
     {
         if (timeouts is null)
         {
-            return new RunningAttempt(null, null, 0, outer, outer);
+            return new RunningAttempt(null, 0, outer, outer);
         }
 
         AttemptSlot slot = timeouts.RentSlot();
         long generation = slot.Begin(outer);
-        return new RunningAttempt(timeouts, slot, generation, slot.Token, outer);
+        return new RunningAttempt(slot, generation, slot.Token, outer);
     }
 
     /// <summary>A handler call being timed. Exactly one of <see cref="Stop"/> and <see cref="StopAfterFailure"/> must be called, once.</summary>
     [StructLayout(LayoutKind.Auto)]
     public readonly struct RunningAttempt
     {
-        private readonly AttemptTimeouts? _owner;
         private readonly AttemptSlot? _slot;
         private readonly long _generation;
         private readonly CancellationToken _outer;
 
-        internal RunningAttempt(AttemptTimeouts? owner, AttemptSlot? slot, long generation, CancellationToken token, CancellationToken outer)
+        internal RunningAttempt(AttemptSlot? slot, long generation, CancellationToken token, CancellationToken outer)
         {
-            _owner = owner;
             _slot = slot;
             _generation = generation;
             _outer = outer;
@@ -85,7 +83,7 @@ internal sealed class AttemptTimeouts : IDisposable
             }
 
             bool timedOut = !_slot.TryEnd(_generation);
-            _owner!.ReturnSlot(_slot);
+            _slot.Owner.ReturnSlot(_slot);
             return timedOut;
         }
 
@@ -97,7 +95,7 @@ internal sealed class AttemptTimeouts : IDisposable
         {
             bool timedOut = Stop();
             return timedOut && caught is OperationCanceledException && !_outer.IsCancellationRequested
-                ? new TimeoutRejectedException($"The attempt did not finish within AttemptTimeout ({_owner!.Timeout}).", _owner.Timeout, caught)
+                ? new TimeoutRejectedException($"The attempt did not finish within AttemptTimeout ({_slot!.Owner.Timeout}).", _slot.Owner.Timeout, caught)
                 : caught;
         }
     }

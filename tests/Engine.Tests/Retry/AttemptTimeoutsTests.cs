@@ -145,7 +145,7 @@ public sealed class AttemptTimeoutsTests
         while (Volatile.Read(ref timedOutCount) < 60 || Volatile.Read(ref inTimeCount) < 60)
         {
             clock.Advance(TimeSpan.FromMilliseconds(50));
-            Thread.Sleep(0);
+            await Task.Yield();
         }
 
         await done.CancelAsync();
