@@ -1,4 +1,3 @@
-using System.Globalization;
 using Amazon.DynamoDBv2;
 using Amazon.DynamoDBv2.Model;
 
@@ -11,14 +10,6 @@ namespace StreamLanes.Checkpointing;
 /// </summary>
 internal sealed class DynamoDbLeaseTable(IAmazonDynamoDB dynamoDb, string tableName)
 {
-    private const string KeyAttribute = "leaseKey";
-    private const string OwnerAttribute = "leaseOwner";
-    private const string CounterAttribute = "leaseCounter";
-    private const string CheckpointAttribute = "checkpoint";
-    private const string SubSequenceAttribute = "checkpointSubSequenceNumber";
-    private const string OwnerSwitchesAttribute = "ownerSwitchesSinceCheckpoint";
-    private const string ParentsAttribute = "parentShardIds";
-
     public string TableName => tableName;
 
     public async Task EnsureExistsAsync(bool create, CancellationToken cancellationToken)
@@ -38,8 +29,8 @@ internal sealed class DynamoDbLeaseTable(IAmazonDynamoDB dynamoDb, string tableN
                 await dynamoDb.CreateTableAsync(new CreateTableRequest
                 {
                     TableName = tableName,
-                    AttributeDefinitions = [new AttributeDefinition(KeyAttribute, ScalarAttributeType.S)],
-                    KeySchema = [new KeySchemaElement(KeyAttribute, KeyType.HASH)],
+                    AttributeDefinitions = [new AttributeDefinition(LeaseItem.Key, ScalarAttributeType.S)],
+                    KeySchema = [new KeySchemaElement(LeaseItem.Key, KeyType.HASH)],
                     BillingMode = BillingMode.PAY_PER_REQUEST,
                 }, cancellationToken).ConfigureAwait(false);
             }
@@ -79,7 +70,7 @@ internal sealed class DynamoDbLeaseTable(IAmazonDynamoDB dynamoDb, string tableN
             }, cancellationToken).ConfigureAwait(false);
             if (page.Items is not null)
             {
-                leases.AddRange(page.Items.Select(FromItem));
+                leases.AddRange(page.Items.Where(LeaseItem.IsLease).Select(LeaseItem.ToLease));
             }
 
             start = page.LastEvaluatedKey is { Count: > 0 } next ? next : null;
@@ -94,29 +85,17 @@ internal sealed class DynamoDbLeaseTable(IAmazonDynamoDB dynamoDb, string tableN
         GetItemResponse response = await dynamoDb.GetItemAsync(new GetItemRequest
         {
             TableName = tableName,
-            Key = new Dictionary<string, AttributeValue> { [KeyAttribute] = new() { S = leaseKey } },
+            Key = new Dictionary<string, AttributeValue> { [LeaseItem.Key] = new() { S = leaseKey } },
             ConsistentRead = true,
         }, cancellationToken).ConfigureAwait(false);
-        return response.Item is { Count: > 0 } item ? FromItem(item) : null;
+        return response.Item is { Count: > 0 } item && LeaseItem.IsLease(item) ? LeaseItem.ToLease(item) : null;
     }
 
     /// <summary>Creates a lease for a new shard unless one exists.</summary>
     /// <returns>Whether this call created it.</returns>
     public async Task<bool> CreateIfAbsentAsync(Lease lease, CancellationToken cancellationToken)
     {
-        var item = new Dictionary<string, AttributeValue>
-        {
-            [KeyAttribute] = new() { S = lease.LeaseKey },
-            [CounterAttribute] = Number(0),
-            [CheckpointAttribute] = new() { S = lease.Checkpoint },
-            [SubSequenceAttribute] = Number(lease.CheckpointSubSequence),
-            [OwnerSwitchesAttribute] = Number(0),
-        };
-        if (lease.ParentShardIds.Count > 0)
-        {
-            item[ParentsAttribute] = new AttributeValue { SS = [.. lease.ParentShardIds] };
-        }
-
+        Dictionary<string, AttributeValue> item = LeaseItem.ForNewLease(lease);
         try
         {
             await dynamoDb.PutItemAsync(new PutItemRequest
@@ -143,46 +122,84 @@ internal sealed class DynamoDbLeaseTable(IAmazonDynamoDB dynamoDb, string tableN
             lease => lease with { Counter = held.Counter + 1 },
             cancellationToken);
 
-    /// <summary>Takes a lease (expired, unowned, or stolen), provided nobody wrote it since it was read.</summary>
-    public Task<Lease> TakeAsync(Lease seen, string newOwner, CancellationToken cancellationToken)
+    /// <summary>
+    /// Takes a lease (expired, unowned, stolen, or left by an earlier run of this worker), provided nobody wrote it
+    /// since it was read. The counter bump fences whoever held it, even a live process with the same worker id.
+    /// </summary>
+    /// <param name="seen">The lease as last read.</param>
+    /// <param name="newOwner">This worker's id.</param>
+    /// <param name="incarnation">This run's incarnation (see <see cref="Lease.OwnerIncarnation"/>).</param>
+    /// <param name="cancellationToken">Cancels the write.</param>
+    public Task<Lease> TakeAsync(Lease seen, string newOwner, string incarnation, CancellationToken cancellationToken)
     {
-        bool switching = seen.Owner != newOwner;
+        // Like KCL: the owner-switch count moves only when another owner held it, and a KCL 3.x hand-off marker goes.
+        bool switching = seen.Owner is not null && seen.Owner != newOwner;
         return UpdateAsync(
             seen,
-            switching
-                ? "SET leaseOwner = :newOwner, leaseCounter = leaseCounter + :one, ownerSwitchesSinceCheckpoint = ownerSwitchesSinceCheckpoint + :one"
-                : "SET leaseOwner = :newOwner, leaseCounter = leaseCounter + :one",
+            "SET leaseOwner = :newOwner, ownerIncarnation = :incarnation, leaseCounter = leaseCounter + :one"
+                + (switching ? ", ownerSwitchesSinceCheckpoint = ownerSwitchesSinceCheckpoint + :one" : "")
+                + " REMOVE checkpointOwner",
             "leaseCounter = :counter",
-            new() { [":newOwner"] = new() { S = newOwner }, [":counter"] = Number(seen.Counter) },
-            lease => lease with { Owner = newOwner, Counter = seen.Counter + 1, OwnerSwitchesSinceCheckpoint = seen.OwnerSwitchesSinceCheckpoint + (switching ? 1 : 0) },
+            new() { [":newOwner"] = new() { S = newOwner }, [":incarnation"] = new() { S = incarnation }, [":counter"] = Number(seen.Counter) },
+            lease => lease with
+            {
+                Owner = newOwner,
+                OwnerIncarnation = incarnation,
+                Counter = seen.Counter + 1,
+                OwnerSwitchesSinceCheckpoint = seen.OwnerSwitchesSinceCheckpoint + (switching ? 1 : 0),
+            },
             cancellationToken);
     }
 
-    /// <summary>Writes the checkpoint, fenced: only while this worker holds the lease at the counter it last wrote.</summary>
-    public Task<Lease> CheckpointAsync(Lease held, SequenceNumber position, CancellationToken cancellationToken)
-        => UpdateAsync(
+    /// <summary>
+    /// Writes the checkpoint, fenced: only while this worker holds the lease at the counter it last wrote. With
+    /// <c>SHARD_END</c>, <paramref name="childShardIds"/> (when known) go into the same write, as KCL records them.
+    /// </summary>
+    public Task<Lease> CheckpointAsync(Lease held, SequenceNumber position, IReadOnlyList<string>? childShardIds, CancellationToken cancellationToken)
+    {
+        var values = new Dictionary<string, AttributeValue>
+        {
+            [":owner"] = new() { S = held.Owner },
+            [":counter"] = Number(held.Counter),
+            [":checkpoint"] = new() { S = position.Value },
+            [":sub"] = Number(position.SubSequence),
+            [":zero"] = Number(0),
+        };
+        bool children = position.IsShardEnd && childShardIds is { Count: > 0 };
+        if (children)
+        {
+            values[":children"] = new AttributeValue { SS = [.. childShardIds!] };
+        }
+
+        // A checkpoint of ours has no pending (two-phase) part: KCL's own checkpoint clears it the same way.
+        return UpdateAsync(
             held,
-            "SET checkpoint = :checkpoint, checkpointSubSequenceNumber = :sub, ownerSwitchesSinceCheckpoint = :zero, leaseCounter = leaseCounter + :one",
+            "SET checkpoint = :checkpoint, checkpointSubSequenceNumber = :sub, ownerSwitchesSinceCheckpoint = :zero, leaseCounter = leaseCounter + :one"
+                + (children ? ", childShardIds = :children" : "")
+                + " REMOVE pendingCheckpoint, pendingCheckpointSubSequenceNumber, pendingCheckpointState",
             "leaseOwner = :owner AND leaseCounter = :counter",
-            new()
+            values,
+            lease => lease with
             {
-                [":owner"] = new() { S = held.Owner },
-                [":counter"] = Number(held.Counter),
-                [":checkpoint"] = new() { S = position.Value },
-                [":sub"] = Number(position.SubSequence),
-                [":zero"] = Number(0),
+                Counter = held.Counter + 1,
+                Checkpoint = position.Value!,
+                CheckpointSubSequence = position.SubSequence,
+                OwnerSwitchesSinceCheckpoint = 0,
+                PendingCheckpoint = null,
+                PendingCheckpointSubSequence = 0,
+                ChildShardIds = children ? childShardIds! : held.ChildShardIds,
             },
-            lease => lease with { Counter = held.Counter + 1, Checkpoint = position.Value!, CheckpointSubSequence = position.SubSequence, OwnerSwitchesSinceCheckpoint = 0 },
             cancellationToken);
+    }
 
     /// <summary>Gives a lease up so another worker can take it at once (no expiry wait).</summary>
     public Task<Lease> ReleaseAsync(Lease held, CancellationToken cancellationToken)
         => UpdateAsync(
             held,
-            "REMOVE leaseOwner SET leaseCounter = leaseCounter + :one",
+            "REMOVE leaseOwner, ownerIncarnation SET leaseCounter = leaseCounter + :one",
             "leaseOwner = :owner AND leaseCounter = :counter",
             new() { [":owner"] = new() { S = held.Owner }, [":counter"] = Number(held.Counter) },
-            lease => lease with { Owner = null, Counter = held.Counter + 1 },
+            lease => lease with { Owner = null, OwnerIncarnation = null, Counter = held.Counter + 1 },
             cancellationToken);
 
     private async Task<Lease> UpdateAsync(
@@ -199,7 +216,7 @@ internal sealed class DynamoDbLeaseTable(IAmazonDynamoDB dynamoDb, string tableN
             await dynamoDb.UpdateItemAsync(new UpdateItemRequest
             {
                 TableName = tableName,
-                Key = new Dictionary<string, AttributeValue> { [KeyAttribute] = new() { S = lease.LeaseKey } },
+                Key = new Dictionary<string, AttributeValue> { [LeaseItem.Key] = new() { S = lease.LeaseKey } },
                 UpdateExpression = update,
                 ConditionExpression = $"attribute_exists(leaseKey) AND {condition}",
                 ExpressionAttributeValues = values,
@@ -212,19 +229,5 @@ internal sealed class DynamoDbLeaseTable(IAmazonDynamoDB dynamoDb, string tableN
         }
     }
 
-    private static AttributeValue Number(long value) => new() { N = value.ToString(CultureInfo.InvariantCulture) };
-
-    private static long ReadNumber(Dictionary<string, AttributeValue> item, string name)
-        => item.TryGetValue(name, out AttributeValue? value) && value.N is { } n ? long.Parse(n, CultureInfo.InvariantCulture) : 0;
-
-    private static Lease FromItem(Dictionary<string, AttributeValue> item) => new()
-    {
-        LeaseKey = item[KeyAttribute].S,
-        Owner = item.TryGetValue(OwnerAttribute, out AttributeValue? owner) ? owner.S : null,
-        Counter = ReadNumber(item, CounterAttribute),
-        Checkpoint = item.TryGetValue(CheckpointAttribute, out AttributeValue? checkpoint) && checkpoint.S is { } s ? s : Lease.TrimHorizon,
-        CheckpointSubSequence = ReadNumber(item, SubSequenceAttribute),
-        OwnerSwitchesSinceCheckpoint = ReadNumber(item, OwnerSwitchesAttribute),
-        ParentShardIds = item.TryGetValue(ParentsAttribute, out AttributeValue? parents) && parents.SS is { } ids ? ids : [],
-    };
+    private static AttributeValue Number(long value) => LeaseItem.Number(value);
 }

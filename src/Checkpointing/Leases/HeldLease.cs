@@ -11,6 +11,7 @@ internal sealed class HeldLease : IShardCheckpointer, IDisposable
     private Lease _lease;
     private volatile bool _lost;
     private bool _uncertain;
+    private IReadOnlyList<string>? _childShardIds;
 
     public HeldLease(DynamoDbLeaseTable table, Lease lease, long acquiredTimestamp)
     {
@@ -32,7 +33,7 @@ internal sealed class HeldLease : IShardCheckpointer, IDisposable
 
     public async ValueTask SaveAsync(SequenceNumber position, CancellationToken cancellationToken)
     {
-        await WriteAsync((lease, token) => _table.CheckpointAsync(lease, position, token), null, cancellationToken).ConfigureAwait(false);
+        await WriteAsync((lease, token) => _table.CheckpointAsync(lease, position, Volatile.Read(ref _childShardIds), token), null, cancellationToken).ConfigureAwait(false);
     }
 
     public Task RenewAsync(long timestamp, CancellationToken cancellationToken)
@@ -43,12 +44,20 @@ internal sealed class HeldLease : IShardCheckpointer, IDisposable
 
     public void MarkLost() => _lost = true;
 
+    /// <summary>The shards that continue this one (from the last read's <c>ChildShards</c>), written with <c>SHARD_END</c>.</summary>
+    public void SetChildShards(IReadOnlyList<string> childShardIds) => Volatile.Write(ref _childShardIds, childShardIds);
+
     private async Task ResynchronizeAsync(CancellationToken cancellationToken)
     {
         Lease? stored = await _table.GetAsync(ShardId, cancellationToken).ConfigureAwait(false);
-        if (stored is null || stored.Owner != _lease.Owner)
+        // The same owner id is not enough: a restarted process with this worker id takes the lease under its own
+        // incarnation, and one write of ours at most (the uncertain one) can have moved the counter.
+        if (stored is null
+            || stored.Owner != _lease.Owner
+            || stored.OwnerIncarnation != _lease.OwnerIncarnation
+            || (stored.Counter != _lease.Counter && stored.Counter != _lease.Counter + 1))
         {
-            throw new LeaseLostException($"Lease '{ShardId}' is now owned by '{stored?.Owner ?? "nobody"}'.");
+            throw new LeaseLostException($"Lease '{ShardId}' is now owned by '{stored?.Owner ?? "nobody"}' (incarnation '{stored?.OwnerIncarnation}', counter {stored?.Counter}).");
         }
 
         // Still ours: whatever changed it since was this worker's own write that seemed to fail.

@@ -16,6 +16,12 @@ internal sealed record Lease
 
     public string? Owner { get; init; }
 
+    /// <summary>
+    /// Which run of the owning worker took the lease (StreamLanes' own attribute, ignored by KCL): tells a lease this
+    /// process holds or gave up from one a previous (or later) process with the same <c>WorkerId</c> holds.
+    /// </summary>
+    public string? OwnerIncarnation { get; init; }
+
     public long Counter { get; init; }
 
     /// <summary>A sequence number, <c>SHARD_END</c>, or the initial-position sentinel the lease was created with.</summary>
@@ -25,7 +31,21 @@ internal sealed record Lease
 
     public long OwnerSwitchesSinceCheckpoint { get; init; }
 
+    /// <summary>KCL's two-phase checkpoint prepared but not committed; read, never written (a checkpoint clears it, as KCL's does).</summary>
+    public string? PendingCheckpoint { get; init; }
+
+    public long PendingCheckpointSubSequence { get; init; }
+
     public IReadOnlyList<string> ParentShardIds { get; init; } = [];
+
+    /// <summary>The shards that continue this one, written with its <c>SHARD_END</c> checkpoint.</summary>
+    public IReadOnlyList<string> ChildShardIds { get; init; } = [];
+
+    /// <summary>The lowest hash key of the shard (a decimal string), when known.</summary>
+    public string? StartingHashKey { get; init; }
+
+    /// <summary>The highest hash key of the shard (a decimal string), when known.</summary>
+    public string? EndingHashKey { get; init; }
 
     public bool IsShardEnd => Checkpoint == "SHARD_END";
 
@@ -36,7 +56,9 @@ internal sealed record Lease
 /// <summary>A shard as the source lists it, with the parents it was split or merged from.</summary>
 /// <param name="ShardId">The shard id.</param>
 /// <param name="ParentShardIds">Its parents (none for an original shard; two after a merge).</param>
-internal readonly record struct ShardDescriptor(string ShardId, IReadOnlyList<string> ParentShardIds);
+/// <param name="StartingHashKey">The lowest hash key it owns (Kinesis), or null.</param>
+/// <param name="EndingHashKey">The highest hash key it owns (Kinesis), or null.</param>
+internal readonly record struct ShardDescriptor(string ShardId, IReadOnlyList<string> ParentShardIds, string? StartingHashKey = null, string? EndingHashKey = null);
 
 /// <summary>Thrown when a conditional write finds that another worker owns the lease now.</summary>
 internal sealed class LeaseLostException(string message) : Exception(message);

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Globalization;
 using Microsoft.Extensions.Logging;
 
 namespace StreamLanes.Checkpointing;
@@ -14,8 +15,10 @@ namespace StreamLanes.Checkpointing;
 /// time, by this worker's clock, is expired. A worker that could not renew a lease for two thirds of the failover
 /// time gives it up itself, so it has stopped before any other worker can take it. A stolen lease starts being
 /// processed only after one renew interval, by when its previous owner's renewal has failed and it has stopped.
+/// A lease that still names this worker's id but was taken by an earlier run of it (a restart with a stable id) is
+/// taken back at once, which fences that run, and read after one failover time (see <see cref="TakeRoundAsync"/>).
 /// </remarks>
-internal sealed class LeaseCoordinator : IAsyncDisposable
+internal sealed partial class LeaseCoordinator : IAsyncDisposable
 {
     private readonly DynamoDbLeaseTable _table;
     private readonly DynamoDbLeaseOptions _options;
@@ -28,6 +31,7 @@ internal sealed class LeaseCoordinator : IAsyncDisposable
     private readonly Dictionary<string, (long Counter, long Since)> _observed = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stop = new();
     private readonly List<Task> _delayedStarts = [];
+    private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Task? _loop;
     private volatile bool _taking = true;
     private long _lastShardSync;
@@ -49,9 +53,16 @@ internal sealed class LeaseCoordinator : IAsyncDisposable
         _listener = listener;
         _time = timeProvider;
         _logger = logger;
+
+        // Ordered by start time first, so that of two runs with one worker id the later one wins; the random part
+        // tells apart runs started in the same tick.
+        Incarnation = string.Create(CultureInfo.InvariantCulture, $"{timeProvider.GetUtcNow().UtcTicks:D19}-{Guid.NewGuid():N}");
     }
 
     public string WorkerId => _options.WorkerId;
+
+    /// <summary>This run of the worker, written with every lease it takes (<see cref="Lease.OwnerIncarnation"/>).</summary>
+    public string Incarnation { get; }
 
     public TimeSpan RenewInterval => _options.FailoverTime / 3;
 
@@ -68,13 +79,37 @@ internal sealed class LeaseCoordinator : IAsyncDisposable
     /// <summary>Stops taking new leases (graceful stop has begun); held ones are still renewed.</summary>
     public void StopTaking() => _taking = false;
 
-    /// <summary>After a shard's <c>SHARD_END</c> checkpoint: gives the lease up so its children may start.</summary>
-    public async Task FinishShardAsync(HeldLease lease, CancellationToken cancellationToken)
+    /// <summary>Runs a take round now rather than at the next tick (a shard ended: its children may start).</summary>
+    public void RequestTakeRound() => Volatile.Read(ref _wake).TrySetResult();
+
+    /// <summary>
+    /// After a shard's <c>SHARD_END</c> checkpoint: gives the lease up (it ends with no owner), creates the leases of
+    /// children the source could not name by listing the shards, and runs a take round at once so that the children
+    /// start within moments. Failures are logged, never thrown: the periodic rounds repair what is left.
+    /// </summary>
+    /// <param name="lease">The ended shard's lease.</param>
+    /// <param name="childrenKnown">Whether the children's leases were already created from the last read.</param>
+    /// <param name="cancellationToken">Bounds the release and the listing.</param>
+    public async Task FinishShardAsync(HeldLease lease, bool childrenKnown, CancellationToken cancellationToken)
     {
         if (_held.TryRemove(new KeyValuePair<string, HeldLease>(lease.ShardId, lease)))
         {
             await ReleaseAsync(lease, cancellationToken).ConfigureAwait(false);
         }
+
+        if (!childrenKnown)
+        {
+            try
+            {
+                await SyncShardsAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (!_stop.IsCancellationRequested)
+            {
+                LeaseLog.RoundFailed(_logger, ex, WorkerId, _table.TableName);
+            }
+        }
+
+        RequestTakeRound();
     }
 
     /// <summary>Stops renewing and releases every held lease, so other workers take them over at once.</summary>
@@ -144,130 +179,38 @@ internal sealed class LeaseCoordinator : IAsyncDisposable
         })).ConfigureAwait(false);
     }
 
-    public async Task TakeRoundAsync(CancellationToken cancellationToken)
-    {
-        IReadOnlyList<Lease> leases = await _table.ListAsync(cancellationToken).ConfigureAwait(false);
-        long now = _time.GetTimestamp();
-        var byKey = new Dictionary<string, Lease>(StringComparer.Ordinal);
-        foreach (Lease lease in leases)
-        {
-            byKey[lease.LeaseKey] = lease;
-            if (!_observed.TryGetValue(lease.LeaseKey, out (long Counter, long Since) seen) || seen.Counter != lease.Counter)
-            {
-                _observed[lease.LeaseKey] = (lease.Counter, now);
-            }
-        }
-
-        bool Expired(Lease lease) => lease.Owner is null
-            || (lease.Owner != WorkerId && _time.GetElapsedTime(_observed[lease.LeaseKey].Since, now) > _options.FailoverTime);
-
-        // Parents first: a child shard's records come after its parents', so it waits for them to end.
-        bool Eligible(Lease lease) => !lease.IsShardEnd
-            && lease.ParentShardIds.All(parent => !byKey.TryGetValue(parent, out Lease? p) || p.IsShardEnd);
-
-        List<Lease> active = [.. leases.Where(Eligible)];
-        var counts = active.Where(lease => lease.Owner is not null && lease.Owner != WorkerId && !Expired(lease))
-            .GroupBy(lease => lease.Owner!)
-            .ToDictionary(group => group.Key, group => group.ToList());
-        int mine = _held.Count;
-        int workers = counts.Count + 1;
-        int target = Math.Min(_options.MaxLeasesPerWorker, (active.Count + workers - 1) / workers);
-        if (!_taking || mine >= target)
-        {
-            return;
-        }
-
-        var toTake = active.Where(lease => !_held.ContainsKey(lease.LeaseKey) && Expired(lease))
-            .OrderBy(_ => Random.Shared.Next())
-            .Take(target - mine)
-            .Select(lease => (Lease: lease, Stolen: false))
-            .ToList();
-        if (toTake.Count == 0 && _options.MaxLeasesToStealAtOneTime > 0 && counts.Count > 0)
-        {
-            KeyValuePair<string, List<Lease>> mostLoaded = counts.MaxBy(pair => pair.Value.Count);
-            if (mostLoaded.Value.Count > target || mostLoaded.Value.Count > mine + 1)
-            {
-                toTake = [.. mostLoaded.Value.OrderBy(_ => Random.Shared.Next())
-                    .Take(Math.Min(_options.MaxLeasesToStealAtOneTime, target - mine))
-                    .Select(lease => (Lease: lease, Stolen: true))];
-            }
-        }
-
-        foreach ((Lease lease, bool stolen) in toTake)
-        {
-            Lease taken;
-            try
-            {
-                taken = await _table.TakeAsync(lease, WorkerId, cancellationToken).ConfigureAwait(false);
-            }
-            catch (LeaseLostException)
-            {
-                continue; // another worker was faster, or the owner renewed: look again next round
-            }
-
-            var held = new HeldLease(_table, taken, _time.GetTimestamp());
-            _held[taken.LeaseKey] = held;
-            _observed[taken.LeaseKey] = (taken.Counter, _time.GetTimestamp());
-            LeaseLog.LeaseTaken(_logger, WorkerId, taken.LeaseKey, lease.Owner ?? "nobody", stolen ? "balancing" : lease.Owner is null ? "unowned" : "expired");
-            if (stolen)
-            {
-                // The previous owner notices at its next renewal (within one renew interval) and stops the shard;
-                // starting before that could run one key's records on two workers at once.
-                Task start = StartLaterAsync(held, RenewInterval + (RenewInterval / 5), _stop.Token);
-                lock (_delayedStarts)
-                {
-                    _delayedStarts.RemoveAll(task => task.IsCompleted);
-                    _delayedStarts.Add(start);
-                }
-            }
-            else
-            {
-                await _listener.OnLeaseAcquiredAsync(held, cancellationToken).ConfigureAwait(false);
-            }
-        }
-    }
-
-    public async Task SyncShardsAsync(CancellationToken cancellationToken)
-    {
-        IReadOnlyList<ShardDescriptor> shards = await _listShards(cancellationToken).ConfigureAwait(false);
-        IReadOnlyList<Lease> leases = await _table.ListAsync(cancellationToken).ConfigureAwait(false);
-        var known = leases.Select(lease => lease.LeaseKey).ToHashSet(StringComparer.Ordinal);
-        var created = new List<string>();
-        foreach (ShardDescriptor shard in shards.Where(shard => !known.Contains(shard.ShardId)))
-        {
-            var lease = new Lease
-            {
-                LeaseKey = shard.ShardId,
-                // A child shard holds the records that follow its parents': it is always read from its beginning.
-                Checkpoint = shard.ParentShardIds.Count > 0 ? Lease.TrimHorizon : _initialCheckpoint,
-                ParentShardIds = shard.ParentShardIds,
-            };
-            if (await _table.CreateIfAbsentAsync(lease, cancellationToken).ConfigureAwait(false))
-            {
-                created.Add(shard.ShardId);
-            }
-        }
-
-        if (created.Count > 0)
-        {
-            LeaseLog.LeasesCreated(_logger, _table.TableName, string.Join(", ", created));
-        }
-
-        _lastShardSync = _time.GetTimestamp();
-    }
-
     private async Task LoopAsync(CancellationToken cancellationToken)
     {
-        // Takes run twice per renew interval, so an expired lease is taken within failover + one renew interval.
+        // Takes run twice per renew interval, so an expired lease is taken within failover + one renew interval; a
+        // shard's end wakes the loop for an extra take round.
         using var timer = new PeriodicTimer(RenewInterval / 2, _time);
         long tick = 0;
+        Task<bool>? nextTick = null;
         try
         {
-            while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
+            while (true)
             {
+                nextTick ??= timer.WaitForNextTickAsync(cancellationToken).AsTask();
+                TaskCompletionSource wake = Volatile.Read(ref _wake);
+                Task first = await Task.WhenAny(nextTick, wake.Task).ConfigureAwait(false);
+                bool ticked = first == nextTick;
+                if (ticked)
+                {
+                    if (!await nextTick.ConfigureAwait(false))
+                    {
+                        return;
+                    }
+
+                    nextTick = null;
+                }
+                else
+                {
+                    Interlocked.CompareExchange(ref _wake, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), wake);
+                }
+
                 try
                 {
-                    if (++tick % 2 == 0)
+                    if (ticked && ++tick % 2 == 0)
                     {
                         await RenewRoundAsync(cancellationToken).ConfigureAwait(false);
                     }

@@ -19,6 +19,9 @@ internal static partial class LeaseLog
     [LoggerMessage(105, LogLevel.Warning, "Worker {Worker}: a lease round on table {Table} failed; it is retried at the next interval.")]
     public static partial void RoundFailed(ILogger logger, Exception exception, string worker, string table);
 
+    [LoggerMessage(107, LogLevel.Information, "Lease table {Table}: shard {Parent} ended; created leases for its child shards {Shards}.")]
+    public static partial void ChildLeasesCreated(ILogger logger, string table, string parent, string shards);
+
     [LoggerMessage(106, LogLevel.Warning, "Worker {Worker}: releasing the lease of shard {Shard} failed; it expires after the failover time instead.")]
     public static partial void ReleaseFailed(ILogger logger, Exception exception, string worker, string shard);
 }

@@ -25,14 +25,14 @@ public sealed class LeaseTableTests(DynamoDbEmulatorFixture dynamoDb)
         Assert.False(await table.CreateIfAbsentAsync(new Lease { LeaseKey = "shard-1", Checkpoint = Lease.Latest }, default));
 
         Lease seen = (await table.GetAsync("shard-1", default))!;
-        var workerA = new HeldLease(table, await table.TakeAsync(seen, "worker-a", default), 0);
+        var workerA = new HeldLease(table, await table.TakeAsync(seen, "worker-a", "run-a", default), 0);
         await workerA.SaveAsync(SequenceNumber.FromInteger(100), default);
         await workerA.RenewAsync(0, default);
 
         // Worker B takes the lease (as after an expiry it observed): A's view is now stale.
         Lease current = (await table.GetAsync("shard-1", default))!;
         Assert.Equal("worker-a", current.Owner);
-        Lease taken = await table.TakeAsync(current, "worker-b", default);
+        Lease taken = await table.TakeAsync(current, "worker-b", "run-b", default);
         Assert.Equal(1, taken.OwnerSwitchesSinceCheckpoint);
 
         CheckpointFencedException fenced = await Assert.ThrowsAsync<CheckpointFencedException>(async () => await workerA.SaveAsync(SequenceNumber.FromInteger(200), default));
@@ -59,7 +59,7 @@ public sealed class LeaseTableTests(DynamoDbEmulatorFixture dynamoDb)
         DynamoDbLeaseTable table = await CreateTableAsync(client);
         await table.CreateIfAbsentAsync(new Lease { LeaseKey = "shard-1", Checkpoint = Lease.TrimHorizon }, default);
         Lease seen = (await table.GetAsync("shard-1", default))!;
-        Task<Lease>[] takes = [.. Enumerable.Range(0, 8).Select(i => table.TakeAsync(seen, $"worker-{i}", default))];
+        Task<Lease>[] takes = [.. Enumerable.Range(0, 8).Select(i => table.TakeAsync(seen, $"worker-{i}", "run", default))];
         await Task.WhenAll(takes.Select(t => t.ContinueWith(_ => { }, TaskScheduler.Default)));
         _ = Assert.Single(takes, t => t.IsCompletedSuccessfully);
         Assert.All(takes.Where(t => !t.IsCompletedSuccessfully), t => Assert.IsType<LeaseLostException>(t.Exception!.InnerException));
@@ -72,7 +72,7 @@ public sealed class LeaseTableTests(DynamoDbEmulatorFixture dynamoDb)
         DynamoDbLeaseTable table = await CreateTableAsync(client);
         await table.CreateIfAbsentAsync(new Lease { LeaseKey = "shardId-000000000002", Checkpoint = Lease.TrimHorizon, ParentShardIds = ["shardId-000000000000", "shardId-000000000001"] }, default);
         Lease seen = (await table.GetAsync("shardId-000000000002", default))!;
-        var held = new HeldLease(table, await table.TakeAsync(seen, "worker-a", default), 0);
+        var held = new HeldLease(table, await table.TakeAsync(seen, "worker-a", "run-a", default), 0);
         await held.SaveAsync(new SequenceNumber("49590338271490256608559692538361571095921575989136588898", 4), default);
 
         var item = (await client.GetItemAsync(table.TableName, new() { ["leaseKey"] = new() { S = "shardId-000000000002" } })).Item;
@@ -158,7 +158,7 @@ public sealed class LeaseTableTests(DynamoDbEmulatorFixture dynamoDb)
 
         HeldLease parent = listener.Acquired.Single();
         await parent.SaveAsync(SequenceNumber.ShardEnd, default);
-        await coordinator.FinishShardAsync(parent, default);
+        await coordinator.FinishShardAsync(parent, childrenKnown: true, default);
         await coordinator.TakeRoundAsync(default);
         Assert.Equal(["child-1", "child-2"], coordinator.HeldShardIds.Order());
         Assert.All(listener.Acquired.Skip(1), lease => Assert.Equal(Lease.TrimHorizon, lease.Current.Checkpoint));

@@ -117,8 +117,8 @@ internal sealed class DynamoDbStreamsSource : LeasedShardSource
                 if (iterator is null)
                 {
                     // SHARD_END: the shard was closed (they roll over every few hours). Its children wait until this
-                    // is checkpointed.
-                    await EndShardAsync(reader, token).ConfigureAwait(false);
+                    // is checkpointed. The read does not name the children: the shards are listed instead.
+                    await EndShardAsync(reader, [], token).ConfigureAwait(false);
                     return;
                 }
 

@@ -57,7 +57,9 @@ internal sealed class KinesisSource : LeasedShardSource
         IReadOnlyList<KinesisShard> shards = await _kinesis.ListAllShardsAsync(_options.StreamName, cancellationToken: cancellationToken).ConfigureAwait(false);
         return [.. shards.Select(shard => new ShardDescriptor(
             shard.ShardId,
-            new[] { shard.ParentShardId, shard.AdjacentParentShardId }.Where(parent => !string.IsNullOrEmpty(parent)).Select(parent => parent!).ToArray()))];
+            new[] { shard.ParentShardId, shard.AdjacentParentShardId }.Where(parent => !string.IsNullOrEmpty(parent)).Select(parent => parent!).ToArray(),
+            NullIfEmpty(shard.HashKeyRange.StartingHashKey),
+            NullIfEmpty(shard.HashKeyRange.EndingHashKey)))];
     }
 
     protected override async Task ReadShardAsync(ShardReader reader, CancellationToken token)
@@ -121,7 +123,7 @@ internal sealed class KinesisSource : LeasedShardSource
                 if (iterator is null)
                 {
                     // SHARD_END: the shard was split or merged. Its children wait until this is checkpointed.
-                    await EndShardAsync(reader, token).ConfigureAwait(false);
+                    await EndShardAsync(reader, ChildrenOf(response), token).ConfigureAwait(false);
                     return;
                 }
 
@@ -160,6 +162,14 @@ internal sealed class KinesisSource : LeasedShardSource
             }
         }
     }
+
+    private static string? NullIfEmpty(string value) => value.Length == 0 ? null : value;
+
+    /// <summary>The shards continuing a closed one, as the read that reached its end named them.</summary>
+    private static ShardDescriptor[] ChildrenOf(KinesisGetRecordsResponse response)
+        => response.ChildShards is { Count: > 0 } children
+            ? [.. children.Select(child => new ShardDescriptor(child.ShardId, child.ParentShards, NullIfEmpty(child.HashKeyRange.StartingHashKey), NullIfEmpty(child.HashKeyRange.EndingHashKey)))]
+            : [];
 
     /// <summary>A GetRecords call that keeps <see cref="KinesisSourceOptions.MinTimeBetweenReads"/> after the previous one.</summary>
     private async Task<KinesisGetRecordsResponse> ReadPacedAsync(string iterator, long lastRead, CancellationToken cancellationToken)

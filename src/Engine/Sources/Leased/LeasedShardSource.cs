@@ -15,6 +15,10 @@ internal abstract class LeasedShardSource : IStreamSource, ILeaseListener, IAsyn
     private readonly IAmazonDynamoDB _dynamoDb;
     private readonly DynamoDbLeaseOptions _leases;
     private readonly CancellationTokenSource _stopReading = new();
+
+    // Cancelled only when the source is disposed: bounds the steps after a shard's end, which must still run while
+    // the shard's own token (cancelled by its SHARD_END completion) or a graceful stop is under way.
+    private readonly CancellationTokenSource _disposing = new();
     private readonly ConcurrentDictionary<string, ShardReader> _readers = new(StringComparer.Ordinal);
     private LeaseCoordinator? _coordinator;
     private ISourceHost? _host;
@@ -81,6 +85,7 @@ internal abstract class LeasedShardSource : IStreamSource, ILeaseListener, IAsyn
     public async ValueTask DisposeAsync()
     {
         await _stopReading.CancelAsync().ConfigureAwait(false);
+        await _disposing.CancelAsync().ConfigureAwait(false);
         if (_coordinator is not null)
         {
             await _coordinator.DisposeAsync().ConfigureAwait(false);
@@ -88,6 +93,7 @@ internal abstract class LeasedShardSource : IStreamSource, ILeaseListener, IAsyn
 
         await Task.WhenAll(_readers.Values.Select(reader => reader.Completion)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         _stopReading.Dispose();
+        _disposing.Dispose();
         DisposeClients();
         _dynamoDb.Dispose();
         GC.SuppressFinalize(this);
@@ -97,7 +103,7 @@ internal abstract class LeasedShardSource : IStreamSource, ILeaseListener, IAsyn
     {
         if (lease.Current.IsShardEnd)
         {
-            await Coordinator.FinishShardAsync(lease, cancellationToken).ConfigureAwait(false);
+            await Coordinator.FinishShardAsync(lease, childrenKnown: false, cancellationToken).ConfigureAwait(false);
             return;
         }
 
@@ -135,17 +141,34 @@ internal abstract class LeasedShardSource : IStreamSource, ILeaseListener, IAsyn
     protected abstract void DisposeClients();
 
     /// <summary>
-    /// At <c>SHARD_END</c>: waits for the shard's records, checkpoints <c>SHARD_END</c>, gives the lease up, and creates
-    /// the children's leases now rather than at the next periodic shard sync, so they start as soon as every parent
-    /// has ended.
+    /// At <c>SHARD_END</c>: creates the children's leases (from <paramref name="children"/>, the last read's
+    /// <c>ChildShards</c>, when the service names them), waits for the shard's records, checkpoints <c>SHARD_END</c>
+    /// (with the children's ids), gives the lease up and wakes the take loop, so that the children start within
+    /// moments instead of at the next periodic shard sync.
     /// </summary>
-    protected async Task EndShardAsync(ShardReader reader, CancellationToken cancellationToken)
+    /// <param name="reader">The ended shard's reader.</param>
+    /// <param name="children">The shards continuing this one, or empty when the read did not say (the shards are then listed).</param>
+    /// <param name="cancellationToken">The reader's token: stop, or the lease lost.</param>
+    protected async Task EndShardAsync(ShardReader reader, IReadOnlyList<ShardDescriptor> children, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(reader);
+        ArgumentNullException.ThrowIfNull(children);
+        if (children.Count > 0)
+        {
+            // Before the SHARD_END checkpoint, so they exist the moment it does; they wait for it to be taken.
+            reader.Lease.SetChildShards([.. children.Select(child => child.ShardId)]);
+            await Coordinator.CreateChildLeasesAsync(reader.Lease.ShardId, children, cancellationToken).ConfigureAwait(false);
+        }
+
         await reader.Processor.CompleteAsync(cancellationToken).ConfigureAwait(false);
-        await Coordinator.FinishShardAsync(reader.Lease, cancellationToken).ConfigureAwait(false);
+
+        // CompleteAsync closed the shard's processor and so cancelled cancellationToken (it is linked to the processor's
+        // Stopping token): the release must not run on it, or it fails and leaves the lease owned. The stop sequence
+        // waits for this reader, so the steps below are bounded instead.
+        using var finishing = CancellationTokenSource.CreateLinkedTokenSource(_disposing.Token);
+        finishing.CancelAfter(_leases.FailoverTime);
         _readers.TryRemove(new KeyValuePair<string, ShardReader>(reader.Lease.ShardId, reader));
-        await Coordinator.SyncShardsAsync(cancellationToken).ConfigureAwait(false);
+        await Coordinator.FinishShardAsync(reader.Lease, childrenKnown: children.Count > 0, finishing.Token).ConfigureAwait(false);
     }
 
     /// <summary>Waits until <paramref name="minTimeBetweenReads"/> has passed since the read at <paramref name="lastRead"/> (0: none yet).</summary>
