@@ -26,10 +26,12 @@ public sealed class WorkerProcess : IDisposable
 
     public bool Killed => _killedAt != long.MaxValue;
 
-    public static async Task<WorkerProcess> StartAsync(KinesisAndDynamoDbFixture emulators, string stream, string table, string id, string directory, string poisonKeys, double failoverSeconds)
+    /// <summary>Starts a worker process and waits until it is ready (its first lease round done).</summary>
+    /// <param name="instance">Names this process's files; by default the worker id. Give each process its own when two share a worker id (a restart with a stable id).</param>
+    public static async Task<WorkerProcess> StartAsync(KinesisAndDynamoDbFixture emulators, string stream, string table, string id, string directory, string poisonKeys, double failoverSeconds, string? instance = null)
     {
-        string callLog = Path.Combine(directory, $"{id}.calls");
-        string deadLetters = Path.Combine(directory, $"{id}.dead-letters.jsonl");
+        string callLog = Path.Combine(directory, $"{instance ?? id}.calls");
+        string deadLetters = Path.Combine(directory, $"{instance ?? id}.dead-letters.jsonl");
         var start = new ProcessStartInfo("dotnet")
         {
             RedirectStandardOutput = true,
