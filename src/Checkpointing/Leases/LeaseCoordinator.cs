@@ -273,6 +273,11 @@ internal sealed partial class LeaseCoordinator : IAsyncDisposable
             lease.MarkLost();
             LeaseLog.LeaseReleased(_logger, WorkerId, lease.ShardId);
         }
+        catch (CheckpointFencedException)
+        {
+            // Stolen or taken over since this worker's last renewal: nothing left to give up.
+            LeaseLog.ReleaseNotNeeded(_logger, WorkerId, lease.ShardId);
+        }
         catch (Exception ex)
         {
             LeaseLog.ReleaseFailed(_logger, ex, WorkerId, lease.ShardId);

@@ -22,6 +22,9 @@ internal static partial class LeaseLog
     [LoggerMessage(107, LogLevel.Information, "Lease table {Table}: shard {Parent} ended; created leases for its child shards {Shards}.")]
     public static partial void ChildLeasesCreated(ILogger logger, string table, string parent, string shards);
 
+    [LoggerMessage(108, LogLevel.Information, "Worker {Worker}: the lease of shard {Shard} was already taken by another worker; nothing to release.")]
+    public static partial void ReleaseNotNeeded(ILogger logger, string worker, string shard);
+
     [LoggerMessage(106, LogLevel.Warning, "Worker {Worker}: releasing the lease of shard {Shard} failed; it expires after the failover time instead.")]
     public static partial void ReleaseFailed(ILogger logger, Exception exception, string worker, string shard);
 }
