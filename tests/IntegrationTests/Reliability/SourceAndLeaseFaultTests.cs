@@ -21,15 +21,15 @@ public sealed class SourceAndLeaseFaultTests(KinesisAndDynamoDbFixture emulators
         await stream.PutAsync(Enumerable.Range(0, 400).Select(i => $"key-{i % 50}"));
 
         // Every Kinesis call fails (503, or throttled) for three seconds once the first records were read.
-        DateTimeOffset? outageStart = null;
+        var outageBegan = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
         var faults = new FaultInjectingHandler((operation, call) =>
         {
             if (operation == "GetRecords" && call == 3)
             {
-                outageStart ??= DateTimeOffset.UtcNow;
+                outageBegan.TrySetResult(System.Diagnostics.Stopwatch.GetTimestamp());
             }
 
-            if (outageStart is { } start && DateTimeOffset.UtcNow - start < TimeSpan.FromSeconds(3))
+            if (outageBegan.Task.IsCompleted && System.Diagnostics.Stopwatch.GetElapsedTime(outageBegan.Task.Result) < TimeSpan.FromSeconds(3))
             {
                 return call % 2 == 0 ? ("ServiceUnavailable", HttpStatusCode.ServiceUnavailable) : ("ProvisionedThroughputExceededException", HttpStatusCode.BadRequest);
             }
@@ -46,12 +46,9 @@ public sealed class SourceAndLeaseFaultTests(KinesisAndDynamoDbFixture emulators
             options.Aws.MaxTransportRetries = 1;
         });
         await worker.StartAsync();
-        Task more = Task.Run(async () =>
-        {
-            await Task.Delay(1000);
-            await stream.PutAsync(Enumerable.Range(0, 400).Select(i => $"key-{i % 50}"));
-        });
-        await more;
+        // More records arrive while the outage lasts.
+        await outageBegan.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        await stream.PutAsync(Enumerable.Range(0, 400).Select(i => $"key-{i % 50}"));
         await WaitUntilAsync(() => worker.Handler.Successes.Count() >= 800, TimeSpan.FromSeconds(60), () => $"{worker.Handler.Successes.Count()} handled");
 
         InvariantChecker.Report report = InvariantChecker.Check(stream.Put, worker.Handler, []);

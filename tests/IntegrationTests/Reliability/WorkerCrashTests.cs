@@ -39,11 +39,12 @@ public sealed class WorkerCrashTests(KinesisAndDynamoDbFixture emulators, ITestO
                 }
             });
 
-            await Task.Delay(TimeSpan.FromMilliseconds(random.Next(1500, 4000)));
+            // Kills come after a random amount of work rather than of time, so a busy machine shifts them, not the test.
+            await WaitForHandledAsync(workers, random.Next(300, 900));
             WorkerProcess first = workers[random.Next(3)];
             first.Kill();
             output.WriteLine($"killed {first.Id}");
-            await Task.Delay(TimeSpan.FromMilliseconds(random.Next(4000, 7000)));
+            await WaitForHandledAsync(workers, random.Next(1200, 2000));
             WorkerProcess second = workers.Where(w => !w.Killed).ElementAt(random.Next(2));
             second.Kill();
             output.WriteLine($"killed {second.Id}");
@@ -78,6 +79,27 @@ public sealed class WorkerCrashTests(KinesisAndDynamoDbFixture emulators, ITestO
             {
                 worker.Dispose();
             }
+        }
+    }
+
+    /// <summary>Waits until the workers' call logs hold <paramref name="count"/> successful calls in all.</summary>
+    private static async Task WaitForHandledAsync(IReadOnlyList<WorkerProcess> workers, int count)
+    {
+        await Eventually.WaitUntilAsync(() => workers.Sum(CountSuccesses) >= count, TimeSpan.FromSeconds(60), () => $"{workers.Sum(CountSuccesses)} of {count} calls done");
+
+        static int CountSuccesses(WorkerProcess worker)
+        {
+            using var reader = new StreamReader(new FileStream(worker.CallLog, FileMode.Open, FileAccess.Read, FileShare.ReadWrite));
+            int successes = 0;
+            while (reader.ReadLine() is { } line)
+            {
+                if (line.StartsWith("E|", StringComparison.Ordinal) && line.EndsWith("|1", StringComparison.Ordinal))
+                {
+                    successes++;
+                }
+            }
+
+            return successes;
         }
     }
 
