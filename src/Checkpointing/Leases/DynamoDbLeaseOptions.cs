@@ -1,10 +1,10 @@
 namespace StreamLanes.Checkpointing;
 
 /// <summary>
-/// How workers share a stream's shards through a DynamoDB lease table in the Kinesis Client Library's shape: one
+/// How workers share a stream's shards through a DynamoDB lease table in the Java Kinesis Client Library's shape: one
 /// item per shard (<c>leaseKey</c>, <c>leaseOwner</c>, <c>leaseCounter</c>, <c>checkpoint</c>,
-/// <c>checkpointSubSequenceNumber</c>, <c>ownerSwitchesSinceCheckpoint</c>, <c>parentShardIds</c>), every write
-/// conditional.
+/// <c>checkpointSubSequenceNumber</c>, <c>ownerSwitchesSinceCheckpoint</c>, <c>parentShardId</c>,
+/// <c>childShardIds</c>, <c>startingHashKey</c>, <c>endingHashKey</c>), every write conditional.
 /// </summary>
 public sealed class DynamoDbLeaseOptions
 {
@@ -12,8 +12,10 @@ public sealed class DynamoDbLeaseOptions
     public string TableName { get; set; } = "";
 
     /// <summary>
-    /// This worker's identity in <c>leaseOwner</c>: unique per process. Default: host name, process id and a random
-    /// suffix.
+    /// This worker's identity in <c>leaseOwner</c>. It may stay the same across restarts (a pod or host name): a
+    /// restarted process takes back the leases naming it at once and reads them one <see cref="FailoverTime"/> later,
+    /// and of two processes running under one id the later one wins. Two different workers must never share it.
+    /// Default: host name, process id and a random suffix.
     /// </summary>
     public string WorkerId { get; set; } = $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid().ToString("N")[..8]}";
 
@@ -24,7 +26,10 @@ public sealed class DynamoDbLeaseOptions
     /// </summary>
     public TimeSpan FailoverTime { get; set; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>How often the stream's shards are listed to create leases for new ones (after a split or merge). Default 60 s (KCL's); 1 s to 1 hour.</summary>
+    /// <summary>
+    /// How often the stream's shards are listed to create leases for new ones; the children of a shard read to its end
+    /// get their leases at that moment regardless. Default 60 s (KCL's); 1 s to 1 hour.
+    /// </summary>
     public TimeSpan ShardSyncInterval { get; set; } = TimeSpan.FromSeconds(60);
 
     /// <summary>The most leases this worker holds. Default: no limit.</summary>
