@@ -88,6 +88,27 @@ public sealed class LeaseRestartTests(DynamoDbEmulatorFixture dynamoDb)
     }
 
     [Fact]
+    public async Task A_lease_this_run_gave_up_after_a_stall_is_taken_back_at_once()
+    {
+        using AmazonDynamoDBClient client = dynamoDb.CreateDynamoDbClient();
+        string table = EmulatorFixture.UniqueName("leases");
+        var clock = new JumpingClock();
+        var listener = new RecordingLeaseListener();
+        await using var coordinator = new LeaseCoordinator(new DynamoDbLeaseTable(client, table), new DynamoDbLeaseOptions { TableName = table, WorkerId = "pod-0", FailoverTime = Failover },
+            _ => Task.FromResult(Shards), Lease.TrimHorizon, listener, clock, NullLogger.Instance);
+        await coordinator.StartAsync(default);
+        Assert.Equal(3, listener.Acquired.Count);
+
+        // A stall (a long GC pause, a frozen VM) longer than the renewals allow: the run gives its leases up, which
+        // leaves them naming its own id, and must take them back itself rather than leave them to nobody.
+        clock.Jump(Failover);
+        await WaitUntilAsync(() => listener.Lost.Count == 3 && listener.Acquired.Count == 6, TimeSpan.FromSeconds(10), () => $"lost {listener.Lost.Count}, started {listener.Acquired.Count}");
+        Assert.Equal(3, coordinator.HeldShardIds.Count);
+        Assert.All(await new DynamoDbLeaseTable(client, table).ListAsync(default), lease => Assert.Equal(coordinator.Incarnation, lease.OwnerIncarnation));
+        await coordinator.ReleaseAllAsync(default);
+    }
+
+    [Fact]
     public async Task A_lease_taken_back_by_a_later_run_of_the_same_id_is_not_resynchronized_as_if_it_were_ours()
     {
         var faults = new FailingHttp();
@@ -113,6 +134,16 @@ public sealed class LeaseRestartTests(DynamoDbEmulatorFixture dynamoDb)
         Lease stored = (await table.GetAsync("shard-1", default))!;
         Assert.Equal("run-2", stored.OwnerIncarnation);
         Assert.True(stored.Position.IsNone, $"the old run moved the checkpoint to {stored.Checkpoint}");
+    }
+
+    /// <summary>Real timers; a monotonic clock the test can jump forward.</summary>
+    private sealed class JumpingClock : TimeProvider
+    {
+        private long _offset;
+
+        public void Jump(TimeSpan by) => Interlocked.Add(ref _offset, (long)(by.TotalSeconds * TimestampFrequency));
+
+        public override long GetTimestamp() => base.GetTimestamp() + Interlocked.Read(ref _offset);
     }
 
     /// <summary>Fails the next request before it is sent, as a reset connection would.</summary>
