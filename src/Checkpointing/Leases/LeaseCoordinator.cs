@@ -103,9 +103,12 @@ internal sealed partial class LeaseCoordinator : IAsyncDisposable
             {
                 await SyncShardsAsync(cancellationToken).ConfigureAwait(false);
             }
-            catch (Exception ex) when (!_stop.IsCancellationRequested)
+            catch (Exception ex)
             {
-                LeaseLog.RoundFailed(_logger, ex, WorkerId, _table.TableName);
+                if (!cancellationToken.IsCancellationRequested && !_stop.IsCancellationRequested)
+                {
+                    LeaseLog.RoundFailed(_logger, ex, WorkerId, _table.TableName);
+                }
             }
         }
 

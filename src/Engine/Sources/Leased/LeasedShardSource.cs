@@ -165,10 +165,10 @@ internal abstract class LeasedShardSource : IStreamSource, ILeaseListener, IAsyn
         // CompleteAsync closed the shard's processor and so cancelled cancellationToken (it is linked to the processor's
         // Stopping token): the release must not run on it, or it fails and leaves the lease owned. The stop sequence
         // waits for this reader, so the steps below are bounded instead.
-        using var finishing = CancellationTokenSource.CreateLinkedTokenSource(_disposing.Token);
-        finishing.CancelAfter(_leases.FailoverTime);
-        _readers.TryRemove(new KeyValuePair<string, ShardReader>(reader.Lease.ShardId, reader));
+        using var timeout = new CancellationTokenSource(_leases.FailoverTime, Time);
+        using var finishing = CancellationTokenSource.CreateLinkedTokenSource(_disposing.Token, timeout.Token);
         await Coordinator.FinishShardAsync(reader.Lease, childrenKnown: children.Count > 0, finishing.Token).ConfigureAwait(false);
+        _readers.TryRemove(new KeyValuePair<string, ShardReader>(reader.Lease.ShardId, reader));
     }
 
     /// <summary>Waits until <paramref name="minTimeBetweenReads"/> has passed since the read at <paramref name="lastRead"/> (0: none yet).</summary>
