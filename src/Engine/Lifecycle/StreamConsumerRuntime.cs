@@ -13,7 +13,7 @@ namespace StreamLanes;
 /// One consumer's engine: the source host, the shards, the handling of each record (retry, dead letter, park),
 /// the checkpoint loop, health and graceful stop.
 /// </summary>
-internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsyncDisposable
+internal sealed partial class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsyncDisposable
 {
     private const int MaxPooledLanes = 4096;
     private const int WarmPooledLanes = 8;
@@ -133,7 +133,7 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
         bool released = _parkedKeys.TryRemove(partitionKey, out _);
         if (released)
         {
-            Log.KeyReleased(Logger, Name, partitionKey);
+            Log.KeyReleased(Logger, Name, SafeText.Escape(partitionKey));
         }
 
         return released;
@@ -158,6 +158,7 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
             ConsecutiveSinkFailures = Volatile.Read(ref _consecutiveSinkFailures),
             LastCheckpointAt = ticks < 0 ? null : new DateTimeOffset(ticks, TimeSpan.Zero),
             Fault = Volatile.Read(ref _fault),
+            ReaderFaults = SnapshotReaderFaults(),
         };
     }
 
@@ -170,9 +171,14 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
             ["checkpointLag"] = CheckpointLag,
             ["consecutiveSinkFailures"] = Volatile.Read(ref _consecutiveSinkFailures),
         };
+        if (ReaderHealth(data) is HealthCheckResult readerHealth)
+        {
+            return readerHealth;
+        }
+
         if (Volatile.Read(ref _fault) is Exception fault)
         {
-            return HealthCheckResult.Unhealthy($"Consumer '{Name}' stopped processing part of its input: {fault.Message}", fault, data);
+            return HealthCheckResult.Unhealthy($"Consumer '{Name}' stopped processing part of its input: {SafeText.Escape(fault.Message, SafeText.MessageMaxLength)}", fault, data);
         }
 
         int sinkFailures = Volatile.Read(ref _consecutiveSinkFailures);
@@ -197,16 +203,23 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        _startedAt = TimeProvider.GetUtcNow();
-        StreamLanesMetrics.Track(this);
-        await _source.StartAsync(this, cancellationToken).ConfigureAwait(false);
-        _running = true;
-        _checkpointLoopStop = new CancellationTokenSource();
-        _checkpointLoop = Task.Run(() => CheckpointLoopAsync(_checkpointLoopStop.Token), CancellationToken.None);
-        Log.ConsumerStarted(Logger, Name, _source.Kind, _source.StreamName);
+        try
+        {
+            _startedAt = TimeProvider.GetUtcNow();
+            StreamLanesMetrics.Track(this);
+            await _source.StartAsync(this, cancellationToken).ConfigureAwait(false);
+            _running = true;
+            _checkpointLoopStop = new CancellationTokenSource();
+            _checkpointLoop = Task.Run(() => CheckpointLoopAsync(_checkpointLoopStop.Token), CancellationToken.None);
+            Log.ConsumerStarted(Logger, Name, _source.Kind, SafeText.Escape(_source.StreamName));
+        }
+        finally
+        {
+            _startCompleted.TrySetResult();
+        }
     }
 
-    public async Task StopAsync(CancellationToken cancellationToken)
+    private async Task StopOnceAsync(CancellationToken cancellationToken)
     {
         if (!_running)
         {
@@ -296,7 +309,7 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
             throw new InvalidOperationException($"Consumer '{Name}' already processes shard '{shardId}'.");
         }
 
-        Log.ShardOpened(Logger, Name, shardId, startAfter.ToString());
+        Log.ShardOpened(Logger, Name, SafeText.Escape(shardId), SafeText.Escape(startAfter.ToString()));
         return shard;
     }
 
@@ -312,6 +325,7 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
     {
         if (_shards.TryRemove(new KeyValuePair<string, ShardProcessor>(shard.ShardId, shard)))
         {
+            ForgetReaderFault(shard.ShardId);
             // Records the closed shard still buffers (abandoned) no longer count against the consumer's bound.
             int remaining = shard.BufferedCount;
             if (remaining > 0)
@@ -533,7 +547,11 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
                 lane.StopReason = DeadLetterReason.NonRetryable;
             }
 
-            Log.AttemptFailed(runtime.Logger, ex, runtime.Name, attempt, record.ShardId, record.SequenceNumber, record.PartitionKey);
+            if (runtime.Logger.IsEnabled(LogLevel.Debug))
+            {
+                // The handler's message may quote the key: the logger gets it escaped (the dead letter keeps it exact).
+                Log.AttemptFailed(runtime.Logger, SafeText.ForLog(ex), runtime.Name, attempt, SafeText.Escape(record.ShardId), SafeText.Escape(record.SequenceNumber), SafeText.Escape(record.PartitionKey));
+            }
             return Outcome.FromException<object?>(ex);
         }
         finally
@@ -553,7 +571,7 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
     {
         if (_options.FailureMode == KeyFailureMode.ParkKey && _parkedKeys.TryAdd(lane.Key, record.SequenceNumber))
         {
-            Log.KeyParked(Logger, Name, lane.Key, record.SequenceNumber);
+            Log.KeyParked(Logger, Name, SafeText.Escape(lane.Key), SafeText.Escape(record.SequenceNumber));
         }
     }
 
@@ -592,7 +610,7 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
                 Volatile.Write(ref _consecutiveSinkFailures, 0);
                 Interlocked.Increment(ref _deadLettered);
                 StreamLanesMetrics.RecordsDeadLettered.Add(1, _consumerTag, StreamLanesMetrics.ReasonTag(reason));
-                Log.RecordDeadLettered(Logger, Name, record.ShardId, record.SequenceNumber, record.PartitionKey, reason, attempts.Length);
+                Log.RecordDeadLettered(Logger, Name, SafeText.Escape(record.ShardId), SafeText.Escape(record.SequenceNumber), SafeText.Escape(record.PartitionKey), reason, attempts.Length);
                 return;
             }
             catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
@@ -606,7 +624,7 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
                 Interlocked.Increment(ref _consecutiveSinkFailures);
                 StreamLanesMetrics.SinkFailures.Add(1, _consumerTag);
                 TimeSpan wait = Backoff.Jittered(delay);
-                Log.SinkWriteFailed(Logger, ex, Name, record.ShardId, record.SequenceNumber, failures, wait);
+                Log.SinkWriteFailed(Logger, SafeText.ForLog(ex), Name, SafeText.Escape(record.ShardId), SafeText.Escape(record.SequenceNumber), failures, wait);
                 await Task.Delay(wait, TimeProvider, cancellationToken).ConfigureAwait(false);
                 delay = Backoff.Next(delay, _options.SinkRetryMaxDelay);
             }
@@ -655,7 +673,7 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
-                Log.CheckpointFailed(Logger, ex, Name, shard.ShardId);
+                Log.CheckpointFailed(Logger, SafeText.ForLog(ex), Name, SafeText.Escape(shard.ShardId));
             }
         }
     }

@@ -4,6 +4,12 @@ using StreamLanes.Checkpointing;
 namespace StreamLanes;
 
 /// <summary>Reads an <see cref="InMemoryStream"/>: one reader per shard, resuming after the shard's checkpoint.</summary>
+/// <remarks>
+/// An in-memory read cannot fail transiently, so every reader fault is fatal: a checkpoint beyond the shard's last
+/// record (the checkpoint of an earlier stream of the same name, e.g. a restarted process whose data directory
+/// survived while its in-memory stream started empty) stops the consumer with a message naming the shard and the
+/// checkpoint, instead of skipping the records the new stream receives up to that position.
+/// </remarks>
 /// <param name="stream">The stream.</param>
 /// <param name="batchSize">Records read per batch. Default 500; 1 to 10,000.</param>
 public sealed class InMemoryStreamSource(InMemoryStream stream, int batchSize = 500) : IStreamSource, IDisposable
@@ -34,8 +40,11 @@ public sealed class InMemoryStreamSource(InMemoryStream stream, int batchSize = 
             }
 
             IShardProcessor processor = host.OpenShard(shard.Id, checkpointer, checkpoint);
-            int start = checkpoint.IsNone ? 0 : int.Parse(checkpoint.Value, NumberStyles.None, CultureInfo.InvariantCulture);
-            _readers.Add(Task.Run(() => ReadAsync(shard, processor, start), CancellationToken.None));
+
+            // In-memory positions are record numbers; one too large for a long is beyond any shard's end.
+            long start = checkpoint.IsNone ? 0
+                : long.TryParse(checkpoint.Value, NumberStyles.None, CultureInfo.InvariantCulture, out long parsed) ? parsed : long.MaxValue;
+            _readers.Add(Task.Run(() => ReadAsync(host, shard, processor, start, checkpoint), CancellationToken.None));
         }
     }
 
@@ -52,7 +61,7 @@ public sealed class InMemoryStreamSource(InMemoryStream stream, int batchSize = 
     /// <inheritdoc/>
     public void Dispose() => _stopReading.Dispose();
 
-    private async Task ReadAsync(InMemoryStream.Shard shard, IShardProcessor processor, int next)
+    private async Task ReadAsync(ISourceHost host, InMemoryStream.Shard shard, IShardProcessor processor, long next, SequenceNumber checkpoint)
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(_stopReading.Token, processor.Stopping);
         CancellationToken token = stop.Token;
@@ -61,7 +70,13 @@ public sealed class InMemoryStreamSource(InMemoryStream stream, int batchSize = 
         {
             while (!token.IsCancellationRequested)
             {
-                (int count, int after, bool sealedAndRead, Task appended) = shard.Read(next, buffer);
+                (int count, long after, bool sealedAndRead, Task appended, bool beyondEnd) = shard.Read(next, buffer);
+                if (beyondEnd)
+                {
+                    host.ReportReaderFault(shard.Id, new CheckpointBeyondStreamEndException(_stream.Name, shard.Id, checkpoint.ToString(), shard.Count), fatal: true);
+                    return;
+                }
+
                 for (int i = 0; i < count; i++)
                 {
                     ValueTask enqueue = processor.EnqueueAsync(buffer[i], token);
@@ -89,5 +104,38 @@ public sealed class InMemoryStreamSource(InMemoryStream stream, int batchSize = 
         {
             // Stopped: the engine drains and checkpoints what was enqueued.
         }
+        catch (Exception ex)
+        {
+            // Nothing would ever retry this reader: reported (the consumer stops), never left in a task nobody awaits.
+            host.ReportReaderFault(shard.Id, ex, fatal: true);
+        }
+    }
+}
+
+/// <summary>
+/// A shard's checkpoint lies beyond the shard's last record: the checkpoint was saved for another stream of the same
+/// name (an in-memory stream starts empty in every process). Fatal: resuming would skip the new stream's records.
+/// </summary>
+internal sealed class CheckpointBeyondStreamEndException : InvalidOperationException
+{
+    public CheckpointBeyondStreamEndException(string stream, string shardId, string checkpoint, int records)
+        : base($"The checkpoint of shard '{shardId}' of stream '{stream}' is {checkpoint}, beyond the shard's last record ({records} records). "
+            + "It was saved for an earlier stream of the same name (an in-memory stream starts empty in every process). "
+            + "Delete the consumer's checkpoints (DataDirectory/checkpoints) to read this stream from its start, or give the new stream another name.")
+    {
+    }
+
+    public CheckpointBeyondStreamEndException()
+    {
+    }
+
+    public CheckpointBeyondStreamEndException(string message)
+        : base(message)
+    {
+    }
+
+    public CheckpointBeyondStreamEndException(string message, Exception innerException)
+        : base(message, innerException)
+    {
     }
 }
