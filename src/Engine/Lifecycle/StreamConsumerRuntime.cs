@@ -48,6 +48,7 @@ internal sealed partial class StreamConsumerRuntime : IStreamConsumer, ISourceHo
     private int _consecutiveSinkFailures;
     private long _lastCheckpointTicks = -1;
     private long _closedShardsLag;
+    private long _checkpointRounds;
     private Exception? _fault;
     private DateTimeOffset _startedAt;
     private volatile bool _running;
@@ -124,6 +125,12 @@ internal sealed partial class StreamConsumerRuntime : IStreamConsumer, ISourceHo
     public int ActiveLaneCount => _shards.Values.Sum(static shard => shard.LaneCount);
 
     public long CheckpointLag => _shards.Values.Sum(static shard => shard.CheckpointLag);
+
+    /// <summary>Rounds of the periodic checkpoint loop completed: lets a test wait for "several intervals passed" without sleeping.</summary>
+    internal long CheckpointRounds => Interlocked.Read(ref _checkpointRounds);
+
+    /// <summary>Whether a shard's reader is parked waiting for buffer space (backpressure), observed rather than assumed after a sleep.</summary>
+    internal bool ReaderWaitsForCapacity => Volatile.Read(ref _capacityWaiter) is { Task.IsCompleted: false } || _shards.Values.Any(static shard => shard.HasCapacityWaiter);
 
     /// <summary>The key records are ordered by: the partition key unless the consumer chose another.</summary>
     public string LaneKeyOf(StreamRecord record) => _laneKey is null ? record.PartitionKey : _laneKey(record);
@@ -653,6 +660,7 @@ internal sealed partial class StreamConsumerRuntime : IStreamConsumer, ISourceHo
             while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
             {
                 await CheckpointAllAsync(cancellationToken).ConfigureAwait(false);
+                Interlocked.Increment(ref _checkpointRounds);
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
