@@ -323,7 +323,7 @@ internal sealed partial class StreamConsumerRuntime : IStreamConsumer, ISourceHo
     public void ReportFault(Exception exception)
     {
         Volatile.Write(ref _fault, exception);
-        Log.SourceFault(Logger, exception, Name);
+        Log.SourceFault(Logger, SafeText.ForLog(exception), Name);
     }
 
     // Called by shards and lanes.
