@@ -33,6 +33,14 @@ internal sealed partial class StreamConsumerRuntime
 
         if (!fault.Fatal)
         {
+            // The first failure of a streak, then the 2nd, 4th, 8th…: a reader backing off for an hour logs a dozen
+            // lines, not thousands (sources log each failed read themselves).
+            int failures = fault.ConsecutiveFailures;
+            if ((failures & (failures - 1)) != 0)
+            {
+                return;
+            }
+
             Log.ReaderFailed(Logger, SafeText.ForLog(exception), Name, SafeText.Escape(shardId), type, fault.ConsecutiveFailures);
             return;
         }

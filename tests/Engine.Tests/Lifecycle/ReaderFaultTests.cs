@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Logging;
 using StreamLanes.Checkpointing;
 using StreamLanes.Engine.Tests.Support;
 
@@ -37,7 +38,8 @@ public sealed class ReaderFaultTests
         var checkpoints = new InMemoryCheckpointStore();
         await checkpoints.SaveAsync(new CheckpointKey(ConsumerHarness.ConsumerName, "orders", stream.ShardIds[0]), SequenceNumber.FromInteger(100), default);
         var handler = new RecordingHandler();
-        await using var harness = ConsumerHarness.Create(stream, handler, checkpoints: checkpoints);
+        var logs = new CollectingLoggerProvider();
+        await using var harness = ConsumerHarness.Create(stream, handler, checkpoints: checkpoints, build: b => b.Services.AddLogging(l => l.AddProvider(logs)));
         await harness.StartAsync();
 
         HealthReportEntry entry = await WaitForHealthAsync(harness.Host.Services, e => e.Status == HealthStatus.Unhealthy);
@@ -56,6 +58,7 @@ public sealed class ReaderFaultTests
             Assert.True(elapsed.Elapsed < Bound, "the consumer did not stop after a fatal reader fault");
             await Task.Delay(10);
         }
+        Assert.Contains(logs.Entries, e => e.Level == LogLevel.Critical && e.Id.Id == 31 && e.Message.Contains(stream.ShardIds[0], StringComparison.Ordinal));
         Assert.Equal(SequenceNumber.FromInteger(100), await checkpoints.GetAsync(new CheckpointKey(ConsumerHarness.ConsumerName, "orders", stream.ShardIds[0]), default));
     }
 
@@ -144,7 +147,8 @@ public sealed class ReaderFaultTests
     {
         var source = new FlakySource { Failing = true };
         var handler = new RecordingHandler();
-        await using var harness = ConsumerHarness.Create(new InMemoryStream("unused"), handler, build: b => b.FromSource(_ => source));
+        var logs = new CollectingLoggerProvider();
+        await using var harness = ConsumerHarness.Create(new InMemoryStream("unused"), handler, build: b => b.FromSource(_ => source).Services.AddLogging(l => l.AddProvider(logs)));
         await harness.StartAsync();
 
         HealthReportEntry failing = await WaitForHealthAsync(harness.Host.Services, e => e.Status == HealthStatus.Unhealthy && Volatile.Read(ref source.Failures) >= 3);
@@ -167,6 +171,8 @@ public sealed class ReaderFaultTests
         await WaitForHealthAsync(harness.Host.Services, e => e.Status == HealthStatus.Healthy);
         await harness.WaitUntilAsync(status => status.Handled == keys.Length, Bound);
         Assert.Empty(harness.Consumer.GetStatus().ReaderFaults);
+        Assert.Contains(logs.Entries, e => e.Level == LogLevel.Error && e.Id.Id == 30 && e.Message.Contains("shard-0", StringComparison.Ordinal));
+        Assert.Contains(logs.Entries, e => e.Id.Id == 32 && e.Message.Contains("shard-0", StringComparison.Ordinal));
         Assert.Equal(keys.Length, handler.Successes.Select(c => c.Record.SequenceNumber).Distinct().Count());
         foreach (IGrouping<string, HandlerCall> key in handler.Successes.GroupBy(c => c.Record.PartitionKey))
         {
