@@ -333,6 +333,7 @@ internal sealed partial class StreamConsumerRuntime : IStreamConsumer, ISourceHo
         if (_shards.TryRemove(new KeyValuePair<string, ShardProcessor>(shard.ShardId, shard)))
         {
             ForgetReaderFault(shard.ShardId);
+
             // Records the closed shard still buffers (abandoned) no longer count against the consumer's bound.
             int remaining = shard.BufferedCount;
             if (remaining > 0)
@@ -559,6 +560,7 @@ internal sealed partial class StreamConsumerRuntime : IStreamConsumer, ISourceHo
                 // The handler's message may quote the key: the logger gets it escaped (the dead letter keeps it exact).
                 Log.AttemptFailed(runtime.Logger, SafeText.ForLog(ex), runtime.Name, attempt, SafeText.Escape(record.ShardId), SafeText.Escape(record.SequenceNumber), SafeText.Escape(record.PartitionKey));
             }
+
             return Outcome.FromException<object?>(ex);
         }
         finally
