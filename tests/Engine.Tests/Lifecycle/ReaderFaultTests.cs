@@ -86,6 +86,53 @@ public sealed class ReaderFaultTests
         }
     }
 
+    /// <summary>A checkpoint store that refuses <c>SHARD_END</c> while <see cref="Failing"/> is set (a store outage at the shard's end).</summary>
+    private sealed class ShardEndOutageStore : ICheckpointStore
+    {
+        public InMemoryCheckpointStore Inner { get; } = new();
+
+        public volatile bool Failing = true;
+
+        public int Refused;
+
+        public ValueTask<SequenceNumber> GetAsync(CheckpointKey key, CancellationToken cancellationToken) => Inner.GetAsync(key, cancellationToken);
+
+        public ValueTask SaveAsync(CheckpointKey key, SequenceNumber position, CancellationToken cancellationToken)
+        {
+            if (position.IsShardEnd && Failing)
+            {
+                Interlocked.Increment(ref Refused);
+                return ValueTask.FromException(new IOException("checkpoint store unreachable"));
+            }
+
+            return Inner.SaveAsync(key, position, cancellationToken);
+        }
+    }
+
+    [Fact]
+    public async Task The_in_memory_reader_retries_a_failed_shard_end_checkpoint_unhealthy_meanwhile_and_healthy_once_it_is_saved()
+    {
+        var stream = new InMemoryStream("orders", shardCount: 1);
+        var put = Enumerable.Range(0, 30).Select(i => stream.Put($"key-{i % 3}", "{}")).ToList();
+        stream.Seal();
+        var store = new ShardEndOutageStore();
+        var handler = new RecordingHandler();
+        await using var harness = ConsumerHarness.Create(stream, handler, checkpoints: store);
+        await harness.StartAsync();
+
+        HealthReportEntry failing = await WaitForHealthAsync(harness.Host.Services, e => e.Status == HealthStatus.Unhealthy && Volatile.Read(ref store.Refused) >= 2);
+        Assert.Contains($"shard '{stream.ShardIds[0]}'", failing.Description, StringComparison.Ordinal);
+        Assert.Contains("System.IO.IOException", failing.Description, StringComparison.Ordinal);
+        Assert.False(Assert.Single(harness.Consumer.GetStatus().ReaderFaults).Fatal);
+        Assert.True(harness.Consumer.GetStatus().Running);
+
+        store.Failing = false;
+        await WaitForHealthAsync(harness.Host.Services, e => e.Status == HealthStatus.Healthy);
+        Assert.True((await store.Inner.GetAsync(new CheckpointKey(ConsumerHarness.ConsumerName, "orders", stream.ShardIds[0]), default)).IsShardEnd);
+        Assert.Empty(harness.Consumer.GetStatus().ReaderFaults);
+        InvariantChecker.Check(put, handler, harness.DeadLetters);
+    }
+
     /// <summary>
     /// A one-shard source whose reader fails while <see cref="Failing"/> is set, reporting each failure as transient
     /// and retrying with a back-off, as the AWS sources do through <see cref="ISourceHost"/>.

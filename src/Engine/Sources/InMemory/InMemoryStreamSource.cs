@@ -5,7 +5,8 @@ namespace StreamLanes;
 
 /// <summary>Reads an <see cref="InMemoryStream"/>: one reader per shard, resuming after the shard's checkpoint.</summary>
 /// <remarks>
-/// An in-memory read cannot fail transiently, so every reader fault is fatal: a checkpoint beyond the shard's last
+/// An in-memory read cannot fail transiently; saving <c>SHARD_END</c> for a sealed shard can (the checkpoint store), and is
+/// retried with back-off as a transient reader fault. Every other reader fault is fatal: a checkpoint beyond the shard's last
 /// record (the checkpoint of an earlier stream of the same name, e.g. a restarted process whose data directory
 /// survived while its in-memory stream started empty) stops the consumer with a message naming the shard and the
 /// checkpoint, instead of skipping the records the new stream receives up to that position.
@@ -14,6 +15,9 @@ namespace StreamLanes;
 /// <param name="batchSize">Records read per batch. Default 500; 1 to 10,000.</param>
 public sealed class InMemoryStreamSource(InMemoryStream stream, int batchSize = 500) : IStreamSource, IDisposable
 {
+    private static readonly TimeSpan InitialCompleteBackoff = TimeSpan.FromMilliseconds(100);
+    private static readonly TimeSpan MaxCompleteBackoff = TimeSpan.FromSeconds(10);
+
     private readonly InMemoryStream _stream = stream ?? throw new ArgumentNullException(nameof(stream));
     private readonly int _batchSize = batchSize is >= 1 and <= 10_000 ? batchSize : throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "The batch size must be between 1 and 10000.");
     private readonly CancellationTokenSource _stopReading = new();
@@ -61,6 +65,30 @@ public sealed class InMemoryStreamSource(InMemoryStream stream, int batchSize = 
     /// <inheritdoc/>
     public void Dispose() => _stopReading.Dispose();
 
+    /// <summary>
+    /// Saves <c>SHARD_END</c> once the sealed shard's records are complete. A failing checkpoint store is a transient
+    /// reader fault: reported (unhealthy meanwhile) and retried with back-off until it succeeds or the reader stops.
+    /// </summary>
+    private static async Task CompleteAsync(ISourceHost host, string shardId, IShardProcessor processor, CancellationToken token)
+    {
+        TimeSpan backoff = InitialCompleteBackoff;
+        while (true)
+        {
+            try
+            {
+                await processor.CompleteAsync(token).ConfigureAwait(false);
+                host.ReportReaderRecovered(shardId);
+                return;
+            }
+            catch (Exception ex) when (!token.IsCancellationRequested)
+            {
+                host.ReportReaderFault(shardId, ex, fatal: false);
+                await Task.Delay(Backoff.Jittered(backoff), host.TimeProvider, token).ConfigureAwait(false);
+                backoff = Backoff.Next(backoff, MaxCompleteBackoff);
+            }
+        }
+    }
+
     private async Task ReadAsync(ISourceHost host, InMemoryStream.Shard shard, IShardProcessor processor, long next, SequenceNumber checkpoint)
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(_stopReading.Token, processor.Stopping);
@@ -90,7 +118,7 @@ public sealed class InMemoryStreamSource(InMemoryStream stream, int batchSize = 
                 next = after;
                 if (sealedAndRead)
                 {
-                    await processor.CompleteAsync(token).ConfigureAwait(false);
+                    await CompleteAsync(host, shard.Id, processor, token).ConfigureAwait(false);
                     return;
                 }
 
