@@ -1,5 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 using Amazon.Runtime;
+using Amazon.Runtime.CredentialManagement;
 
 namespace StreamLanes.Aws;
 
@@ -35,10 +36,25 @@ public sealed class AwsClientOptions
     public Uri? SqsServiceUrl { get; set; }
 
     /// <summary>
-    /// Explicit credentials. Default: <see langword="null"/>, which resolves AWSSDK.Core's default credential chain
-    /// (environment, profile, SSO, web identity, container and instance metadata) on first use.
+    /// Explicit credentials, set in code (never bound from configuration: secrets do not belong there). Default:
+    /// <see langword="null"/>, which uses <see cref="Profile"/> when set, else AWSSDK.Core's default credential chain
+    /// (environment, <c>AWS_PROFILE</c>, SSO, web identity, container and instance metadata) on first use.
     /// </summary>
     public AWSCredentials? Credentials { get; set; }
+
+    /// <summary>
+    /// The name of a profile in the shared AWS config and credentials files, as <c>AWSOptions.Profile</c> and the AWS CLI's
+    /// <c>--profile</c> take it (static keys, SSO, assume-role and credential-process profiles). Checked at start-up: a
+    /// profile that is not found fails it, naming this option. Default: <see langword="null"/> (the default chain).
+    /// </summary>
+    public string? Profile { get; set; }
+
+    /// <summary>
+    /// The shared credentials file that holds <see cref="Profile"/>, as <c>AWSOptions.ProfilesLocation</c>. Default:
+    /// <see langword="null"/>, the SDK's locations (<c>~/.aws/credentials</c> and <c>~/.aws/config</c>, or
+    /// <c>AWS_SHARED_CREDENTIALS_FILE</c> and <c>AWS_CONFIG_FILE</c>).
+    /// </summary>
+    public string? ProfilesLocation { get; set; }
 
     /// <summary>
     /// How many times a request is retried after a throttling error, a 5xx response, a network error or a
@@ -81,6 +97,7 @@ public sealed class AwsClientOptions
         CheckUrl(KinesisServiceUrl, nameof(KinesisServiceUrl), problems);
         CheckUrl(DynamoDbStreamsServiceUrl, nameof(DynamoDbStreamsServiceUrl), problems);
         CheckUrl(SqsServiceUrl, nameof(SqsServiceUrl), problems);
+        CheckProfile(problems);
         if (problems.Count > 0)
         {
             throw new ArgumentException("Invalid AwsClientOptions: " + string.Join(" ", problems));
@@ -88,6 +105,47 @@ public sealed class AwsClientOptions
     }
 
     internal AwsClientOptions Clone() => (AwsClientOptions)MemberwiseClone();
+
+    /// <summary>
+    /// The credentials requests are signed with: <see cref="Credentials"/>, else those of <see cref="Profile"/>, else
+    /// <see langword="null"/> for the default chain.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The profile is not found.</exception>
+    internal AWSCredentials? ResolveCredentials()
+    {
+        if (Credentials is not null || string.IsNullOrWhiteSpace(Profile))
+        {
+            return Credentials;
+        }
+
+        return new CredentialProfileStoreChain(ProfilesLocation).TryGetAWSCredentials(Profile, out AWSCredentials found)
+            ? found
+            : throw new InvalidOperationException(ProfileNotFound());
+    }
+
+    private void CheckProfile(List<string> problems)
+    {
+        if (Profile is null)
+        {
+            return;
+        }
+
+        if (string.IsNullOrWhiteSpace(Profile))
+        {
+            problems.Add($"{nameof(Profile)} must not be blank; remove it to use the default credential chain.");
+        }
+        else if (Credentials is not null)
+        {
+            problems.Add($"Set either {nameof(Credentials)} (in code) or {nameof(Profile)}, not both.");
+        }
+        else if (!new CredentialProfileStoreChain(ProfilesLocation).TryGetProfile(Profile, out _))
+        {
+            problems.Add(ProfileNotFound());
+        }
+    }
+
+    private string ProfileNotFound()
+        => $"{nameof(Profile)} '{Profile}' was not found in {(ProfilesLocation is null ? "the shared AWS config and credentials files (~/.aws/config, ~/.aws/credentials, AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE)" : $"{nameof(ProfilesLocation)} '{ProfilesLocation}'")}.";
 
     private static void CheckUrl(Uri? url, string name, List<string> problems)
     {

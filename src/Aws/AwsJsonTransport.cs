@@ -49,7 +49,7 @@ internal sealed class AwsJsonTransport : IDisposable
         _service = service;
         Endpoint = service.ResolveEndpoint(_options, serviceOverride);
         _region = RegionEndpoint.GetBySystemName(_options.Region);
-        _credentials = _options.Credentials;
+        _credentials = _options.ResolveCredentials();
         _logger = logger ?? NullLogger.Instance;
         _timeProvider = timeProvider ?? TimeProvider.System;
         _jitter = jitter ?? DefaultJitter;

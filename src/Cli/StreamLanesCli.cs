@@ -366,14 +366,14 @@ internal static class StreamLanesCli
         var text = new StringBuilder();
         foreach (DeadLetterEnvelope l in letters)
         {
-            text.AppendLine(CultureInfo.InvariantCulture, $"id:            {l.Id}");
-            text.AppendLine(CultureInfo.InvariantCulture, $"source:        {l.SourceKind} {l.Stream} {l.Shard}");
-            text.AppendLine(CultureInfo.InvariantCulture, $"key:           {l.PartitionKey}");
+            text.AppendLine(CultureInfo.InvariantCulture, $"id:            {SafeText.Escape(l.Id)}");
+            text.AppendLine(CultureInfo.InvariantCulture, $"source:        {SafeText.Escape(l.SourceKind)} {SafeText.Escape(l.Stream)} {SafeText.Escape(l.Shard)}");
+            text.AppendLine(CultureInfo.InvariantCulture, $"key:           {SafeText.Escape(l.PartitionKey)}");
             text.AppendLine(CultureInfo.InvariantCulture, $"reason:        {l.Reason}");
             text.AppendLine(CultureInfo.InvariantCulture, $"dead-lettered: {l.DeadLetteredAt:O}");
             foreach (DeadLetterAttempt a in l.Attempts)
             {
-                text.AppendLine(CultureInfo.InvariantCulture, $"attempt {a.Attempt}:     {a.FailedAt:O} {a.ExceptionType}: {a.Message}");
+                text.AppendLine(CultureInfo.InvariantCulture, $"attempt {a.Attempt}:     {a.FailedAt:O} {SafeText.Escape(a.ExceptionType)}: {SafeText.Escape(a.Message, SafeText.MessageMaxLength)}");
             }
 
             text.AppendLine(CultureInfo.InvariantCulture, $"payload:       {l.Payload.Length} bytes, base64 {Convert.ToBase64String(l.Payload.Span)}");
@@ -423,6 +423,9 @@ internal static class StreamLanesCli
 
     private static string Table(string[] headers, List<string[]> rows)
     {
+        // Cells come from dead letters that anyone able to write to the store chose: escaped (no ESC sequence, CR/LF or
+        // bidi override reaches the terminal) and capped before they are measured. --output json has the exact values.
+        rows = [.. rows.Select(static row => row.Select(static cell => SafeText.Escape(cell)).ToArray())];
         int[] widths = [.. headers.Select((h, i) => Math.Min(60, rows.Select(r => r[i].Length).Append(h.Length).Max()))];
         var text = new StringBuilder();
         foreach (string[] row in rows.Prepend(headers))

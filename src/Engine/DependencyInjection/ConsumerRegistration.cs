@@ -34,4 +34,10 @@ internal sealed class ConsumerRegistration(string name, Type handlerType, Type m
     public Action<ResiliencePipelineBuilder>? ConfigurePipeline { get; set; }
 
     public Func<StreamRecord, string>? LaneKey { get; set; }
+
+    /// <summary>
+    /// The configuration sections under <c>StreamConsumers:&lt;name&gt;</c> a source bound (e.g. <c>Kinesis</c>), with their
+    /// options type: known keys for the start-up warning about unknown ones.
+    /// </summary>
+    public System.Collections.Concurrent.ConcurrentDictionary<string, Type> BoundSections { get; } = new(StringComparer.OrdinalIgnoreCase);
 }

@@ -74,15 +74,29 @@ public static class StreamConsumerServiceCollectionExtensions
 
     private static StreamConsumerRuntime CreateRuntime(IServiceProvider provider, ConsumerRegistration registration)
     {
-        StreamConsumerOptions options = provider.GetRequiredService<IOptionsMonitor<StreamConsumerOptions>>().Get(registration.Name);
+        ILogger logger = provider.GetService<ILoggerFactory>()?.CreateLogger($"StreamLanes.Consumer.{registration.Name}") ?? NullLogger.Instance;
+        StreamConsumerOptions options;
+        try
+        {
+            options = provider.GetRequiredService<IOptionsMonitor<StreamConsumerOptions>>().Get(registration.Name);
+        }
+        catch (OptionsValidationException)
+        {
+            // A misspelt key is often why a value is invalid (the default stayed): say so next to the failure.
+            UnknownConfigurationKeys.Warn(provider.GetService<IConfiguration>(), registration, logger);
+            throw;
+        }
+
         if (registration.Source is null)
         {
             throw new InvalidOperationException($"Stream consumer '{registration.Name}' has no source: call FromInMemory(...), FromKinesis(...) or FromSource(...) on the builder AddStreamConsumer returned.");
         }
 
         TimeProvider timeProvider = provider.GetService<TimeProvider>() ?? TimeProvider.System;
-        ILogger logger = provider.GetService<ILoggerFactory>()?.CreateLogger($"StreamLanes.Consumer.{registration.Name}") ?? NullLogger.Instance;
         IStreamSource source = registration.Source(provider);
+
+        // After the source bound its own section (e.g. Kinesis), so that its keys are known too.
+        UnknownConfigurationKeys.Warn(provider.GetService<IConfiguration>(), registration, logger);
         ICheckpointStore checkpointStore = registration.CheckpointStore?.Invoke(provider, options)
             ?? new FileCheckpointStore(Path.Combine(options.DataDirectory, "checkpoints"));
         IDeadLetterSink sink = registration.DeadLetterSink?.Invoke(provider, options)

@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using StreamLanes.Checkpointing;
+using StreamLanes.Sinks;
 
 namespace StreamLanes;
 
@@ -104,7 +105,7 @@ internal sealed class ShardProcessor : IShardProcessor, IDisposable
         IsClosed = true;
         await StopPumpsAsync().ConfigureAwait(false);
         Runtime.OnShardClosed(this);
-        Log.ShardEnded(Runtime.Logger, Runtime.Name, ShardId);
+        Log.ShardEnded(Runtime.Logger, Runtime.Name, SafeText.Escape(ShardId));
     }
 
     public async Task AbandonAsync()
@@ -113,7 +114,7 @@ internal sealed class ShardProcessor : IShardProcessor, IDisposable
         int buffered = BufferedCount;
         await StopPumpsAsync().ConfigureAwait(false);
         Runtime.OnShardClosed(this);
-        Log.ShardAbandoned(Runtime.Logger, Runtime.Name, ShardId, buffered);
+        Log.ShardAbandoned(Runtime.Logger, Runtime.Name, SafeText.Escape(ShardId), buffered);
     }
 
     /// <summary>Saves the safe checkpoint if it moved since the last save.</summary>
@@ -142,7 +143,7 @@ internal sealed class ShardProcessor : IShardProcessor, IDisposable
         }
         catch (CheckpointFencedException)
         {
-            Log.CheckpointFenced(Runtime.Logger, Runtime.Name, ShardId);
+            Log.CheckpointFenced(Runtime.Logger, Runtime.Name, SafeText.Escape(ShardId));
             return false;
         }
         finally
@@ -270,7 +271,7 @@ internal sealed class ShardProcessor : IShardProcessor, IDisposable
     {
         if (exception is not OperationCanceledException || !Stopping.IsCancellationRequested)
         {
-            Log.LaneFaulted(Runtime.Logger, exception, Runtime.Name, ShardId, lane.Key);
+            Log.LaneFaulted(Runtime.Logger, SafeText.ForLog(exception), Runtime.Name, SafeText.Escape(ShardId), SafeText.Escape(lane.Key));
             Runtime.ReportFault(exception);
         }
 

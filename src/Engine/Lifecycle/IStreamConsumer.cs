@@ -69,4 +69,32 @@ public sealed record StreamConsumerStatus
 
     /// <summary>The last unrecoverable fault reported, if any.</summary>
     public Exception? Fault { get; init; }
+
+    /// <summary>
+    /// Shards whose reader is failing (retrying with back-off) or failed fatally (the consumer then stopped), fatal ones
+    /// first. Empty when every reader is fine; a shard leaves the list after its next successful read.
+    /// </summary>
+    public IReadOnlyList<ShardReaderFault> ReaderFaults { get; init; } = [];
+}
+
+/// <summary>A shard reader's failure, as the status reports it: no payloads, no exception message.</summary>
+public sealed record ShardReaderFault
+{
+    /// <summary>The shard whose reader failed.</summary>
+    public required string ShardId { get; init; }
+
+    /// <summary>The full name of the last failure's exception type.</summary>
+    public required string ExceptionType { get; init; }
+
+    /// <summary>Whether the failure cannot be healed by retrying; the consumer then stopped.</summary>
+    public required bool Fatal { get; init; }
+
+    /// <summary>Failures since the reader last read successfully.</summary>
+    public required int ConsecutiveFailures { get; init; }
+
+    /// <summary>When the first of these failures happened.</summary>
+    public required DateTimeOffset FirstFailedAt { get; init; }
+
+    /// <summary>When the last of these failures happened.</summary>
+    public required DateTimeOffset LastFailedAt { get; init; }
 }

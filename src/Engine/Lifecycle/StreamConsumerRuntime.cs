@@ -13,7 +13,7 @@ namespace StreamLanes;
 /// One consumer's engine: the source host, the shards, the handling of each record (retry, dead letter, park),
 /// the checkpoint loop, health and graceful stop.
 /// </summary>
-internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsyncDisposable
+internal sealed partial class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsyncDisposable
 {
     private const int MaxPooledLanes = 4096;
     private const int WarmPooledLanes = 8;
@@ -48,6 +48,7 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
     private int _consecutiveSinkFailures;
     private long _lastCheckpointTicks = -1;
     private long _closedShardsLag;
+    private long _checkpointRounds;
     private Exception? _fault;
     private DateTimeOffset _startedAt;
     private volatile bool _running;
@@ -125,6 +126,12 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
 
     public long CheckpointLag => _shards.Values.Sum(static shard => shard.CheckpointLag);
 
+    /// <summary>Rounds of the periodic checkpoint loop completed: lets a test wait for "several intervals passed" without sleeping.</summary>
+    internal long CheckpointRounds => Interlocked.Read(ref _checkpointRounds);
+
+    /// <summary>Whether a shard's reader is parked waiting for buffer space (backpressure), observed rather than assumed after a sleep.</summary>
+    internal bool ReaderWaitsForCapacity => Volatile.Read(ref _capacityWaiter) is { Task.IsCompleted: false } || _shards.Values.Any(static shard => shard.HasCapacityWaiter);
+
     /// <summary>The key records are ordered by: the partition key unless the consumer chose another.</summary>
     public string LaneKeyOf(StreamRecord record) => _laneKey is null ? record.PartitionKey : _laneKey(record);
 
@@ -133,7 +140,7 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
         bool released = _parkedKeys.TryRemove(partitionKey, out _);
         if (released)
         {
-            Log.KeyReleased(Logger, Name, partitionKey);
+            Log.KeyReleased(Logger, Name, SafeText.Escape(partitionKey));
         }
 
         return released;
@@ -158,6 +165,7 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
             ConsecutiveSinkFailures = Volatile.Read(ref _consecutiveSinkFailures),
             LastCheckpointAt = ticks < 0 ? null : new DateTimeOffset(ticks, TimeSpan.Zero),
             Fault = Volatile.Read(ref _fault),
+            ReaderFaults = SnapshotReaderFaults(),
         };
     }
 
@@ -170,9 +178,14 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
             ["checkpointLag"] = CheckpointLag,
             ["consecutiveSinkFailures"] = Volatile.Read(ref _consecutiveSinkFailures),
         };
+        if (ReaderHealth(data) is HealthCheckResult readerHealth)
+        {
+            return readerHealth;
+        }
+
         if (Volatile.Read(ref _fault) is Exception fault)
         {
-            return HealthCheckResult.Unhealthy($"Consumer '{Name}' stopped processing part of its input: {fault.Message}", fault, data);
+            return HealthCheckResult.Unhealthy($"Consumer '{Name}' stopped processing part of its input: {SafeText.Escape(fault.Message, SafeText.MessageMaxLength)}", fault, data);
         }
 
         int sinkFailures = Volatile.Read(ref _consecutiveSinkFailures);
@@ -197,16 +210,23 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        _startedAt = TimeProvider.GetUtcNow();
-        StreamLanesMetrics.Track(this);
-        await _source.StartAsync(this, cancellationToken).ConfigureAwait(false);
-        _running = true;
-        _checkpointLoopStop = new CancellationTokenSource();
-        _checkpointLoop = Task.Run(() => CheckpointLoopAsync(_checkpointLoopStop.Token), CancellationToken.None);
-        Log.ConsumerStarted(Logger, Name, _source.Kind, _source.StreamName);
+        try
+        {
+            _startedAt = TimeProvider.GetUtcNow();
+            StreamLanesMetrics.Track(this);
+            await _source.StartAsync(this, cancellationToken).ConfigureAwait(false);
+            _running = true;
+            _checkpointLoopStop = new CancellationTokenSource();
+            _checkpointLoop = Task.Run(() => CheckpointLoopAsync(_checkpointLoopStop.Token), CancellationToken.None);
+            Log.ConsumerStarted(Logger, Name, _source.Kind, SafeText.Escape(_source.StreamName));
+        }
+        finally
+        {
+            _startCompleted.TrySetResult();
+        }
     }
 
-    public async Task StopAsync(CancellationToken cancellationToken)
+    private async Task StopOnceAsync(CancellationToken cancellationToken)
     {
         if (!_running)
         {
@@ -296,14 +316,14 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
             throw new InvalidOperationException($"Consumer '{Name}' already processes shard '{shardId}'.");
         }
 
-        Log.ShardOpened(Logger, Name, shardId, startAfter.ToString());
+        Log.ShardOpened(Logger, Name, SafeText.Escape(shardId), SafeText.Escape(startAfter.ToString()));
         return shard;
     }
 
     public void ReportFault(Exception exception)
     {
         Volatile.Write(ref _fault, exception);
-        Log.SourceFault(Logger, exception, Name);
+        Log.SourceFault(Logger, SafeText.ForLog(exception), Name);
     }
 
     // Called by shards and lanes.
@@ -312,6 +332,8 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
     {
         if (_shards.TryRemove(new KeyValuePair<string, ShardProcessor>(shard.ShardId, shard)))
         {
+            ForgetReaderFault(shard.ShardId);
+
             // Records the closed shard still buffers (abandoned) no longer count against the consumer's bound.
             int remaining = shard.BufferedCount;
             if (remaining > 0)
@@ -533,7 +555,12 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
                 lane.StopReason = DeadLetterReason.NonRetryable;
             }
 
-            Log.AttemptFailed(runtime.Logger, ex, runtime.Name, attempt, record.ShardId, record.SequenceNumber, record.PartitionKey);
+            if (runtime.Logger.IsEnabled(LogLevel.Debug))
+            {
+                // The handler's message may quote the key: the logger gets it escaped (the dead letter keeps it exact).
+                Log.AttemptFailed(runtime.Logger, SafeText.ForLog(ex), runtime.Name, attempt, SafeText.Escape(record.ShardId), SafeText.Escape(record.SequenceNumber), SafeText.Escape(record.PartitionKey));
+            }
+
             return Outcome.FromException<object?>(ex);
         }
         finally
@@ -553,7 +580,7 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
     {
         if (_options.FailureMode == KeyFailureMode.ParkKey && _parkedKeys.TryAdd(lane.Key, record.SequenceNumber))
         {
-            Log.KeyParked(Logger, Name, lane.Key, record.SequenceNumber);
+            Log.KeyParked(Logger, Name, SafeText.Escape(lane.Key), SafeText.Escape(record.SequenceNumber));
         }
     }
 
@@ -592,7 +619,7 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
                 Volatile.Write(ref _consecutiveSinkFailures, 0);
                 Interlocked.Increment(ref _deadLettered);
                 StreamLanesMetrics.RecordsDeadLettered.Add(1, _consumerTag, StreamLanesMetrics.ReasonTag(reason));
-                Log.RecordDeadLettered(Logger, Name, record.ShardId, record.SequenceNumber, record.PartitionKey, reason, attempts.Length);
+                Log.RecordDeadLettered(Logger, Name, SafeText.Escape(record.ShardId), SafeText.Escape(record.SequenceNumber), SafeText.Escape(record.PartitionKey), reason, attempts.Length);
                 return;
             }
             catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
@@ -606,7 +633,7 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
                 Interlocked.Increment(ref _consecutiveSinkFailures);
                 StreamLanesMetrics.SinkFailures.Add(1, _consumerTag);
                 TimeSpan wait = Backoff.Jittered(delay);
-                Log.SinkWriteFailed(Logger, ex, Name, record.ShardId, record.SequenceNumber, failures, wait);
+                Log.SinkWriteFailed(Logger, SafeText.ForLog(ex), Name, SafeText.Escape(record.ShardId), SafeText.Escape(record.SequenceNumber), failures, wait);
                 await Task.Delay(wait, TimeProvider, cancellationToken).ConfigureAwait(false);
                 delay = Backoff.Next(delay, _options.SinkRetryMaxDelay);
             }
@@ -635,6 +662,7 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
             while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
             {
                 await CheckpointAllAsync(cancellationToken).ConfigureAwait(false);
+                Interlocked.Increment(ref _checkpointRounds);
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -655,7 +683,7 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
-                Log.CheckpointFailed(Logger, ex, Name, shard.ShardId);
+                Log.CheckpointFailed(Logger, SafeText.ForLog(ex), Name, SafeText.Escape(shard.ShardId));
             }
         }
     }

@@ -78,6 +78,26 @@ public interface ISourceHost
     /// <summary>Reports a failure the source cannot recover from by itself; the consumer becomes unhealthy.</summary>
     /// <param name="exception">The failure.</param>
     void ReportFault(Exception exception);
+
+    /// <summary>
+    /// Reports that a shard's reader failed. Logged at once; the consumer's status lists it and its health check is
+    /// unhealthy (naming the shard and the exception type) until <see cref="ReportReaderRecovered"/>.
+    /// </summary>
+    /// <remarks>
+    /// Transient (<paramref name="fatal"/> false): the source keeps retrying with back-off (throttling, 5xx, network
+    /// errors, a missing stream or denied access that an operator may fix). Fatal: waiting cannot heal it (a checkpoint
+    /// beyond the stream's end, a reader that died on an unexpected error); the consumer then stops by itself (stop
+    /// reading, drain, final checkpoints, release) and stays unhealthy until restarted. Never blocks: a reader may
+    /// report and then return.
+    /// </remarks>
+    /// <param name="shardId">The shard whose reader failed.</param>
+    /// <param name="exception">The failure; its message must not carry payloads.</param>
+    /// <param name="fatal">Whether the consumer must stop.</param>
+    void ReportReaderFault(string shardId, Exception exception, bool fatal);
+
+    /// <summary>Reports that a shard's reader read successfully again after <see cref="ReportReaderFault"/>; cheap when it had not failed.</summary>
+    /// <param name="shardId">The shard.</param>
+    void ReportReaderRecovered(string shardId);
 }
 
 /// <summary>One shard being processed: the source enqueues its records; the engine handles and checkpoints them.</summary>

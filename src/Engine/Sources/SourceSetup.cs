@@ -25,7 +25,18 @@ internal static class SourceSetup
         where TOptions : class
     {
         string path = $"{StreamConsumerOptions.ConfigurationSection}:{consumer}:{section}";
-        services.GetService<IConfiguration>()?.GetSection(path).Bind(options);
+        IConfigurationSection? bound = services.GetService<IConfiguration>()?.GetSection(path);
+
+        // Checked before binding: the binder would fail on Aws:Credentials with "Cannot create instance of type
+        // AWSCredentials", naming no option, and an inline key under another name would be ignored while the default
+        // chain signed with other credentials.
+        if (bound is not null && InlineSecrets(bound, path) is { Count: > 0 } secrets)
+        {
+            throw new OptionsValidationException(consumer, typeof(TOptions), secrets);
+        }
+
+        bound?.Bind(options);
+        services.GetKeyedService<ConsumerRegistration>(consumer)?.BoundSections.TryAdd(section, typeof(TOptions));
         configure?.Invoke(options);
         IReadOnlyList<string> failures = validate(options, path + ":");
         if (failures.Count > 0)
@@ -34,6 +45,30 @@ internal static class SourceSetup
         }
 
         return options;
+    }
+
+    /// <summary>Keys under an <c>Aws</c> section that would carry a secret (any name under <c>Credentials</c>).</summary>
+    private static readonly HashSet<string> SecretKeys = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "AccessKey", "AccessKeyId", "AwsAccessKeyId", "SecretKey", "SecretAccessKey", "AwsSecretAccessKey", "SessionToken", "AwsSessionToken", "Token", "Password",
+    };
+
+    /// <summary>One failure per secret-carrying key under <c>&lt;path&gt;:Aws</c>, naming the key, never its value.</summary>
+    internal static List<string> InlineSecrets(IConfigurationSection section, string path)
+    {
+        var failures = new List<string>();
+        foreach (IConfigurationSection key in section.GetSection("Aws").GetChildren())
+        {
+            if (string.Equals(key.Key, "Credentials", StringComparison.OrdinalIgnoreCase) || SecretKeys.Contains(key.Key))
+            {
+                failures.Add($"{path}:Aws:{key.Key} cannot be set in configuration: StreamLanes never reads AWS secrets from configuration. "
+                    + $"Use {path}:Aws:Profile (a profile of the shared AWS config and credentials files, with {path}:Aws:ProfilesLocation for another file), "
+                    + "the default credential chain (environment variables, AWS_PROFILE, SSO, web identity, container or instance role), "
+                    + "or set AwsClientOptions.Credentials in code.");
+            }
+        }
+
+        return failures;
     }
 
     public static TimeProvider Time(IServiceProvider services) => services.GetService<TimeProvider>() ?? TimeProvider.System;
@@ -88,6 +123,6 @@ internal static class SourceSetup
             config.RegionEndpoint = RegionEndpoint.GetBySystemName(aws.Region);
         }
 
-        return aws.Credentials is null ? new AmazonDynamoDBClient(config) : new AmazonDynamoDBClient(aws.Credentials, config);
+        return aws.ResolveCredentials() is { } credentials ? new AmazonDynamoDBClient(credentials, config) : new AmazonDynamoDBClient(config);
     }
 }

@@ -49,6 +49,8 @@ public sealed class S3ClaimCheckOptions
 /// </remarks>
 public sealed class S3ClaimCheck
 {
+    private static readonly System.Buffers.SearchValues<char> LowerHex = System.Buffers.SearchValues.Create("0123456789abcdef");
+
     private readonly IAmazonS3 _s3;
     private readonly S3ClaimCheckOptions _options;
 
@@ -66,6 +68,53 @@ public sealed class S3ClaimCheck
 
     /// <summary>The bucket.</summary>
     public string BucketName => _options.BucketName;
+
+    /// <summary>
+    /// Refuses (with an <see cref="InvalidDataException"/>, before any S3 call) a pointer naming anything but what
+    /// <see cref="StoreAsync"/> writes: a pointer is data from the dead-letter store, and whoever can write there must
+    /// not choose which S3 object a read loads or a purge deletes. Accepted: this bucket, and a key that is the prefix followed by exactly
+    /// <c>&lt;escaped consumer&gt;/&lt;sha-256&gt;.json</c> (no further <c>/</c>, no <c>.</c> or <c>..</c> segment, the hash the
+    /// pointer's own). A plain starts-with test would accept <c>prefix-evil/…</c> for a prefix without its slash, or
+    /// <c>prefix/../elsewhere</c>.
+    /// </summary>
+    /// <returns>The key's consumer segment (escaped as stored).</returns>
+    private string CheckPointer(ClaimCheckPointer pointer)
+    {
+        ArgumentNullException.ThrowIfNull(pointer);
+        if (!string.Equals(pointer.Bucket, _options.BucketName, StringComparison.Ordinal))
+        {
+            throw Refused(pointer, $"it is not in this claim check's bucket '{_options.BucketName}'");
+        }
+
+        string key = pointer.Key ?? string.Empty;
+        if (!key.StartsWith(_options.KeyPrefix, StringComparison.Ordinal))
+        {
+            throw Refused(pointer, $"its key is not under this claim check's prefix '{_options.KeyPrefix}'");
+        }
+
+        string rest = key[_options.KeyPrefix.Length..];
+        int slash = rest.IndexOf('/', StringComparison.Ordinal);
+        string consumer = slash < 0 ? string.Empty : rest[..slash];
+        string file = slash < 0 ? rest : rest[(slash + 1)..];
+        bool shaped = consumer.Length > 0
+            && consumer is not "." and not ".."
+            && consumer.All(static c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or '~' or '%')
+            && file.Length == 64 + ".json".Length
+            && file.EndsWith(".json", StringComparison.Ordinal)
+            && !file.AsSpan(0, 64).ContainsAnyExcept(LowerHex)
+            && string.Equals(file[..64], pointer.Sha256, StringComparison.Ordinal);
+        if (!shaped)
+        {
+            throw Refused(pointer, "its key is not '<prefix><consumer>/<sha-256 of the dead letter>.json' as StreamLanes writes it");
+        }
+
+        return consumer;
+    }
+
+    private InvalidDataException Refused(ClaimCheckPointer pointer, string why)
+        => new($"Refused the claim-check pointer of dead letter {SafeText.Escape(pointer.DeadLetterId)} to s3://{SafeText.Escape(pointer.Bucket)}/{SafeText.Escape(pointer.Key, SafeText.MessageMaxLength)}: {why}. "
+            + $"Nothing was read or deleted. This claim check only reads and deletes objects it wrote, in bucket '{_options.BucketName}' under '{_options.KeyPrefix}'; "
+            + "whoever wrote this pointer into the dead-letter store chose that location, so inspect the message or item before removing it by hand.");
 
     internal async Task<ClaimCheckPointer> StoreAsync(DeadLetterEnvelope envelope, byte[] json, CancellationToken cancellationToken)
     {
@@ -87,6 +136,7 @@ public sealed class S3ClaimCheck
 
     internal async Task<DeadLetterEnvelope> LoadAsync(ClaimCheckPointer pointer, CancellationToken cancellationToken)
     {
+        string consumer = CheckPointer(pointer);
         using GetObjectResponse response = await _s3.GetObjectAsync(pointer.Bucket, pointer.Key, cancellationToken).ConfigureAwait(false);
         using var buffer = new MemoryStream(pointer.Size > 0 && pointer.Size < int.MaxValue ? (int)pointer.Size : 0);
         await response.ResponseStream.CopyToAsync(buffer, cancellationToken).ConfigureAwait(false);
@@ -97,11 +147,18 @@ public sealed class S3ClaimCheck
             throw new InvalidDataException($"The claim-checked dead letter s3://{pointer.Bucket}/{pointer.Key} does not match its SHA-256 ({hash} instead of {pointer.Sha256}).");
         }
 
-        return DeadLetterEnvelopeSerializer.Deserialize(json);
+        DeadLetterEnvelope envelope = DeadLetterEnvelopeSerializer.Deserialize(json);
+        if (!string.Equals(Uri.EscapeDataString(envelope.Consumer), consumer, StringComparison.Ordinal))
+        {
+            throw Refused(pointer, $"the object holds a dead letter of consumer '{SafeText.Escape(envelope.Consumer)}', not of the consumer its key names");
+        }
+
+        return envelope;
     }
 
     internal async Task DeleteAsync(ClaimCheckPointer pointer, CancellationToken cancellationToken)
     {
+        CheckPointer(pointer);
         try
         {
             await _s3.DeleteObjectAsync(pointer.Bucket, pointer.Key, cancellationToken).ConfigureAwait(false);

@@ -71,7 +71,7 @@ public sealed class DynamoDbDeadLetterSink : IDeadLetterSink, IDeadLetterStore, 
             _telemetry.Failed(envelope, cancelled);
             if (!cancelled)
             {
-                SinkLog.WriteFailed(_logger, "dynamodb", envelope.Id, ex.Message);
+                SinkLog.WriteFailed(_logger, "dynamodb", SafeText.Escape(envelope.Id), SafeText.Escape(ex.Message, SafeText.MessageMaxLength));
             }
 
             throw;
@@ -274,7 +274,7 @@ public sealed class DynamoDbDeadLetterSink : IDeadLetterSink, IDeadLetterStore, 
             }
 
             pointer = await _claimCheck.StoreAsync(envelope, json, cancellationToken).ConfigureAwait(false);
-            SinkLog.ClaimChecked(_logger, "dynamodb", envelope.Id, json.Length, _options.MaxItemBytes, pointer.Key);
+            SinkLog.ClaimChecked(_logger, "dynamodb", SafeText.Escape(envelope.Id), json.Length, _options.MaxItemBytes, SafeText.Escape(pointer.Key, SafeText.MessageMaxLength));
             item["claimCheck"] = new(pointer.ToJson());
         }
         else

@@ -185,7 +185,7 @@ public sealed class DeadLetterRedriver
                             failedKeys[group.Key] = true;
                             drainedCandidates.TryRemove(group.Key, out _);
                             reported[envelope.Id] = true;
-                            SinkLog.RedriveFailed(_logger, operation, envelope.Id, envelope.PartitionKey, error);
+                            SinkLog.RedriveFailed(_logger, operation, SafeText.Escape(envelope.Id), SafeText.Escape(envelope.PartitionKey), SafeText.Escape(error, SafeText.MessageMaxLength));
                             Report(items, operation, envelope, DeadLetterOutcome.Failed, error);
                         }
                     }).ConfigureAwait(false);
@@ -217,7 +217,7 @@ public sealed class DeadLetterRedriver
                 await _store.ReleaseAsync(left, cancellationToken).ConfigureAwait(false);
                 if (left.Count == 0 && await replayer.KeyDrainedAsync(last, cancellationToken).ConfigureAwait(false))
                 {
-                    SinkLog.KeyReleased(_logger, consumer, key);
+                    SinkLog.KeyReleased(_logger, SafeText.Escape(consumer), SafeText.Escape(key));
                     released.Add(key);
                 }
             }
@@ -229,7 +229,7 @@ public sealed class DeadLetterRedriver
     private void Report(ConcurrentQueue<DeadLetterRedriveItem> items, string operation, DeadLetterEnvelope envelope, DeadLetterOutcome outcome, string? error)
     {
         items.Enqueue(new DeadLetterRedriveItem(envelope.Id, envelope.Consumer, envelope.PartitionKey, envelope.SequenceNumber, envelope.Reason, outcome, error));
-        SinkLog.RedriveOutcome(_logger, operation, envelope.Id, envelope.PartitionKey, outcome);
+        SinkLog.RedriveOutcome(_logger, operation, SafeText.Escape(envelope.Id), SafeText.Escape(envelope.PartitionKey), outcome);
     }
 
     private async Task<List<StoredDeadLetter>> ReadAllAsync(DeadLetterFilter filter, CancellationToken cancellationToken)

@@ -102,7 +102,7 @@ public sealed class SqsDeadLetterSink : IDeadLetterSink, IDeadLetterStore, IAsyn
             _telemetry.Failed(envelope, cancelled);
             if (!cancelled)
             {
-                SinkLog.WriteFailed(_logger, "sqs", envelope.Id, ex.Message);
+                SinkLog.WriteFailed(_logger, "sqs", SafeText.Escape(envelope.Id), SafeText.Escape(ex.Message, SafeText.MessageMaxLength));
             }
 
             throw;
@@ -237,7 +237,7 @@ public sealed class SqsDeadLetterSink : IDeadLetterSink, IDeadLetterStore, IAsyn
             }
 
             ClaimCheckPointer pointer = await _claimCheck.StoreAsync(envelope, json, cancellationToken).ConfigureAwait(false);
-            SinkLog.ClaimChecked(_logger, "sqs", envelope.Id, json.Length, _options.MaxMessageBytes, pointer.Key);
+            SinkLog.ClaimChecked(_logger, "sqs", SafeText.Escape(envelope.Id), json.Length, _options.MaxMessageBytes, SafeText.Escape(pointer.Key, SafeText.MessageMaxLength));
             body = pointer.ToJson();
             AddAttribute(attributes, ClaimCheckAttribute, "s3");
         }
@@ -384,7 +384,7 @@ public sealed class SqsDeadLetterSink : IDeadLetterSink, IDeadLetterStore, IAsyn
         }
         catch (System.Text.Json.JsonException ex)
         {
-            SinkLog.ForeignMessage(_logger, ex, "sqs", message.MessageId);
+            SinkLog.ForeignMessage(_logger, SafeText.ForLog(ex), "sqs", SafeText.Escape(message.MessageId));
             return null;
         }
     }

@@ -99,7 +99,9 @@ public sealed class DeadLetterTests
         // While the sink fails: every other key flows, the poison key waits, and the checkpoint stops before it.
         await harness.WaitUntilAsync(status => status.Handled == 510 && sink.Attempts >= 5);
         var key = new CheckpointKey(ConsumerHarness.ConsumerName, "orders", stream.ShardIds[0]);
-        await Task.Delay(150); // several checkpoint intervals
+        // Several checkpoint rounds ran in this state (counted, not slept on): none may pass the poison record.
+        long rounds = harness.Runtime.CheckpointRounds;
+        await harness.WaitUntilAsync(_ => harness.Runtime.CheckpointRounds >= rounds + 3);
         SequenceNumber held = await checkpoints.GetAsync(key, default);
         Assert.True(held < poison.Position, $"checkpoint {held} passed the unwritten dead letter {poison.Position}");
         Assert.Equal(SequenceNumber.FromInteger(10), held);

@@ -18,8 +18,9 @@ public sealed class BackpressureTests
         var put = Enumerable.Range(0, 500).Select(i => stream.Put($"key-{i % 20}", "{}")).ToList();
         await harness.StartAsync();
 
-        await harness.WaitUntilAsync(status => status.Buffered == 50);
-        await Task.Delay(200);
+        // Observed, not slept on: the reader tried to enqueue record 51 and is parked on the shard's waiter. Only a
+        // completion wakes it, and the gate holds every handler, so nothing more can be read while we assert.
+        await harness.WaitUntilAsync(status => status.Buffered == 50 && harness.Runtime.ReaderWaitsForCapacity);
         StreamConsumerStatus blocked = harness.Consumer.GetStatus();
         Assert.Equal(50, blocked.Received);
         Assert.Equal(50, blocked.Buffered);
@@ -43,9 +44,11 @@ public sealed class BackpressureTests
         });
         var put = Enumerable.Range(0, 2000).Select(i => stream.Put($"key-{i % 400}", "{}")).ToList();
         await harness.StartAsync();
-        await harness.WaitUntilAsync(status => status.Buffered >= 120);
-        await Task.Delay(200);
+        // A reader parked on the consumer-wide bound; the others can only fail to reserve (atomically) until a handler
+        // completes, which the gate prevents.
+        await harness.WaitUntilAsync(status => status.Buffered >= 120 && harness.Runtime.ReaderWaitsForCapacity);
         Assert.Equal(120, harness.Consumer.GetStatus().Buffered);
+        Assert.Equal(120, harness.Consumer.GetStatus().Received);
         gate.SetResult();
         await harness.WaitForAllCompleteAsync();
         InvariantChecker.Check(put, handler, harness.DeadLetters);

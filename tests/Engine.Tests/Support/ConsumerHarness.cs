@@ -35,6 +35,9 @@ public sealed class ConsumerHarness : IAsyncDisposable
 
     public IStreamConsumer Consumer => Host.Services.GetRequiredKeyedService<IStreamConsumer>(_name);
 
+    /// <summary>The engine itself, for conditions the public status does not show (a reader parked by backpressure).</summary>
+    internal StreamConsumerRuntime Runtime => Host.Services.GetRequiredKeyedService<StreamConsumerRuntime>(_name);
+
     public IReadOnlyCollection<DeadLetterEnvelope> DeadLetters => ((InMemoryDeadLetterSink)Sink).Envelopes;
 
     public static ConsumerHarness Create(

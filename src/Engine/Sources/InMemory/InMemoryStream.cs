@@ -191,16 +191,25 @@ public sealed class InMemoryStream
         }
 
         /// <summary>Copies up to <paramref name="buffer"/>'s length of records from record number <paramref name="index"/> + 1 on (or the oldest kept).</summary>
-        /// <returns>The number copied, the index after them, whether the shard is sealed and read to its end, and a task that completes on the next append.</returns>
-        public (int Count, int Next, bool Sealed, Task Appended) Read(int index, StreamRecord[] buffer)
+        /// <returns>
+        /// The number copied, the index after them, whether the shard is sealed and read to its end, a task that completes
+        /// on the next append, and whether <paramref name="index"/> lies beyond the shard's last record (a checkpoint
+        /// from another stream of the same name: nothing is copied).
+        /// </returns>
+        public (int Count, long Next, bool Sealed, Task Appended, bool BeyondEnd) Read(long index, StreamRecord[] buffer)
         {
             lock (_lock)
             {
-                int from = Math.Max(0, index - _trimmed);
+                if (index > (long)_trimmed + _records.Count)
+                {
+                    return (0, index, false, _appended.Task, true);
+                }
+
+                int from = (int)Math.Max(0, index - _trimmed);
                 int count = Math.Max(0, Math.Min(buffer.Length, _records.Count - from));
                 _records.CopyTo(from, buffer, 0, count);
-                int next = _trimmed + from + count;
-                return (count, next, _sealed && from + count >= _records.Count, _appended.Task);
+                long next = (long)_trimmed + from + count;
+                return (count, next, _sealed && from + count >= _records.Count, _appended.Task, false);
             }
         }
 

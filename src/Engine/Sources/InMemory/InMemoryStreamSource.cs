@@ -4,10 +4,20 @@ using StreamLanes.Checkpointing;
 namespace StreamLanes;
 
 /// <summary>Reads an <see cref="InMemoryStream"/>: one reader per shard, resuming after the shard's checkpoint.</summary>
+/// <remarks>
+/// An in-memory read cannot fail transiently; saving <c>SHARD_END</c> for a sealed shard can (the checkpoint store), and is
+/// retried with back-off as a transient reader fault. Every other reader fault is fatal: a checkpoint beyond the shard's last
+/// record (the checkpoint of an earlier stream of the same name, e.g. a restarted process whose data directory
+/// survived while its in-memory stream started empty) stops the consumer with a message naming the shard and the
+/// checkpoint, instead of skipping the records the new stream receives up to that position.
+/// </remarks>
 /// <param name="stream">The stream.</param>
 /// <param name="batchSize">Records read per batch. Default 500; 1 to 10,000.</param>
 public sealed class InMemoryStreamSource(InMemoryStream stream, int batchSize = 500) : IStreamSource, IDisposable
 {
+    private static readonly TimeSpan InitialCompleteBackoff = TimeSpan.FromMilliseconds(100);
+    private static readonly TimeSpan MaxCompleteBackoff = TimeSpan.FromSeconds(10);
+
     private readonly InMemoryStream _stream = stream ?? throw new ArgumentNullException(nameof(stream));
     private readonly int _batchSize = batchSize is >= 1 and <= 10_000 ? batchSize : throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "The batch size must be between 1 and 10000.");
     private readonly CancellationTokenSource _stopReading = new();
@@ -34,8 +44,11 @@ public sealed class InMemoryStreamSource(InMemoryStream stream, int batchSize = 
             }
 
             IShardProcessor processor = host.OpenShard(shard.Id, checkpointer, checkpoint);
-            int start = checkpoint.IsNone ? 0 : int.Parse(checkpoint.Value, NumberStyles.None, CultureInfo.InvariantCulture);
-            _readers.Add(Task.Run(() => ReadAsync(shard, processor, start), CancellationToken.None));
+
+            // In-memory positions are record numbers; one too large for a long is beyond any shard's end.
+            long start = checkpoint.IsNone ? 0
+                : long.TryParse(checkpoint.Value, NumberStyles.None, CultureInfo.InvariantCulture, out long parsed) ? parsed : long.MaxValue;
+            _readers.Add(Task.Run(() => ReadAsync(host, shard, processor, start, checkpoint), CancellationToken.None));
         }
     }
 
@@ -52,7 +65,31 @@ public sealed class InMemoryStreamSource(InMemoryStream stream, int batchSize = 
     /// <inheritdoc/>
     public void Dispose() => _stopReading.Dispose();
 
-    private async Task ReadAsync(InMemoryStream.Shard shard, IShardProcessor processor, int next)
+    /// <summary>
+    /// Saves <c>SHARD_END</c> once the sealed shard's records are complete. A failing checkpoint store is a transient
+    /// reader fault: reported (unhealthy meanwhile) and retried with back-off until it succeeds or the reader stops.
+    /// </summary>
+    private static async Task CompleteAsync(ISourceHost host, string shardId, IShardProcessor processor, CancellationToken token)
+    {
+        TimeSpan backoff = InitialCompleteBackoff;
+        while (true)
+        {
+            try
+            {
+                await processor.CompleteAsync(token).ConfigureAwait(false);
+                host.ReportReaderRecovered(shardId);
+                return;
+            }
+            catch (Exception ex) when (!token.IsCancellationRequested)
+            {
+                host.ReportReaderFault(shardId, ex, fatal: false);
+                await Task.Delay(Backoff.Jittered(backoff), host.TimeProvider, token).ConfigureAwait(false);
+                backoff = Backoff.Next(backoff, MaxCompleteBackoff);
+            }
+        }
+    }
+
+    private async Task ReadAsync(ISourceHost host, InMemoryStream.Shard shard, IShardProcessor processor, long next, SequenceNumber checkpoint)
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(_stopReading.Token, processor.Stopping);
         CancellationToken token = stop.Token;
@@ -61,7 +98,13 @@ public sealed class InMemoryStreamSource(InMemoryStream stream, int batchSize = 
         {
             while (!token.IsCancellationRequested)
             {
-                (int count, int after, bool sealedAndRead, Task appended) = shard.Read(next, buffer);
+                (int count, long after, bool sealedAndRead, Task appended, bool beyondEnd) = shard.Read(next, buffer);
+                if (beyondEnd)
+                {
+                    host.ReportReaderFault(shard.Id, new CheckpointBeyondStreamEndException(_stream.Name, shard.Id, checkpoint.ToString(), shard.Count), fatal: true);
+                    return;
+                }
+
                 for (int i = 0; i < count; i++)
                 {
                     ValueTask enqueue = processor.EnqueueAsync(buffer[i], token);
@@ -75,7 +118,7 @@ public sealed class InMemoryStreamSource(InMemoryStream stream, int batchSize = 
                 next = after;
                 if (sealedAndRead)
                 {
-                    await processor.CompleteAsync(token).ConfigureAwait(false);
+                    await CompleteAsync(host, shard.Id, processor, token).ConfigureAwait(false);
                     return;
                 }
 
@@ -89,5 +132,38 @@ public sealed class InMemoryStreamSource(InMemoryStream stream, int batchSize = 
         {
             // Stopped: the engine drains and checkpoints what was enqueued.
         }
+        catch (Exception ex)
+        {
+            // Nothing would ever retry this reader: reported (the consumer stops), never left in a task nobody awaits.
+            host.ReportReaderFault(shard.Id, ex, fatal: true);
+        }
+    }
+}
+
+/// <summary>
+/// A shard's checkpoint lies beyond the shard's last record: the checkpoint was saved for another stream of the same
+/// name (an in-memory stream starts empty in every process). Fatal: resuming would skip the new stream's records.
+/// </summary>
+internal sealed class CheckpointBeyondStreamEndException : InvalidOperationException
+{
+    public CheckpointBeyondStreamEndException(string stream, string shardId, string checkpoint, int records)
+        : base($"The checkpoint of shard '{shardId}' of stream '{stream}' is {checkpoint}, beyond the shard's last record ({records} records). "
+            + "It was saved for an earlier stream of the same name (an in-memory stream starts empty in every process). "
+            + "Delete the consumer's checkpoints (DataDirectory/checkpoints) to read this stream from its start, or give the new stream another name.")
+    {
+    }
+
+    public CheckpointBeyondStreamEndException()
+    {
+    }
+
+    public CheckpointBeyondStreamEndException(string message)
+        : base(message)
+    {
+    }
+
+    public CheckpointBeyondStreamEndException(string message, Exception innerException)
+        : base(message, innerException)
+    {
     }
 }

@@ -20,6 +20,10 @@ internal abstract class LeasedShardSource : IStreamSource, ILeaseListener, IAsyn
     // the shard's own token (cancelled by its SHARD_END completion) or a graceful stop is under way.
     private readonly CancellationTokenSource _disposing = new();
     private readonly ConcurrentDictionary<string, ShardReader> _readers = new(StringComparer.Ordinal);
+
+    // The reader whose flow is running: the shared read helpers below learn the shard from it, so that the subclasses'
+    // read loops report faults and recoveries without passing the shard to each helper.
+    private static readonly AsyncLocal<ShardReader?> CurrentReader = new();
     private LeaseCoordinator? _coordinator;
     private ISourceHost? _host;
 
@@ -174,6 +178,12 @@ internal abstract class LeasedShardSource : IStreamSource, ILeaseListener, IAsyn
     /// <summary>Waits until <paramref name="minTimeBetweenReads"/> has passed since the read at <paramref name="lastRead"/> (0: none yet).</summary>
     protected async Task PaceReadAsync(long lastRead, TimeSpan minTimeBetweenReads, CancellationToken cancellationToken)
     {
+        // A read starting with no failure since the previous one means the previous read succeeded.
+        if (CurrentReader.Value is ShardReader reader && Interlocked.Exchange(ref reader.FailedSinceLastRead, 0) == 0)
+        {
+            Host.ReportReaderRecovered(reader.Lease.ShardId);
+        }
+
         TimeSpan sinceLastRead = Time.GetElapsedTime(lastRead);
         if (lastRead != 0 && sinceLastRead < minTimeBetweenReads)
         {
@@ -182,16 +192,18 @@ internal abstract class LeasedShardSource : IStreamSource, ILeaseListener, IAsyn
     }
 
     /// <summary>
-    /// After a failed read: reports what waiting cannot heal (a missing stream, access denied) as a consumer fault,
-    /// then waits the back-off, jittered so that shards failing together do not retry together.
+    /// After a failed read: reports it as a transient reader fault (the consumer is unhealthy until a read succeeds; a
+    /// missing stream or denied access included, since an operator may fix them while the reader retries), then waits
+    /// the back-off, jittered so that shards failing together do not retry together.
     /// </summary>
     /// <returns>The next back-off (doubled up to <paramref name="maxBackoff"/>), or null when the reader was stopped meanwhile.</returns>
     protected async Task<TimeSpan?> BackOffAfterFailedReadAsync(Exception failure, TimeSpan backoff, TimeSpan maxBackoff, Action<TimeSpan> log, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(log);
-        if (failure is Aws.AwsServiceException { Kind: Aws.AwsErrorKind.ResourceNotFound or Aws.AwsErrorKind.AccessDenied })
+        if (CurrentReader.Value is ShardReader reader)
         {
-            Host.ReportFault(failure);
+            Interlocked.Exchange(ref reader.FailedSinceLastRead, 1);
+            Host.ReportReaderFault(reader.Lease.ShardId, failure, fatal: false);
         }
 
         TimeSpan wait = Backoff.Jittered(backoff);
@@ -211,7 +223,20 @@ internal abstract class LeasedShardSource : IStreamSource, ILeaseListener, IAsyn
     private async Task RunReaderAsync(ShardReader reader)
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(_stopReading.Token, reader.Processor.Stopping);
-        await ReadShardAsync(reader, stop.Token).ConfigureAwait(false);
+        CurrentReader.Value = reader;
+        try
+        {
+            await ReadShardAsync(reader, stop.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+        }
+        catch (Exception ex)
+        {
+            // The read loops retry what can be retried; what escapes them leaves the shard unread while its lease is
+            // renewed: reported as fatal (the consumer stops and releases its leases) instead of a silent stall.
+            Host.ReportReaderFault(reader.Lease.ShardId, ex, fatal: true);
+        }
     }
 
     /// <summary>One held shard being read.</summary>
@@ -222,5 +247,8 @@ internal abstract class LeasedShardSource : IStreamSource, ILeaseListener, IAsyn
         public IShardProcessor Processor { get; } = processor;
 
         public Task Completion { get; set; } = Task.CompletedTask;
+
+        /// <summary>1 when a read failed since the last read started (see PaceReadAsync).</summary>
+        internal int FailedSinceLastRead;
     }
 }

@@ -198,6 +198,7 @@ internal sealed class SqsSource : IStreamSource, IRecordAcknowledger, IAsyncDisp
                 IReadOnlyList<SqsMessage> messages = await _sqs.ReceiveMessagesAsync(request, receiveToken).ConfigureAwait(false);
                 long receivedAt = _time.GetTimestamp();
                 backoff = _options.ReceiveBackoff;
+                _host!.ReportReaderRecovered(ShardId);
                 if (messages.Count == 0)
                 {
                     continue;
@@ -242,10 +243,8 @@ internal sealed class SqsSource : IStreamSource, IRecordAcknowledger, IAsyncDisp
                     return;
                 }
 
-                if (ex is AwsServiceException { Kind: AwsErrorKind.ResourceNotFound or AwsErrorKind.AccessDenied })
-                {
-                    _host!.ReportFault(ex);
-                }
+                // Unhealthy until a receive succeeds (a missing queue or denied access included: an operator may fix them).
+                _host!.ReportReaderFault(ShardId, ex, fatal: false);
 
                 TimeSpan wait = Backoff.Jittered(backoff);
                 SqsLog.ReceiveFailed(_logger, ex, _options.QueueName, wait);
