@@ -115,6 +115,9 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
 
     public NonRetryablePolicy NonRetryable => _nonRetryable;
 
+    /// <summary>The consumer's own dead-letter sink: its store for replay, so nobody opens a second writer on it.</summary>
+    public IDeadLetterSink DeadLetterSink => _sink;
+
     public IReadOnlyDictionary<string, string> ParkedKeys => _parkedKeys;
 
     public int BufferedCount => Volatile.Read(ref _buffered);
@@ -198,6 +201,7 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         _startedAt = TimeProvider.GetUtcNow();
+        DeadLetterFileLock.Acquire(Name, _options, _sink);
         StreamLanesMetrics.Track(this);
         await _source.StartAsync(this, cancellationToken).ConfigureAwait(false);
         _running = true;
@@ -234,6 +238,7 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
             using var finalCheckpointTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(10), TimeProvider);
             await CheckpointAllAsync(finalCheckpointTimeout.Token).ConfigureAwait(false);
             await _source.ReleaseAsync(finalCheckpointTimeout.Token).ConfigureAwait(false);
+            await DeadLetterFileLock.ReleaseAsync(_sink).ConfigureAwait(false);
             StreamLanesMetrics.Untrack(this);
             Log.ConsumerStopped(Logger, Name, BufferedCount);
         }
