@@ -11,10 +11,12 @@ using StreamLanes.Sinks;
 namespace StreamLanes.Cli;
 
 /// <summary>
-/// The <c>streamlanes</c> command line: <c>dlq list|show|replay|republish|purge</c> over a dead-letter store.
-/// Exit codes: 0 success, 1 some dead letters failed (or a service call failed), 2 usage error.
+/// The <c>streamlanes</c> command line: <c>dlq list|show|replay|republish|purge|check|quarantine</c> over a dead-letter store.
+/// Exit codes: 0 success; 1 some dead letters failed, a service call failed, the file is in use by a running consumer,
+/// or (<c>check</c>) the file has unreadable lines; 2 usage error (including a missing <c>--file</c> and a bad URL,
+/// region or rate).
 /// </summary>
-internal static class StreamLanesCli
+internal static partial class StreamLanesCli
 {
     public const int Success = 0;
     public const int SomeFailed = 1;
@@ -38,7 +40,7 @@ internal static class StreamLanesCli
     private static readonly Option<DateTimeOffset?> FromOption = new("--from") { Description = "Only dead-lettered at or after this time (ISO 8601)." };
     private static readonly Option<DateTimeOffset?> ToOption = new("--to") { Description = "Only dead-lettered before this time (ISO 8601)." };
     private static readonly Option<bool> DryRunOption = new("--dry-run") { Description = "Report what would be done; change nothing." };
-    private static readonly Option<double?> RateOption = new("--rate") { Description = "At most this many dead letters per second." };
+    private static readonly Option<double?> RateOption = new("--rate") { Description = "At most this many dead letters per second (0.001 to 100000)." };
     private static readonly Option<string> OutputOption = CreateOutputOption();
     private static readonly Option<string?> IdOption = new("--id") { Description = "show: only the dead letter with this id." };
     private static readonly Option<string?> ToKinesisOption = new("--to-kinesis") { Description = "republish: the target Kinesis stream." };
@@ -85,8 +87,10 @@ internal static class StreamLanesCli
         dlq.Add(Verb("replay", "Re-publish matching dead letters to the stream or queue they came from, in per-key order; delete each once published.", common, redrive, (p, ct) => RedriveAsync(p, "replay", output, error, ct)));
         dlq.Add(Verb("republish", "Re-publish matching dead letters to --to-kinesis or --to-sqs, in per-key order; delete each once published.", common, [.. redrive, ToKinesisOption, ToSqsOption], (p, ct) => RedriveAsync(p, "republish", output, error, ct)));
         dlq.Add(Verb("purge", "Delete matching dead letters (a filter or --all is required).", common, [.. redrive, AllOption], (p, ct) => RedriveAsync(p, "purge", output, error, ct)));
+        dlq.Add(Verb("check", "List the unreadable lines of a --file (torn or corrupt), with their line numbers; exit 1 when there are any.", [FileOption, OutputOption], [], (p, ct) => BadLinesAsync(p, quarantine: false, output, error, ct)));
+        dlq.Add(Verb("quarantine", "Move the unreadable lines of a --file to <file>.quarantine, so they are kept but no longer read.", [FileOption, OutputOption], [DryRunOption], (p, ct) => BadLinesAsync(p, quarantine: true, output, error, ct)));
 
-        var root = new RootCommand("StreamLanes operator tool. Exit codes: 0 success, 1 some dead letters failed, 2 usage error.");
+        var root = new RootCommand("StreamLanes operator tool. Exit codes: 0 success; 1 some dead letters failed, a service call failed, the file is in use, or check found unreadable lines; 2 usage error.");
         root.Add(dlq);
         return root;
     }
@@ -118,6 +122,7 @@ internal static class StreamLanesCli
 
         try
         {
+            await WarnAboutBadLinesAsync(store, error, cancellationToken).ConfigureAwait(false);
             IReadOnlyList<DeadLetterEnvelope> letters = await new DeadLetterRedriver(store.DeadLetters).ListAsync(filter, cancellationToken).ConfigureAwait(false);
             if (parse.GetValue(IdOption) is { } id)
             {
@@ -163,6 +168,12 @@ internal static class StreamLanesCli
             return UsageError;
         }
 
+        if (parse.GetValue(RateOption) is double rate && rate is not (>= DeadLetterRedriveOptions.MinRatePerSecond and <= DeadLetterRedriveOptions.MaxRatePerSecond))
+        {
+            await error.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"--rate must be between {DeadLetterRedriveOptions.MinRatePerSecond} (one dead letter per 1000 s) and {DeadLetterRedriveOptions.MaxRatePerSecond} per second; got {rate}.")).ConfigureAwait(false);
+            return UsageError;
+        }
+
         var options = new DeadLetterRedriveOptions { Filter = filter, DryRun = parse.GetValue(DryRunOption), RatePerSecond = parse.GetValue(RateOption) };
         try
         {
@@ -180,8 +191,14 @@ internal static class StreamLanesCli
             return UsageError;
         }
 
+        if (store.File is { } file && !options.DryRun && !await TryLockAsync(file, error).ConfigureAwait(false))
+        {
+            return SomeFailed;
+        }
+
         try
         {
+            await WarnAboutBadLinesAsync(store, error, cancellationToken).ConfigureAwait(false);
             var redriver = new DeadLetterRedriver(store.DeadLetters);
             DeadLetterRedriveReport report;
             if (operation == "purge")
@@ -195,7 +212,7 @@ internal static class StreamLanesCli
                 IDeadLetterRepublisher target = operation == "replay"
                     ? new SourceDeadLetterRepublisher(kinesis, sqs)
                     : toKinesis is not null ? new KinesisDeadLetterRepublisher(kinesis!, toKinesis) : new SqsDeadLetterRepublisher(sqs!, toSqs);
-                report = await redriver.RepublishAsync(target, options, cancellationToken).ConfigureAwait(false);
+                report = await redriver.RepublishAsAsync(operation, target, options, cancellationToken).ConfigureAwait(false);
             }
 
             await output.WriteAsync(parse.GetValue(OutputOption) == "json" ? ReportJson(report) + Environment.NewLine : ReportTable(report)).ConfigureAwait(false);
@@ -244,6 +261,12 @@ internal static class StreamLanesCli
             return null;
         }
 
+        if (CliInput.Problem(parse, file, RegionOption, [EndpointOption, SqsEndpointOption, S3EndpointOption, DynamoDbEndpointOption, KinesisEndpointOption, SqsQueueOption, ToSqsOption]) is { } problem)
+        {
+            await error.WriteLineAsync(problem).ConfigureAwait(false);
+            return null;
+        }
+
         var disposables = new List<IDisposable>();
         S3ClaimCheck? claimCheck = null;
         try
@@ -269,7 +292,7 @@ internal static class StreamLanesCli
             if (file is not null)
             {
                 var sink = new JsonLinesDeadLetterSink(file);
-                return new Store(sink, disposables, sink);
+                return new Store(sink, disposables, sink) { File = sink };
             }
 
             if (queue is not null)
@@ -297,7 +320,7 @@ internal static class StreamLanesCli
             disposables.Add(dynamoSink);
             return new Store(dynamoSink, disposables, null);
         }
-        catch (ArgumentException ex)
+        catch (Exception ex) when (ex is ArgumentException or UriFormatException or AmazonClientException)
         {
             foreach (IDisposable disposable in disposables)
             {
@@ -448,6 +471,9 @@ internal static class StreamLanesCli
     private sealed class Store(IDeadLetterStore deadLetters, List<IDisposable> disposables, IAsyncDisposable? asyncDisposable) : IAsyncDisposable
     {
         public IDeadLetterStore DeadLetters { get; } = deadLetters;
+
+        /// <summary>The JSON-lines file, when the store is one.</summary>
+        public JsonLinesDeadLetterSink? File { get; init; }
 
         public async ValueTask DisposeAsync()
         {
