@@ -31,6 +31,7 @@ public sealed class JsonLinesDeadLetterSink : IDeadLetterSink, IDeadLetterStore,
     private readonly JsonLinesFile _file;
     private readonly ILogger _logger;
     private int _disposed;
+    private bool _holding;
 
     /// <summary>Initializes a sink that appends to <paramref name="path"/>; the file and its directory are created on first write.</summary>
     /// <param name="path">The file path, relative to the current directory or absolute.</param>
@@ -155,6 +156,7 @@ public sealed class JsonLinesDeadLetterSink : IDeadLetterSink, IDeadLetterStore,
     {
         if (Interlocked.Exchange(ref _disposed, 1) == 0)
         {
+            await ReleaseWriterLockAsync().ConfigureAwait(false);
             await _file.LeaveAsync().ConfigureAwait(false);
         }
     }
@@ -167,7 +169,11 @@ public sealed class JsonLinesDeadLetterSink : IDeadLetterSink, IDeadLetterStore,
         _file.Gate.Wait();
         try
         {
-            _file.EnsureLocked();
+            if (!_holding)
+            {
+                _file.Hold();
+                _holding = true;
+            }
         }
         finally
         {
@@ -175,13 +181,20 @@ public sealed class JsonLinesDeadLetterSink : IDeadLetterSink, IDeadLetterStore,
         }
     }
 
-    /// <summary>Closes the file and releases the lock (a consumer does this when it stops); a later write takes them again.</summary>
+    /// <summary>
+    /// Lets go of the hold taken by <see cref="AcquireWriterLock"/> (a consumer does this when it stops); once no sink
+    /// of this process holds the file, the file is closed and the lock released. A later write takes them again.
+    /// </summary>
     internal async ValueTask ReleaseWriterLockAsync()
     {
         await _file.Gate.WaitAsync().ConfigureAwait(false);
         try
         {
-            await _file.CloseWriterAsync().ConfigureAwait(false);
+            if (_holding)
+            {
+                _holding = false;
+                await _file.LetGoAsync().ConfigureAwait(false);
+            }
         }
         finally
         {

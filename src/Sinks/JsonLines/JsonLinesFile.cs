@@ -14,6 +14,7 @@ internal sealed class JsonLinesFile
     private FileStream? _writer;
     private ExclusiveFileLock? _lock;
     private int _references;
+    private int _holders;
 
     private JsonLinesFile(string path) => Path = path;
 
@@ -124,6 +125,23 @@ internal sealed class JsonLinesFile
         {
             _writer = null;
             await writer.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>A consumer holds the lock for its life: taken now, kept until every holder let go. Call under <see cref="Gate"/>.</summary>
+    /// <exception cref="IOException">Another process writes the file.</exception>
+    public void Hold()
+    {
+        EnsureLocked();
+        _holders++;
+    }
+
+    /// <summary>A holder lets go; the last one closes the writer and releases the lock. Call under <see cref="Gate"/>.</summary>
+    public async ValueTask LetGoAsync()
+    {
+        if (_holders > 0 && --_holders == 0)
+        {
+            await CloseWriterAsync().ConfigureAwait(false);
         }
     }
 

@@ -65,6 +65,27 @@ public sealed class JsonLinesFileSafetyTests : IDisposable
     }
 
     [Fact]
+    public async Task Two_consumers_of_one_process_on_one_file_keep_it_locked_until_both_stopped()
+    {
+        await using var first = new JsonLinesDeadLetterSink(FilePath);
+        await using var second = new JsonLinesDeadLetterSink(FilePath);
+        first.AcquireWriterLock();
+        second.AcquireWriterLock();
+        await first.WriteAsync(DeadLetterEnvelopeTests.Sample([1], "a", "1"), default);
+
+        await first.ReleaseWriterLockAsync();
+        Assert.ThrowsAny<IOException>(() => new FileStream(first.LockPath, FileMode.Open, FileAccess.ReadWrite, FileShare.None).Dispose());
+        await second.WriteAsync(DeadLetterEnvelopeTests.Sample([2], "b", "2"), default);
+
+        await second.ReleaseWriterLockAsync();
+        using (new FileStream(first.LockPath, FileMode.Open, FileAccess.ReadWrite, FileShare.None))
+        {
+        }
+
+        Assert.Equal(2, (await JsonLinesDeadLetterSink.ReadAllAsync(FilePath)).Count);
+    }
+
+    [Fact]
     public async Task Torn_and_garbage_lines_are_skipped_with_a_warning_naming_file_and_line_and_the_rest_still_reads()
     {
         Directory.CreateDirectory(Path.GetDirectoryName(FilePath)!);
