@@ -52,17 +52,6 @@ internal sealed class ExclusiveFileLock : IDisposable
         }
     }
 
-    /// <summary>Whether this process holds the lock (for tests).</summary>
-    /// <param name="lockPath">The lock file.</param>
-    /// <returns>Whether a hold exists in this process.</returns>
-    public static bool IsHeldByThisProcess(string lockPath)
-    {
-        lock (HeldLocks)
-        {
-            return HeldLocks.ContainsKey(System.IO.Path.GetFullPath(lockPath));
-        }
-    }
-
     /// <inheritdoc/>
     public void Dispose()
     {
