@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using StreamLanes.Sinks;
 
 namespace StreamLanes;
@@ -9,12 +10,15 @@ namespace StreamLanes;
 internal static class DeadLetterFileLock
 {
     /// <exception cref="InvalidOperationException">Another process writes the consumer's dead-letter file.</exception>
-    public static void Acquire(string consumer, StreamConsumerOptions options, IDeadLetterSink sink)
+    public static void Acquire(string consumer, StreamConsumerOptions options, IDeadLetterSink sink, ILogger logger)
     {
         if (sink is not JsonLinesDeadLetterSink file)
         {
             return;
         }
+
+        // A sink the user built without a logger still reports unreadable lines, through the consumer's.
+        file.UseLoggerIfNone(logger);
 
         try
         {

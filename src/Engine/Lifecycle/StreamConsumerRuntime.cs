@@ -201,7 +201,7 @@ internal sealed class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsy
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         _startedAt = TimeProvider.GetUtcNow();
-        DeadLetterFileLock.Acquire(Name, _options, _sink);
+        DeadLetterFileLock.Acquire(Name, _options, _sink, Logger);
         StreamLanesMetrics.Track(this);
         await _source.StartAsync(this, cancellationToken).ConfigureAwait(false);
         _running = true;

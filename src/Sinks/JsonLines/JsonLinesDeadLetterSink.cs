@@ -29,7 +29,7 @@ public sealed class JsonLinesDeadLetterSink : IDeadLetterSink, IDeadLetterStore,
 {
     private static readonly ReadOnlyMemory<byte> NewLine = "\n"u8.ToArray();
     private readonly JsonLinesFile _file;
-    private readonly ILogger _logger;
+    private ILogger _logger;
     private int _disposed;
     private bool _holding;
 
@@ -158,6 +158,15 @@ public sealed class JsonLinesDeadLetterSink : IDeadLetterSink, IDeadLetterStore,
         {
             await ReleaseWriterLockAsync().ConfigureAwait(false);
             await _file.LeaveAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Logs to <paramref name="logger"/> when the sink was built without one (a consumer hands it its own).</summary>
+    internal void UseLoggerIfNone(ILogger logger)
+    {
+        if (ReferenceEquals(_logger, NullLogger.Instance))
+        {
+            _logger = logger;
         }
     }
 

@@ -1,4 +1,6 @@
+using System.Collections.Concurrent;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using StreamLanes.Engine.Tests.Support;
 using StreamLanes.Sinks;
 
@@ -95,11 +97,51 @@ public sealed class OwnDeadLetterStoreTests : IDisposable
         Assert.Empty(handler.Calls);
     }
 
+    [Fact]
+    public async Task A_sink_built_without_a_logger_reports_unreadable_lines_through_the_consumers_logger()
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(DeadLetterFile)!);
+        await File.WriteAllTextAsync(DeadLetterFile, "{\"torn\":\n");
+        var logs = new CapturingLoggerProvider();
+        await using ConsumerHarness harness = ConsumerHarness.Create(
+            new InMemoryStream("orders"),
+            new RecordingHandler(),
+            build: consumer => consumer.Services.AddSingleton<ILoggerProvider>(logs),
+            sink: new JsonLinesDeadLetterSink(DeadLetterFile));
+        await harness.StartAsync();
+
+        DeadLetterRedriveReport report = await harness.Consumer.ReplayDeadLettersAsync(new DeadLetterRedriveOptions());
+        Assert.Empty(report.Items);
+        Assert.Contains(logs.Messages, m => m.Contains($"Dead-letter file {DeadLetterFile}: line 1 is not readable", StringComparison.Ordinal));
+    }
+
     public void Dispose()
     {
         if (Directory.Exists(_dataDirectory))
         {
             Directory.Delete(_dataDirectory, recursive: true);
+        }
+    }
+
+    private sealed class CapturingLoggerProvider : ILoggerProvider
+    {
+        public ConcurrentQueue<string> Messages { get; } = new();
+
+        public ILogger CreateLogger(string categoryName) => new Logger(Messages);
+
+        public void Dispose()
+        {
+        }
+
+        private sealed class Logger(ConcurrentQueue<string> messages) : ILogger
+        {
+            public IDisposable? BeginScope<TState>(TState state)
+                where TState : notnull => null;
+
+            public bool IsEnabled(LogLevel logLevel) => true;
+
+            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+                => messages.Enqueue(formatter(state, exception));
         }
     }
 }
