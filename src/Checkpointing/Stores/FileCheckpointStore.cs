@@ -9,7 +9,9 @@ namespace StreamLanes.Checkpointing;
 /// <remarks>
 /// Every save rewrites the file through a temporary file that is flushed to disk and then renamed over the old one,
 /// so a crash mid-write leaves either the previous or the new checkpoints, never a torn file. One process owns a
-/// directory: the store does not coordinate writers across processes (use a lease-based store for that).
+/// directory, enforced: the first read or save takes an exclusive OS lock on <c>&lt;directory&gt;/.lock</c> (shared by
+/// every store of this process on the directory, released on <see cref="Dispose"/> or by the OS when the process ends),
+/// and a store in another process then fails with an <see cref="IOException"/> naming the directory.
 /// </remarks>
 public sealed class FileCheckpointStore : ICheckpointStore, IDisposable
 {
@@ -17,6 +19,8 @@ public sealed class FileCheckpointStore : ICheckpointStore, IDisposable
     private readonly string _directory;
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly Dictionary<string, Dictionary<string, SequenceNumber>> _files = new(StringComparer.Ordinal);
+    private CheckpointDirectoryLock? _lock;
+    private int _disposed;
 
     /// <summary>Initializes a store that keeps its files in <paramref name="directory"/>, created if absent.</summary>
     /// <param name="directory">The directory, relative to the current directory or absolute.</param>
@@ -68,13 +72,23 @@ public sealed class FileCheckpointStore : ICheckpointStore, IDisposable
     }
 
     /// <inheritdoc/>
-    public void Dispose() => _gate.Dispose();
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            _lock?.Dispose();
+            _gate.Dispose();
+        }
+    }
 
     /// <summary>The file a key's checkpoint is kept in.</summary>
     internal string PathOf(CheckpointKey key) => Path.Combine(_directory, $"{Escape(key.Consumer)}.{Escape(key.Stream)}.checkpoints.json");
 
     private async ValueTask<Dictionary<string, SequenceNumber>> LoadAsync(CheckpointKey key, CancellationToken cancellationToken)
     {
+        // Taken on first use, not at construction: a consumer whose checkpoints live in a lease table never touches
+        // the directory, so it must not keep other processes out of it.
+        _lock ??= CheckpointDirectoryLock.Acquire(_directory);
         string path = PathOf(key);
         if (_files.TryGetValue(path, out Dictionary<string, SequenceNumber>? cached))
         {

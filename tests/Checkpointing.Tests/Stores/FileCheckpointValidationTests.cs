@@ -53,6 +53,31 @@ public sealed class FileCheckpointValidationTests : IDisposable
         Assert.True((await store.GetAsync(Key with { Shard = "shard-1" }, default)).IsShardEnd);
     }
 
+    [Fact]
+    public async Task A_directory_another_process_holds_is_refused_naming_it_and_is_free_once_the_stores_are_disposed()
+    {
+        Directory.CreateDirectory(_directory);
+        string lockFile = Path.Combine(_directory, ".lock");
+        using (new FileStream(lockFile, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None))
+        {
+            // A separate open of the lock file is what another process does.
+            using var refused = new FileCheckpointStore(_directory);
+            IOException error = await Assert.ThrowsAsync<IOException>(async () => await refused.GetAsync(Key, default));
+            Assert.Contains($"The checkpoint directory '{Path.GetFullPath(_directory)}' is in use by another process", error.Message, StringComparison.Ordinal);
+        }
+
+        var first = new FileCheckpointStore(_directory);
+        var second = new FileCheckpointStore(_directory);
+        await first.SaveAsync(Key, SequenceNumber.FromInteger(1), default);
+        Assert.Equal(SequenceNumber.FromInteger(1), await second.GetAsync(Key, default));
+        first.Dispose();
+        Assert.ThrowsAny<IOException>(() => new FileStream(lockFile, FileMode.Open, FileAccess.ReadWrite, FileShare.None).Dispose());
+        second.Dispose();
+        using (new FileStream(lockFile, FileMode.Open, FileAccess.ReadWrite, FileShare.None))
+        {
+        }
+    }
+
     private async Task<string> WriteAsync(string json)
     {
         // The store decides the file name; write a valid checkpoint first to learn it, then overwrite it.
