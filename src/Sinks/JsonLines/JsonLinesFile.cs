@@ -189,7 +189,17 @@ internal sealed class JsonLinesFile
         HashSet<string> deleted = File.Exists(tombstonePath)
             ? new HashSet<string>(await File.ReadAllLinesAsync(tombstonePath, cancellationToken).ConfigureAwait(false), StringComparer.Ordinal)
             : [];
-        byte[] bytes = await File.ReadAllBytesAsync(path, cancellationToken).ConfigureAwait(false);
+        byte[] bytes;
+
+        // Shared for writing: the file is read while this process (or, for the CLI, a consumer) appends to it.
+        var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 4096, FileOptions.Asynchronous);
+        await using (stream.ConfigureAwait(false))
+        {
+            using var buffer = new MemoryStream();
+            await stream.CopyToAsync(buffer, cancellationToken).ConfigureAwait(false);
+            bytes = buffer.ToArray();
+        }
+
         var byId = new Dictionary<string, (DeadLetterEnvelope Envelope, List<string> Hashes, int Line)>(StringComparer.Ordinal);
         var bad = new List<BadLine>();
         int lineNumber = 0;
