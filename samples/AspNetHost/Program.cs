@@ -51,9 +51,8 @@ app.MapPost("/consumers/{name}/keys/{key}/replay", async (string name, string ke
         return Results.NotFound();
     }
 
-    var store = new JsonLinesDeadLetterSink(Path.Combine("streamlanes-web-data", "dead-letters", $"{name}.jsonl"));
+    // The consumer's own store: a second sink on its file would be a second writer, and the consumer refuses to share it.
     DeadLetterRedriveReport report = await consumer.ReplayDeadLettersAsync(
-        store,
         new DeadLetterRedriveOptions { Filter = new DeadLetterFilter { Consumer = name, PartitionKey = key } },
         cancellationToken);
     return Results.Ok(new { report.Counts, report.ReleasedKeys });

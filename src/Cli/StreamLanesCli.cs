@@ -2,19 +2,18 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using Amazon.DynamoDBv2;
-using Amazon.Runtime;
-using Amazon.S3;
 using StreamLanes.Aws;
 using StreamLanes.Sinks;
 
 namespace StreamLanes.Cli;
 
 /// <summary>
-/// The <c>streamlanes</c> command line: <c>dlq list|show|replay|republish|purge</c> over a dead-letter store.
-/// Exit codes: 0 success, 1 some dead letters failed (or a service call failed), 2 usage error.
+/// The <c>streamlanes</c> command line: <c>dlq list|show|replay|republish|purge|check|quarantine</c> over a dead-letter store.
+/// Exit codes: 0 success; 1 some dead letters failed, a service call failed, the file is in use by a running consumer,
+/// or (<c>check</c>) the file has unreadable lines; 2 usage error (including a missing <c>--file</c> and a bad URL,
+/// region or rate).
 /// </summary>
-internal static class StreamLanesCli
+internal static partial class StreamLanesCli
 {
     public const int Success = 0;
     public const int SomeFailed = 1;
@@ -38,7 +37,7 @@ internal static class StreamLanesCli
     private static readonly Option<DateTimeOffset?> FromOption = new("--from") { Description = "Only dead-lettered at or after this time (ISO 8601)." };
     private static readonly Option<DateTimeOffset?> ToOption = new("--to") { Description = "Only dead-lettered before this time (ISO 8601)." };
     private static readonly Option<bool> DryRunOption = new("--dry-run") { Description = "Report what would be done; change nothing." };
-    private static readonly Option<double?> RateOption = new("--rate") { Description = "At most this many dead letters per second." };
+    private static readonly Option<double?> RateOption = new("--rate") { Description = "At most this many dead letters per second (0.001 to 100000)." };
     private static readonly Option<string> OutputOption = CreateOutputOption();
     private static readonly Option<string?> IdOption = new("--id") { Description = "show: only the dead letter with this id." };
     private static readonly Option<string?> ToKinesisOption = new("--to-kinesis") { Description = "republish: the target Kinesis stream." };
@@ -59,7 +58,16 @@ internal static class StreamLanesCli
             return UsageError;
         }
 
-        return await parse.InvokeAsync(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false }, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await parse.InvokeAsync(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // Whatever was not foreseen is still reported as a failure with a message, never as a crash (exit 134).
+            await error.WriteLineAsync($"error: {ex.GetType().Name}: {ex.Message}").ConfigureAwait(false);
+            return SomeFailed;
+        }
     }
 
     private static Option<string> CreateOutputOption()
@@ -85,8 +93,10 @@ internal static class StreamLanesCli
         dlq.Add(Verb("replay", "Re-publish matching dead letters to the stream or queue they came from, in per-key order; delete each once published.", common, redrive, (p, ct) => RedriveAsync(p, "replay", output, error, ct)));
         dlq.Add(Verb("republish", "Re-publish matching dead letters to --to-kinesis or --to-sqs, in per-key order; delete each once published.", common, [.. redrive, ToKinesisOption, ToSqsOption], (p, ct) => RedriveAsync(p, "republish", output, error, ct)));
         dlq.Add(Verb("purge", "Delete matching dead letters (a filter or --all is required).", common, [.. redrive, AllOption], (p, ct) => RedriveAsync(p, "purge", output, error, ct)));
+        dlq.Add(Verb("check", "List the unreadable lines of a --file (torn or corrupt), with their line numbers; exit 1 when there are any.", [FileOption, OutputOption], [], (p, ct) => BadLinesAsync(p, quarantine: false, output, error, ct)));
+        dlq.Add(Verb("quarantine", "Move the unreadable lines of a --file to <file>.quarantine, so they are kept but no longer read.", [FileOption, OutputOption], [DryRunOption], (p, ct) => BadLinesAsync(p, quarantine: true, output, error, ct)));
 
-        var root = new RootCommand("StreamLanes operator tool. Exit codes: 0 success, 1 some dead letters failed, 2 usage error.");
+        var root = new RootCommand("StreamLanes operator tool. Exit codes: 0 success; 1 some dead letters failed, a service call failed, the file is in use, or check found unreadable lines; 2 usage error.");
         root.Add(dlq);
         return root;
     }
@@ -118,6 +128,7 @@ internal static class StreamLanesCli
 
         try
         {
+            await WarnAboutBadLinesAsync(store, error, cancellationToken).ConfigureAwait(false);
             IReadOnlyList<DeadLetterEnvelope> letters = await new DeadLetterRedriver(store.DeadLetters).ListAsync(filter, cancellationToken).ConfigureAwait(false);
             if (parse.GetValue(IdOption) is { } id)
             {
@@ -163,6 +174,12 @@ internal static class StreamLanesCli
             return UsageError;
         }
 
+        if (parse.GetValue(RateOption) is double rate && rate is not (>= DeadLetterRedriveOptions.MinRatePerSecond and <= DeadLetterRedriveOptions.MaxRatePerSecond))
+        {
+            await error.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"--rate must be between {DeadLetterRedriveOptions.MinRatePerSecond} (one dead letter per 1000 s) and {DeadLetterRedriveOptions.MaxRatePerSecond} per second; got {rate}.")).ConfigureAwait(false);
+            return UsageError;
+        }
+
         var options = new DeadLetterRedriveOptions { Filter = filter, DryRun = parse.GetValue(DryRunOption), RatePerSecond = parse.GetValue(RateOption) };
         try
         {
@@ -180,8 +197,14 @@ internal static class StreamLanesCli
             return UsageError;
         }
 
+        if (store.File is { } file && !options.DryRun && !await TryLockAsync(file, error).ConfigureAwait(false))
+        {
+            return SomeFailed;
+        }
+
         try
         {
+            await WarnAboutBadLinesAsync(store, error, cancellationToken).ConfigureAwait(false);
             var redriver = new DeadLetterRedriver(store.DeadLetters);
             DeadLetterRedriveReport report;
             if (operation == "purge")
@@ -195,7 +218,7 @@ internal static class StreamLanesCli
                 IDeadLetterRepublisher target = operation == "replay"
                     ? new SourceDeadLetterRepublisher(kinesis, sqs)
                     : toKinesis is not null ? new KinesisDeadLetterRepublisher(kinesis!, toKinesis) : new SqsDeadLetterRepublisher(sqs!, toSqs);
-                report = await redriver.RepublishAsync(target, options, cancellationToken).ConfigureAwait(false);
+                report = await redriver.RepublishAsAsync(operation, target, options, cancellationToken).ConfigureAwait(false);
             }
 
             await output.WriteAsync(parse.GetValue(OutputOption) == "json" ? ReportJson(report) + Environment.NewLine : ReportTable(report)).ConfigureAwait(false);
@@ -231,97 +254,6 @@ internal static class StreamLanesCli
         }
 
         return true;
-    }
-
-    private static async Task<Store?> OpenStoreAsync(ParseResult parse, TextWriter error)
-    {
-        string? file = parse.GetValue(FileOption);
-        string? queue = parse.GetValue(SqsQueueOption);
-        string? table = parse.GetValue(DynamoDbTableOption);
-        if (new[] { file, queue, table }.Count(static s => s is not null) != 1)
-        {
-            await error.WriteLineAsync("Choose exactly one store: --file <path>, --sqs-queue-url <url> or --dynamodb-table <name>.").ConfigureAwait(false);
-            return null;
-        }
-
-        var disposables = new List<IDisposable>();
-        S3ClaimCheck? claimCheck = null;
-        try
-        {
-            if (parse.GetValue(S3BucketOption) is { } bucket)
-            {
-                var s3Config = new AmazonS3Config { ForcePathStyle = true };
-                if (Endpoint(parse, S3EndpointOption) is { } s3Url)
-                {
-                    s3Config.ServiceURL = s3Url;
-                    s3Config.AuthenticationRegion = Region(parse);
-                }
-                else
-                {
-                    s3Config.RegionEndpoint = Amazon.RegionEndpoint.GetBySystemName(Region(parse));
-                }
-
-                var s3 = new AmazonS3Client(s3Config);
-                disposables.Add(s3);
-                claimCheck = new S3ClaimCheck(s3, new S3ClaimCheckOptions { BucketName = bucket, KeyPrefix = parse.GetValue(S3PrefixOption) ?? new S3ClaimCheckOptions().KeyPrefix });
-            }
-
-            if (file is not null)
-            {
-                var sink = new JsonLinesDeadLetterSink(file);
-                return new Store(sink, disposables, sink);
-            }
-
-            if (queue is not null)
-            {
-                var sqs = new SqsClient(AwsOptions(parse, parse.GetValue(SqsEndpointOption)));
-                disposables.Add(sqs);
-                var sink = new SqsDeadLetterSink(sqs, new SqsDeadLetterSinkOptions { QueueUrl = queue }, claimCheck);
-                return new Store(sink, disposables, sink);
-            }
-
-            var dynamoConfig = new AmazonDynamoDBConfig();
-            if (Endpoint(parse, DynamoDbEndpointOption) is { } dynamoUrl)
-            {
-                dynamoConfig.ServiceURL = dynamoUrl;
-                dynamoConfig.AuthenticationRegion = Region(parse);
-            }
-            else
-            {
-                dynamoConfig.RegionEndpoint = Amazon.RegionEndpoint.GetBySystemName(Region(parse));
-            }
-
-            var dynamo = new AmazonDynamoDBClient(dynamoConfig);
-            disposables.Add(dynamo);
-            var dynamoSink = new DynamoDbDeadLetterSink(dynamo, new DynamoDbDeadLetterSinkOptions { TableName = table!, CreateTableIfMissing = false }, claimCheck);
-            disposables.Add(dynamoSink);
-            return new Store(dynamoSink, disposables, null);
-        }
-        catch (ArgumentException ex)
-        {
-            foreach (IDisposable disposable in disposables)
-            {
-                disposable.Dispose();
-            }
-
-            await error.WriteLineAsync(ex.Message).ConfigureAwait(false);
-            return null;
-        }
-    }
-
-    private static string Region(ParseResult parse) => parse.GetValue(RegionOption) ?? new AwsClientOptions().Region;
-
-    private static string? Endpoint(ParseResult parse, Option<string?> specific) => parse.GetValue(specific) ?? parse.GetValue(EndpointOption);
-
-    private static AwsClientOptions AwsOptions(ParseResult parse, string? specific)
-    {
-        var options = new AwsClientOptions { Region = Region(parse) };
-        if ((specific ?? parse.GetValue(EndpointOption)) is { } url)
-        {
-            options.ServiceUrl = new Uri(url, UriKind.Absolute);
-        }
-
-        return options;
     }
 
     private static string SummaryJson(IReadOnlyList<DeadLetterEnvelope> letters) => WriteJson(writer =>
@@ -445,24 +377,5 @@ internal static class StreamLanesCli
         }
 
         return Encoding.UTF8.GetString(buffer.ToArray());
-    }
-
-    /// <summary>The opened store and what to dispose with it.</summary>
-    private sealed class Store(IDeadLetterStore deadLetters, List<IDisposable> disposables, IAsyncDisposable? asyncDisposable) : IAsyncDisposable
-    {
-        public IDeadLetterStore DeadLetters { get; } = deadLetters;
-
-        public async ValueTask DisposeAsync()
-        {
-            if (asyncDisposable is not null)
-            {
-                await asyncDisposable.DisposeAsync().ConfigureAwait(false);
-            }
-
-            foreach (IDisposable disposable in disposables)
-            {
-                disposable.Dispose();
-            }
-        }
     }
 }

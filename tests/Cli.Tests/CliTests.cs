@@ -74,7 +74,7 @@ public sealed class CliTests(SqsEmulatorFixture fauxqs, DynamoDbEmulatorFixture 
 
         (exit, _, error) = await RunAsync("dlq", "purge", "--file", "x.jsonl", "--all", "--rate", "-1");
         Assert.Equal(2, exit);
-        Assert.Contains("RatePerSecond", error);
+        Assert.Contains("--rate", error);
 
         (exit, _, _) = await RunAsync("dlq", "list", "--file", "x.jsonl", "--output", "xml");
         Assert.Equal(2, exit);

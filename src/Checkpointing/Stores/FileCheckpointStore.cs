@@ -9,7 +9,9 @@ namespace StreamLanes.Checkpointing;
 /// <remarks>
 /// Every save rewrites the file through a temporary file that is flushed to disk and then renamed over the old one,
 /// so a crash mid-write leaves either the previous or the new checkpoints, never a torn file. One process owns a
-/// directory: the store does not coordinate writers across processes (use a lease-based store for that).
+/// directory, enforced: the first read or save takes an exclusive OS lock on <c>&lt;directory&gt;/.lock</c> (shared by
+/// every store of this process on the directory, released on <see cref="Dispose"/> or by the OS when the process ends),
+/// and a store in another process then fails with an <see cref="IOException"/> naming the directory.
 /// </remarks>
 public sealed class FileCheckpointStore : ICheckpointStore, IDisposable
 {
@@ -17,6 +19,8 @@ public sealed class FileCheckpointStore : ICheckpointStore, IDisposable
     private readonly string _directory;
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly Dictionary<string, Dictionary<string, SequenceNumber>> _files = new(StringComparer.Ordinal);
+    private CheckpointDirectoryLock? _lock;
+    private int _disposed;
 
     /// <summary>Initializes a store that keeps its files in <paramref name="directory"/>, created if absent.</summary>
     /// <param name="directory">The directory, relative to the current directory or absolute.</param>
@@ -52,6 +56,12 @@ public sealed class FileCheckpointStore : ICheckpointStore, IDisposable
         {
             Dictionary<string, SequenceNumber> shards = await LoadAsync(key, cancellationToken).ConfigureAwait(false);
             var updated = new Dictionary<string, SequenceNumber>(shards, StringComparer.Ordinal) { [key.Shard] = position };
+            if (position.IsNone)
+            {
+                // "No checkpoint" is the absence of an entry: a null sequence number on disk is refused as corrupt.
+                updated.Remove(key.Shard);
+            }
+
             await WriteAtomicallyAsync(PathOf(key), key, updated, cancellationToken).ConfigureAwait(false);
             _files[PathOf(key)] = updated;
         }
@@ -62,12 +72,23 @@ public sealed class FileCheckpointStore : ICheckpointStore, IDisposable
     }
 
     /// <inheritdoc/>
-    public void Dispose() => _gate.Dispose();
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            _lock?.Dispose();
+            _gate.Dispose();
+        }
+    }
 
-    private string PathOf(CheckpointKey key) => Path.Combine(_directory, $"{Escape(key.Consumer)}.{Escape(key.Stream)}.checkpoints.json");
+    /// <summary>The file a key's checkpoint is kept in.</summary>
+    internal string PathOf(CheckpointKey key) => Path.Combine(_directory, $"{Escape(key.Consumer)}.{Escape(key.Stream)}.checkpoints.json");
 
     private async ValueTask<Dictionary<string, SequenceNumber>> LoadAsync(CheckpointKey key, CancellationToken cancellationToken)
     {
+        // Taken on first use, not at construction: a consumer whose checkpoints live in a lease table never touches
+        // the directory, so it must not keep other processes out of it.
+        _lock ??= CheckpointDirectoryLock.Acquire(_directory);
         string path = PathOf(key);
         if (_files.TryGetValue(path, out Dictionary<string, SequenceNumber>? cached))
         {
@@ -90,9 +111,7 @@ public sealed class FileCheckpointStore : ICheckpointStore, IDisposable
 
                 foreach (JsonProperty shard in root.GetProperty("shards").EnumerateObject())
                 {
-                    shards[shard.Name] = SequenceNumber.Parse(
-                        shard.Value.GetProperty("sequenceNumber").GetString(),
-                        shard.Value.GetProperty("subSequenceNumber").GetInt64());
+                    shards[shard.Name] = ParsePosition(path, shard);
                 }
             }
             catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
@@ -105,6 +124,52 @@ public sealed class FileCheckpointStore : ICheckpointStore, IDisposable
 
         _files[path] = shards;
         return shards;
+    }
+
+    /// <summary>
+    /// Reads one shard's position, refusing every value the store never writes: a missing, null or empty sequence
+    /// number (which would otherwise read as "no checkpoint" and re-process the shard from its start), one that is not
+    /// decimal digits or <c>SHARD_END</c>, and a sub-sequence number that is not a whole number from 0 to 2^63-1.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The value is invalid; the message names the file, shard, field and value.</exception>
+    private static SequenceNumber ParsePosition(string path, JsonProperty shard)
+    {
+        const string Sequence = "sequenceNumber", SubSequence = "subSequenceNumber";
+        if (shard.Value.ValueKind != JsonValueKind.Object)
+        {
+            throw Invalid(path, shard.Name, "shards." + shard.Name, shard.Value, "must be an object with sequenceNumber and subSequenceNumber");
+        }
+
+        string? sequence = shard.Value.TryGetProperty(Sequence, out JsonElement sequenceElement) && sequenceElement.ValueKind == JsonValueKind.String
+            ? sequenceElement.GetString()
+            : null;
+        if (string.IsNullOrEmpty(sequence) || !(sequence == SequenceNumber.ShardEnd.Value || sequence.All(char.IsAsciiDigit)))
+        {
+            throw Invalid(path, shard.Name, Sequence, sequenceElement, "must be a string of decimal digits or SHARD_END");
+        }
+
+        if (!shard.Value.TryGetProperty(SubSequence, out JsonElement subElement)
+            || subElement.ValueKind != JsonValueKind.Number
+            || !subElement.TryGetInt64(out long subSequence)
+            || subSequence < 0)
+        {
+            throw Invalid(path, shard.Name, SubSequence, subElement, "must be a whole number from 0 to 9223372036854775807");
+        }
+
+        return SequenceNumber.Parse(sequence, subSequence);
+    }
+
+    private static InvalidDataException Invalid(string path, string shard, string field, JsonElement value, string rule)
+    {
+        string shown = value.ValueKind == JsonValueKind.Undefined ? "missing" : value.GetRawText();
+        if (shown.Length > 100)
+        {
+            shown = string.Concat(shown.AsSpan(0, 100), $"… ({shown.Length} characters)");
+        }
+
+        return new InvalidDataException(
+            $"Checkpoint file '{path}', shard '{shard}': {field} is {shown}, but it {rule}. The consumer stops rather than " +
+            "re-process or skip records: correct the value, or remove the shard's entry to read the shard from its start again.");
     }
 
     private static async Task WriteAtomicallyAsync(string path, CheckpointKey key, Dictionary<string, SequenceNumber> shards, CancellationToken cancellationToken)

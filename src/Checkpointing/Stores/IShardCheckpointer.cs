@@ -53,4 +53,11 @@ public sealed class StoreShardCheckpointer(ICheckpointStore store, CheckpointKey
 
     /// <inheritdoc/>
     public ValueTask SaveAsync(SequenceNumber position, CancellationToken cancellationToken) => store.SaveAsync(key, position, cancellationToken);
+
+    /// <summary>Where the checkpoint is kept, for error messages: the file and field for a <see cref="FileCheckpointStore"/>.</summary>
+    /// <returns>A description of the checkpoint's location.</returns>
+    public override string ToString()
+        => store is FileCheckpointStore file
+            ? $"checkpoint file '{file.PathOf(key)}', field shards.{key.Shard}.sequenceNumber"
+            : $"{store.GetType().Name}, consumer '{key.Consumer}', stream '{key.Stream}', shard '{key.Shard}'";
 }

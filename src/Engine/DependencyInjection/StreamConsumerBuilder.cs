@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Polly;
 using Polly.Retry;
 using StreamLanes.Checkpointing;
@@ -109,7 +110,9 @@ public sealed class StreamConsumerBuilder
     public StreamConsumerBuilder UseJsonLinesDeadLetters(string? path = null)
     {
         string name = Name;
-        _registration.DeadLetterSink = (_, options) => new JsonLinesDeadLetterSink(path ?? DefaultDeadLetterPath(options, name));
+        _registration.DeadLetterSink = (services, options) => new JsonLinesDeadLetterSink(
+            path ?? DefaultDeadLetterPath(options, name),
+            services.GetService<ILoggerFactory>()?.CreateLogger($"StreamLanes.Consumer.{name}"));
         return this;
     }
 
@@ -217,6 +220,7 @@ public sealed class StreamConsumerBuilder
         return this;
     }
 
+    // Escaped even though registration validates names: a path is never built from a name as it is.
     internal static string DefaultDeadLetterPath(StreamConsumerOptions options, string consumerName)
-        => Path.Combine(options.DataDirectory, "dead-letters", $"{consumerName}.jsonl");
+        => ConsumerNames.PathInside(Path.Combine(options.DataDirectory, "dead-letters"), $"{ConsumerNames.ToFileName(consumerName)}.jsonl");
 }

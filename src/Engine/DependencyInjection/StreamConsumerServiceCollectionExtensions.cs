@@ -23,16 +23,19 @@ public static class StreamConsumerServiceCollectionExtensions
     /// </summary>
     /// <typeparam name="THandler">The handler: implements <see cref="IStreamHandler{TMessage}"/> for exactly one message type.</typeparam>
     /// <param name="services">The services.</param>
-    /// <param name="name">The consumer's name; the handler's type name when null.</param>
+    /// <param name="name">
+    /// The consumer's name; the handler's type name when null. It becomes a file name, so it is 1 to 128 ASCII letters,
+    /// digits, '-', '_' or '.', and not "." or "..".
+    /// </param>
     /// <param name="configure">Sets options in code, after configuration was bound.</param>
     /// <returns>A builder to choose the source, checkpoint store, dead-letter sink and retry behaviour.</returns>
-    /// <exception cref="ArgumentException">The handler does not implement one <see cref="IStreamHandler{TMessage}"/>, or the name is taken.</exception>
+    /// <exception cref="ArgumentException">The handler does not implement one <see cref="IStreamHandler{TMessage}"/>, or the name is invalid or taken.</exception>
     public static StreamConsumerBuilder AddStreamConsumer<THandler>(this IServiceCollection services, string? name = null, Action<StreamConsumerOptions>? configure = null)
         where THandler : class
     {
         ArgumentNullException.ThrowIfNull(services);
-        name ??= typeof(THandler).Name;
-        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        name ??= typeof(THandler).Name.Split('`')[0];
+        ConsumerNames.Validate(name, nameof(name));
         Type[] handled = [.. typeof(THandler).GetInterfaces()
             .Where(static type => type.IsGenericType && type.GetGenericTypeDefinition() == typeof(IStreamHandler<>))
             .Select(static type => type.GetGenericArguments()[0])];
@@ -100,7 +103,7 @@ public static class StreamConsumerServiceCollectionExtensions
         ICheckpointStore checkpointStore = registration.CheckpointStore?.Invoke(provider, options)
             ?? new FileCheckpointStore(Path.Combine(options.DataDirectory, "checkpoints"));
         IDeadLetterSink sink = registration.DeadLetterSink?.Invoke(provider, options)
-            ?? new JsonLinesDeadLetterSink(StreamConsumerBuilder.DefaultDeadLetterPath(options, registration.Name));
+            ?? new JsonLinesDeadLetterSink(StreamConsumerBuilder.DefaultDeadLetterPath(options, registration.Name), logger);
 
         var invoker = (IHandlerInvoker)typeof(StreamConsumerServiceCollectionExtensions)
             .GetMethod(nameof(CreateInvoker), BindingFlags.NonPublic | BindingFlags.Static)!

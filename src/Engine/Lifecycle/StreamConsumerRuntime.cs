@@ -116,6 +116,9 @@ internal sealed partial class StreamConsumerRuntime : IStreamConsumer, ISourceHo
 
     public NonRetryablePolicy NonRetryable => _nonRetryable;
 
+    /// <summary>The consumer's own dead-letter sink: its store for replay, so nobody opens a second writer on it.</summary>
+    public IDeadLetterSink DeadLetterSink => _sink;
+
     public IReadOnlyDictionary<string, string> ParkedKeys => _parkedKeys;
 
     public int BufferedCount => Volatile.Read(ref _buffered);
@@ -213,6 +216,7 @@ internal sealed partial class StreamConsumerRuntime : IStreamConsumer, ISourceHo
         try
         {
             _startedAt = TimeProvider.GetUtcNow();
+            DeadLetterFileLock.Acquire(Name, _options, _sink, Logger);
             StreamLanesMetrics.Track(this);
             await _source.StartAsync(this, cancellationToken).ConfigureAwait(false);
             _running = true;
@@ -254,6 +258,7 @@ internal sealed partial class StreamConsumerRuntime : IStreamConsumer, ISourceHo
             using var finalCheckpointTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(10), TimeProvider);
             await CheckpointAllAsync(finalCheckpointTimeout.Token).ConfigureAwait(false);
             await _source.ReleaseAsync(finalCheckpointTimeout.Token).ConfigureAwait(false);
+            await DeadLetterFileLock.ReleaseAsync(_sink).ConfigureAwait(false);
             StreamLanesMetrics.Untrack(this);
             Log.ConsumerStopped(Logger, Name, BufferedCount);
         }

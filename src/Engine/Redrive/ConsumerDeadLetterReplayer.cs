@@ -24,12 +24,44 @@ public static class StreamConsumerDeadLetterExtensions
     }
 
     /// <summary>
+    /// The consumer's own dead-letter store: the sink it writes to. Use it to list, replay or purge the consumer's dead
+    /// letters while it runs, instead of opening a second sink on the same file or queue (a second JSON-lines writer
+    /// would interleave with the consumer's).
+    /// </summary>
+    /// <param name="consumer">The consumer (resolved by name from the host's services).</param>
+    /// <returns>The store.</returns>
+    /// <exception cref="ArgumentException">The consumer is not one registered with <c>AddStreamConsumer</c>.</exception>
+    /// <exception cref="InvalidOperationException">The consumer's sink is a custom one that is not an <see cref="IDeadLetterStore"/>.</exception>
+    public static IDeadLetterStore GetDeadLetterStore(this IStreamConsumer consumer)
+    {
+        ArgumentNullException.ThrowIfNull(consumer);
+        if (consumer is not StreamConsumerRuntime runtime)
+        {
+            throw new ArgumentException("Only consumers registered with AddStreamConsumer expose their dead-letter store.", nameof(consumer));
+        }
+
+        return runtime.DeadLetterSink as IDeadLetterStore
+            ?? throw new InvalidOperationException($"The dead-letter sink of consumer '{runtime.Name}' ({runtime.DeadLetterSink.GetType().Name}) cannot be read back: it does not implement IDeadLetterStore.");
+    }
+
+    /// <summary>
+    /// Replays this consumer's dead letters from its own store (<see cref="GetDeadLetterStore"/>) through its handler,
+    /// in per-key sequence order; see <see cref="ReplayDeadLettersAsync(IStreamConsumer, IDeadLetterStore, DeadLetterRedriveOptions?, CancellationToken)"/>.
+    /// </summary>
+    /// <param name="consumer">The consumer.</param>
+    /// <param name="options">Filter, dry run, rate.</param>
+    /// <param name="cancellationToken">Cancels the replay.</param>
+    /// <returns>The report.</returns>
+    public static Task<DeadLetterRedriveReport> ReplayDeadLettersAsync(this IStreamConsumer consumer, DeadLetterRedriveOptions options, CancellationToken cancellationToken = default)
+        => consumer.ReplayDeadLettersAsync(consumer.GetDeadLetterStore(), options, cancellationToken);
+
+    /// <summary>
     /// Replays this consumer's dead letters from a store through its handler, in per-key sequence order: each success is
     /// deleted, each failure stays with the new attempts appended (and its key's later dead letters wait), and a key
     /// parked by <see cref="KeyFailureMode.ParkKey"/> is released once none of its dead letters is left.
     /// </summary>
     /// <param name="consumer">The consumer.</param>
-    /// <param name="store">Where its dead letters are (usually the consumer's own sink).</param>
+    /// <param name="store">Where its dead letters are; for the consumer's own sink, use <see cref="GetDeadLetterStore"/> (never a second instance on its file).</param>
     /// <param name="options">Filter, dry run, rate; all of the consumer's dead letters when <see langword="null"/>.</param>
     /// <param name="cancellationToken">Cancels the replay.</param>
     /// <returns>The report.</returns>

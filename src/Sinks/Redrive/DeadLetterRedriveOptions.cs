@@ -9,7 +9,16 @@ public sealed class DeadLetterRedriveOptions
     /// <summary>Reports what would be done, changing nothing (no handler call, no publish, no delete). Default: <see langword="false"/>.</summary>
     public bool DryRun { get; set; }
 
-    /// <summary>At most this many dead letters acted on per second, over all keys; <see langword="null"/> for no limit. Default: <see langword="null"/>.</summary>
+    /// <summary>The smallest <see cref="RatePerSecond"/>: 0.001, one dead letter per 1,000 seconds (a slower rate is a mistake, not a plan).</summary>
+    public const double MinRatePerSecond = 0.001;
+
+    /// <summary>The largest <see cref="RatePerSecond"/>: 100,000.</summary>
+    public const double MaxRatePerSecond = 100_000;
+
+    /// <summary>
+    /// At most this many dead letters acted on per second, over all keys, from <see cref="MinRatePerSecond"/> to
+    /// <see cref="MaxRatePerSecond"/>; <see langword="null"/> for no limit. Default: <see langword="null"/>.
+    /// </summary>
     public double? RatePerSecond { get; set; }
 
     /// <summary>How many partition keys are redriven at the same time (a key's dead letters always go one by one, in order). Default: 4.</summary>
@@ -26,9 +35,9 @@ public sealed class DeadLetterRedriveOptions
             problems.Add($"{prefix}{nameof(Filter)} is required (use DeadLetterFilter.All for every dead letter).");
         }
 
-        if (RatePerSecond is double rate && (double.IsNaN(rate) || rate <= 0 || rate > 100_000))
+        if (RatePerSecond is double rate && rate is not (>= MinRatePerSecond and <= MaxRatePerSecond))
         {
-            problems.Add($"{prefix}{nameof(RatePerSecond)} must be greater than 0 and at most 100,000, not {rate}.");
+            problems.Add($"{prefix}{nameof(RatePerSecond)} must be between {MinRatePerSecond} (one dead letter per 1,000 s) and {MaxRatePerSecond:N0} per second, not {rate}.");
         }
 
         if (MaxConcurrentKeys is < 1 or > 256)

@@ -46,7 +46,7 @@ public sealed class DeadLetterRedriver
     {
         List<StoredDeadLetter> read = await ReadAllAsync(filter ?? DeadLetterFilter.All, cancellationToken).ConfigureAwait(false);
         await _store.ReleaseAsync(read, cancellationToken).ConfigureAwait(false);
-        return [.. read.Select(static d => d.Envelope).OrderBy(static e => e, EnvelopeOrder.Instance)];
+        return [.. Collapse(read).Select(static d => d.Letter.Envelope).OrderBy(static e => e, EnvelopeOrder.Instance)];
     }
 
     /// <summary>Deletes the dead letters that match.</summary>
@@ -62,10 +62,14 @@ public sealed class DeadLetterRedriver
     /// <param name="cancellationToken">Cancels the re-publish.</param>
     /// <returns>The report.</returns>
     public Task<DeadLetterRedriveReport> RepublishAsync(IDeadLetterRepublisher target, DeadLetterRedriveOptions options, CancellationToken cancellationToken = default)
+        => RepublishAsAsync("republish", target, options, cancellationToken);
+
+    /// <summary>Re-publishes as <see cref="RepublishAsync"/>, reported under another operation name (the CLI's <c>replay</c> to the source).</summary>
+    internal Task<DeadLetterRedriveReport> RepublishAsAsync(string operation, IDeadLetterRepublisher target, DeadLetterRedriveOptions options, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(target);
         return RunAsync(
-            "republish",
+            operation,
             options,
             async (envelope, ct) =>
             {
@@ -128,9 +132,9 @@ public sealed class DeadLetterRedriver
             List<StoredDeadLetter> read = await ReadAllAsync(options.Filter, cancellationToken).ConfigureAwait(false);
             var keep = new ConcurrentBag<StoredDeadLetter>();
             int deleted = 0;
-            var groups = read
-                .GroupBy(static d => (d.Envelope.Consumer, d.Envelope.PartitionKey))
-                .Select(static g => (g.Key, Letters: g.OrderBy(static d => d.Envelope, EnvelopeOrder.Instance).ToList()))
+            var groups = Collapse(read)
+                .GroupBy(static d => (d.Letter.Envelope.Consumer, d.Letter.Envelope.PartitionKey))
+                .Select(static g => (g.Key, Letters: g.OrderBy(static d => d.Letter.Envelope, EnvelopeOrder.Instance).ToList()))
                 .ToList();
             try
             {
@@ -140,13 +144,14 @@ public sealed class DeadLetterRedriver
                     async (group, ct) =>
                     {
                         bool failed = failedKeys.ContainsKey(group.Key);
-                        foreach (StoredDeadLetter letter in group.Letters)
+                        foreach ((StoredDeadLetter letter, IReadOnlyList<StoredDeadLetter> copies) in group.Letters)
                         {
                             DeadLetterEnvelope envelope = letter.Envelope;
                             if (options.DryRun || failed)
                             {
                                 // Kept as it is; reported once, even when a later round reads it again.
                                 keep.Add(letter);
+                                AddAll(keep, copies);
                                 if (reported.TryAdd(envelope.Id, true))
                                 {
                                     Report(items, operation, envelope, options.DryRun ? DeadLetterOutcome.DryRun : DeadLetterOutcome.SkippedBehindFailure, null);
@@ -162,7 +167,9 @@ public sealed class DeadLetterRedriver
                                 DeadLetterReplayResult result = await action(envelope, ct).ConfigureAwait(false);
                                 if (result.Succeeded)
                                 {
+                                    // Every copy goes: a duplicate left behind would be acted on again by the next redrive.
                                     await _store.DeleteAsync(letter, ct).ConfigureAwait(false);
+                                    await DeleteAllAsync(copies, ct).ConfigureAwait(false);
                                     Interlocked.Increment(ref deleted);
                                     reported[envelope.Id] = true;
                                     Report(items, operation, envelope, successOutcome, null);
@@ -172,12 +179,14 @@ public sealed class DeadLetterRedriver
 
                                 DeadLetterEnvelope again = envelope with { Attempts = [.. envelope.Attempts, .. result.FailedAttempts] };
                                 await _store.ReplaceAsync(letter, again, ct).ConfigureAwait(false);
+                                await DeleteAllAsync(copies, ct).ConfigureAwait(false);
                                 DeadLetterAttempt last = result.FailedAttempts[^1];
                                 error = $"{last.ExceptionType}: {last.Message}";
                             }
                             catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
                             {
                                 keep.Add(letter);
+                                AddAll(keep, copies);
                                 error = $"{ex.GetType().FullName}: {ex.Message}";
                             }
 
@@ -230,6 +239,31 @@ public sealed class DeadLetterRedriver
     {
         items.Enqueue(new DeadLetterRedriveItem(envelope.Id, envelope.Consumer, envelope.PartitionKey, envelope.SequenceNumber, envelope.Reason, outcome, error));
         SinkLog.RedriveOutcome(_logger, operation, SafeText.Escape(envelope.Id), SafeText.Escape(envelope.PartitionKey), outcome);
+    }
+
+    /// <summary>
+    /// One entry per dead-letter id: a crash between a dead letter's write and the checkpoint writes it again, so a
+    /// store may hold copies. The last one read stands for the id; the others are deleted with it.
+    /// </summary>
+    private static List<(StoredDeadLetter Letter, IReadOnlyList<StoredDeadLetter> Copies)> Collapse(List<StoredDeadLetter> read)
+        => [.. read
+            .GroupBy(static d => d.Envelope.Id, StringComparer.Ordinal)
+            .Select(static g => (g.Last(), (IReadOnlyList<StoredDeadLetter>)[.. g.SkipLast(1)]))];
+
+    private static void AddAll(ConcurrentBag<StoredDeadLetter> bag, IReadOnlyList<StoredDeadLetter> letters)
+    {
+        foreach (StoredDeadLetter letter in letters)
+        {
+            bag.Add(letter);
+        }
+    }
+
+    private async Task DeleteAllAsync(IReadOnlyList<StoredDeadLetter> letters, CancellationToken cancellationToken)
+    {
+        foreach (StoredDeadLetter letter in letters)
+        {
+            await _store.DeleteAsync(letter, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     private async Task<List<StoredDeadLetter>> ReadAllAsync(DeadLetterFilter filter, CancellationToken cancellationToken)

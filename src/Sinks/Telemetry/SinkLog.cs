@@ -22,4 +22,10 @@ internal static partial class SinkLog
 
     [LoggerMessage(106, LogLevel.Information, "Redrive replay: key {PartitionKey} of consumer {Consumer} has no dead letters left and was released.")]
     public static partial void KeyReleased(ILogger logger, string consumer, string partitionKey);
+
+    [LoggerMessage(107, LogLevel.Warning, "Dead-letter file {Path}: line {LineNumber} is not readable and is skipped: {Problem}. It stays in the file; 'streamlanes dlq check' lists such lines and 'dlq quarantine' moves them aside.")]
+    public static partial void UnreadableLine(ILogger logger, string path, int lineNumber, string problem);
+
+    [LoggerMessage(108, LogLevel.Warning, "Dead-letter file {Path}: unreadable line {LineNumber} was moved to {QuarantinePath}.")]
+    public static partial void LineQuarantined(ILogger logger, string path, int lineNumber, string quarantinePath);
 }

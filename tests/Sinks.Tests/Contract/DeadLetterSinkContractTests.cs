@@ -85,11 +85,15 @@ public sealed class JsonLinesDeadLetterSinkTests : DeadLetterSinkContractTests, 
     }
 
     [Fact]
-    public async Task A_complete_but_invalid_line_is_an_error_not_silently_skipped()
+    public async Task A_complete_but_invalid_line_is_reported_by_number_not_silently_skipped_and_does_not_hide_the_rest()
     {
         Directory.CreateDirectory(Path.GetDirectoryName(_path)!);
         await File.WriteAllTextAsync(_path, "{\"version\":1}\n");
-        await Assert.ThrowsAnyAsync<System.Text.Json.JsonException>(() => JsonLinesDeadLetterSink.ReadAllAsync(_path));
+        await using var sink = new JsonLinesDeadLetterSink(_path);
+        await sink.WriteAsync(DeadLetterEnvelopeTests.Sample([1], "after", "1"), default);
+        JsonLinesContent content = await sink.ReadContentAsync(default);
+        Assert.Equal([1], content.BadLines.Select(b => b.LineNumber));
+        Assert.Equal(["after"], content.DeadLetters.Select(d => d.Envelope.PartitionKey));
     }
 
     public void Dispose()

@@ -168,8 +168,65 @@ public sealed class DeadLetterRedriverTests
     public void Invalid_options_name_the_option_and_the_rule()
     {
         ArgumentException error = Assert.Throws<ArgumentException>(() => new DeadLetterRedriveOptions { RatePerSecond = 0, MaxConcurrentKeys = 0 }.Validate());
-        Assert.Contains("DeadLetterRedriveOptions.RatePerSecond must be greater than 0", error.Message);
+        Assert.Contains("DeadLetterRedriveOptions.RatePerSecond must be between 0.001", error.Message);
         Assert.Contains("DeadLetterRedriveOptions.MaxConcurrentKeys must be between 1 and 256", error.Message);
+    }
+
+    [Theory]
+    [InlineData(1e-300)]
+    [InlineData(0.0009)]
+    [InlineData(double.PositiveInfinity)]
+    [InlineData(double.NaN)]
+    [InlineData(-1)]
+    public void A_rate_too_small_to_mean_anything_is_refused_not_run_unlimited(double rate)
+    {
+        ArgumentException error = Assert.Throws<ArgumentException>(() => new DeadLetterRedriveOptions { RatePerSecond = rate }.Validate());
+        Assert.Contains("RatePerSecond must be between 0.001 (one dead letter per 1,000 s) and 100,000 per second", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Copies_of_one_dead_letter_id_are_replayed_once_listed_once_and_all_deleted()
+    {
+        // After a crash between the dead letter's write and the checkpoint the record is dead-lettered again: same id.
+        var sink = new InMemoryDeadLetterSink();
+        DeadLetterEnvelope letter = DeadLetterEnvelopeTests.Sample([1], "a", "1");
+        await sink.WriteAsync(letter, default);
+        await sink.WriteAsync(letter with { DeadLetteredAt = letter.DeadLetteredAt.AddSeconds(30) }, default);
+        await sink.WriteAsync(DeadLetterEnvelopeTests.Sample([2], "a", "2"), default);
+        await sink.WriteAsync(letter with { DeadLetteredAt = letter.DeadLetteredAt.AddSeconds(60) }, default);
+        var redriver = new DeadLetterRedriver(sink);
+
+        Assert.Equal(["1", "2"], (await redriver.ListAsync()).Select(e => e.SequenceNumber));
+
+        var replayer = new ScriptedReplayer();
+        DeadLetterRedriveReport report = await redriver.ReplayAsync(replayer, new DeadLetterRedriveOptions());
+        Assert.Equal(["1", "2"], replayer.Calls.Select(e => e.SequenceNumber));
+        Assert.Equal(2, report.Counts[DeadLetterOutcome.Replayed]);
+        Assert.Empty(sink.Envelopes);
+    }
+
+    [Fact]
+    public async Task A_purge_removes_every_copy_and_a_failed_replay_keeps_exactly_one()
+    {
+        var sink = new InMemoryDeadLetterSink();
+        DeadLetterEnvelope letter = DeadLetterEnvelopeTests.Sample([1], "a", "1");
+        for (int i = 0; i < 3; i++)
+        {
+            await sink.WriteAsync(letter with { DeadLetteredAt = letter.DeadLetteredAt.AddSeconds(i) }, default);
+        }
+
+        DeadLetterRedriveReport failed = await new DeadLetterRedriver(sink).ReplayAsync(new ScriptedReplayer { FailSequences = { "1" } }, new DeadLetterRedriveOptions());
+        Assert.Equal(1, failed.Counts[DeadLetterOutcome.Failed]);
+        Assert.Equal(3, Assert.Single(sink.Envelopes).Attempts.Count);
+
+        for (int i = 0; i < 2; i++)
+        {
+            await sink.WriteAsync(letter, default);
+        }
+
+        DeadLetterRedriveReport purged = await new DeadLetterRedriver(sink).PurgeAsync(new DeadLetterRedriveOptions());
+        Assert.Equal(1, purged.Counts[DeadLetterOutcome.Purged]);
+        Assert.Empty(sink.Envelopes);
     }
 }
 

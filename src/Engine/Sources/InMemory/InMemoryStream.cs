@@ -178,6 +178,17 @@ public sealed class InMemoryStream
             appended.TrySetResult();
         }
 
+        public bool IsSealed
+        {
+            get
+            {
+                lock (_lock)
+                {
+                    return _sealed;
+                }
+            }
+        }
+
         public void Seal()
         {
             TaskCompletionSource appended;

@@ -40,6 +40,15 @@ public sealed class InMemoryStreamSource(InMemoryStream stream, int batchSize = 
             SequenceNumber checkpoint = await checkpointer.GetAsync(cancellationToken).ConfigureAwait(false);
             if (checkpoint.IsShardEnd)
             {
+                // SHARD_END is only written when a closed shard was read to its end: on an open shard it would silently
+                // skip every record, so it is a corrupt checkpoint and stops the consumer.
+                if (!shard.IsSealed)
+                {
+                    throw new InvalidDataException(
+                        $"The checkpoint of shard '{shard.Id}' of stream '{_stream.Name}' ({checkpointer}) is SHARD_END, but the shard is open. " +
+                        "The consumer stops rather than skip the shard's records: correct the value, or remove the shard's entry to read it from its start again.");
+                }
+
                 continue;
             }
 
