@@ -11,11 +11,14 @@ namespace StreamLanes;
 /// Reads an SQS queue with several long-polling receivers into one shard of the engine, so that messages of one
 /// key (FIFO: message group; standard: the configured attribute) are handled one at a time in this process whichever
 /// receiver got them. A message is deleted once handled or dead-lettered (the engine's acknowledgement); while it is
-/// in flight, a heartbeat keeps it hidden; on graceful stop, messages not handled are made visible again at once.
+/// in flight, a heartbeat keeps it hidden; on graceful stop, the long polls in flight are allowed to return and every
+/// message not handled is made visible again at once.
 /// </summary>
 /// <remarks>
-/// SQS has no sequence numbers a checkpoint could use: each received message gets a synthetic, increasing one for the
-/// engine's completion tracking, and checkpoints go nowhere (the queue itself remembers what was deleted).
+/// SQS has no shard order a checkpoint could use: the engine tracks a process's received messages by a per-process
+/// receive counter (the record's <see cref="StreamRecord.Position"/>), and checkpoints go nowhere (the queue itself
+/// remembers what was deleted). A record's identity (<see cref="StreamRecord.SequenceNumber"/>, from which dead-letter
+/// ids, FIFO deduplication ids and sink keys derive) is the message's own: see <see cref="SqsMessageReader.IdentityOf"/>.
 /// </remarks>
 internal sealed class SqsSource : IStreamSource, IRecordAcknowledger, IAsyncDisposable
 {
@@ -28,11 +31,18 @@ internal sealed class SqsSource : IStreamSource, IRecordAcknowledger, IAsyncDisp
     private const int BatchLimit = 10;
     private static readonly string[] All = [SqsAttributeNames.All];
 
+    /// <summary>How long past <c>WaitTime</c> a stop waits for a long poll in flight to return before cancelling it.</summary>
+    internal static readonly TimeSpan PollReturnGrace = TimeSpan.FromSeconds(3);
+
+    /// <summary>How long a stop spends making unhandled messages visible again, whatever time the engine has left.</summary>
+    internal static readonly TimeSpan ReleaseBudget = TimeSpan.FromSeconds(5);
+
     private readonly SqsSourceOptions _options;
     private readonly SqsClient _sqs;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stopReading = new();
+    private readonly CancellationTokenSource _stopPolling = new();
     private readonly CancellationTokenSource _stopBackground = new();
     private readonly SemaphoreSlim _enqueueGate = new(1, 1);
 
@@ -46,7 +56,7 @@ internal sealed class SqsSource : IStreamSource, IRecordAcknowledger, IAsyncDisp
     private ISourceHost? _host;
     private string _queueUrl = "";
     private ulong _sequence;
-    private volatile bool _stopReceiving;
+    private long _stopStartedAt;
 
     public SqsSource(SqsSourceOptions options, SqsClient sqs, TimeProvider timeProvider, ILogger logger)
     {
@@ -97,23 +107,36 @@ internal sealed class SqsSource : IStreamSource, IRecordAcknowledger, IAsyncDisp
         // Receivers finish the long poll they are in rather than cancel it: SQS does not notice a cancelled request,
         // and a message it hands to a poll nobody listens to any more stays hidden for a whole visibility timeout.
         // What those last polls return is not handled but made visible again in ReleaseAsync; meanwhile the engine
-        // drains.
-        _stopReceiving = true;
+        // drains. Back-off waits and waits for buffer space end now.
+        Interlocked.CompareExchange(ref _stopStartedAt, _time.GetTimestamp(), 0);
+        _stopPolling.Cancel();
         return Task.CompletedTask;
     }
 
     public async Task ReleaseAsync(CancellationToken cancellationToken)
     {
         // The engine has drained and stopped its handlers: every acknowledgement is queued. Wait for the last long
-        // polls (cancelled only if the stop's own time runs out), send the deletes, then make whatever was not
-        // handled visible again so another consumer gets it now rather than after its timeout.
-        using (cancellationToken.Register(static state => ((CancellationTokenSource)state!).Cancel(), _stopReading))
+        // polls, which SQS ends by WaitTime after the stop began (cancelled only past that and a grace, i.e. a hung
+        // connection, or when the engine's release budget runs out), send the deletes, then make whatever was not
+        // handled visible again so another consumer gets it now rather than after its visibility timeout.
+        Interlocked.CompareExchange(ref _stopStartedAt, _time.GetTimestamp(), 0);
+        TimeSpan pollsLeft = _options.WaitTime + PollReturnGrace - _time.GetElapsedTime(Interlocked.Read(ref _stopStartedAt));
+        using (var pollDeadline = new CancellationTokenSource(pollsLeft > TimeSpan.Zero ? pollsLeft : TimeSpan.Zero, _time))
+        using (var pollsGiveUp = CancellationTokenSource.CreateLinkedTokenSource(pollDeadline.Token, cancellationToken))
+        using (pollsGiveUp.Token.Register(static state => ((CancellationTokenSource)state!).Cancel(), _stopReading))
         {
             await Task.WhenAll(_receivers).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            if (pollsGiveUp.IsCancellationRequested)
+            {
+                SqsLog.PollsCancelled(_logger, _options.QueueName, _options.WaitTime + PollReturnGrace);
+            }
         }
 
+        // The deletes and the release get a budget of their own: they are what keeps handled messages from coming back
+        // and unhandled ones from staying hidden, so they are tried even when the engine's time is up.
+        using var budget = new CancellationTokenSource(ReleaseBudget, _time);
         _deletes.Writer.TryComplete();
-        await Task.WhenAll(_deleters).WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        await Task.WhenAll(_deleters).WaitAsync(budget.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         await _stopBackground.CancelAsync().ConfigureAwait(false);
         if (_heartbeat is not null)
         {
@@ -129,13 +152,13 @@ internal sealed class SqsSource : IStreamSource, IRecordAcknowledger, IAsyncDisp
                 SqsBatchResponse response = await _sqs.ChangeMessageVisibilityBatchAsync(
                     _queueUrl,
                     [.. chunk.Select((message, i) => new SqsChangeMessageVisibilityBatchEntry { Id = i.ToString(System.Globalization.CultureInfo.InvariantCulture), ReceiptHandle = message.ReceiptHandle, VisibilityTimeout = 0 })],
-                    cancellationToken).ConfigureAwait(false);
+                    budget.Token).ConfigureAwait(false);
                 if (response.Failed.Count > 0)
                 {
                     SqsLog.ReleaseFailed(_logger, null, _options.QueueName, response.Failed.Count);
                 }
             }
-            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            catch (Exception ex)
             {
                 SqsLog.ReleaseFailed(_logger, ex, _options.QueueName, chunk.Length);
             }
@@ -152,10 +175,12 @@ internal sealed class SqsSource : IStreamSource, IRecordAcknowledger, IAsyncDisp
         // An abrupt stop: nothing is deleted or released any more; in-flight messages reappear after their visibility
         // timeout and are handled again by whoever receives them.
         await _stopReading.CancelAsync().ConfigureAwait(false);
+        await _stopPolling.CancelAsync().ConfigureAwait(false);
         await _stopBackground.CancelAsync().ConfigureAwait(false);
         _deletes.Writer.TryComplete();
         await Task.WhenAll([.. _receivers, .. _deleters, _heartbeat ?? Task.CompletedTask]).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         _stopReading.Dispose();
+        _stopPolling.Dispose();
         _stopBackground.Dispose();
         _enqueueGate.Dispose();
         _sqs.Dispose();
@@ -175,11 +200,12 @@ internal sealed class SqsSource : IStreamSource, IRecordAcknowledger, IAsyncDisp
     {
         IShardProcessor processor = _processor!;
 
-        // A receive is cancelled only by _stopReading (an abrupt stop, or a graceful one out of time), not when the
-        // engine stops the shard: a cancelled long poll can still take messages, which then stay hidden for a whole
-        // visibility timeout (see StopReadingAsync). Waits for buffer space also end when the shard stops.
+        // A receive is cancelled only by _stopReading (an abrupt stop, or a graceful one whose last polls did not
+        // return in time), never by a graceful stop: a cancelled long poll can still take messages, which then stay
+        // hidden for a whole visibility timeout (see StopReadingAsync). Other waits (back-off, buffer space, S3) also
+        // end when the stop begins or the shard stops.
         CancellationToken receiveToken = token;
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(token, processor.Stopping);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(token, _stopPolling.Token, processor.Stopping);
         token = stop.Token;
         TimeSpan backoff = _options.ReceiveBackoff;
         var request = new SqsReceiveMessageRequest
@@ -191,7 +217,7 @@ internal sealed class SqsSource : IStreamSource, IRecordAcknowledger, IAsyncDisp
             MessageAttributeNames = All,
             MessageSystemAttributeNames = All,
         };
-        while (!receiveToken.IsCancellationRequested && !_stopReceiving)
+        while (!receiveToken.IsCancellationRequested && !_stopPolling.IsCancellationRequested)
         {
             try
             {
@@ -203,22 +229,33 @@ internal sealed class SqsSource : IStreamSource, IRecordAcknowledger, IAsyncDisp
                     continue;
                 }
 
-                // One receiver enqueues at a time, so synthetic sequence numbers reach the shard in increasing order.
+                List<(SqsMessage Message, SqsRecordContent Content)> received = await ReadAllAsync(messages, token).ConfigureAwait(false);
+
+                // One receiver enqueues at a time, so receive-order positions reach the shard in increasing order.
                 await _enqueueGate.WaitAsync(CancellationToken.None).ConfigureAwait(false);
                 try
                 {
-                    var records = new StreamRecord[messages.Count];
+                    var records = new StreamRecord[received.Count];
                     for (int i = 0; i < records.Length; i++)
                     {
-                        SqsMessage message = messages[i];
-                        records[i] = ToRecord(message);
+                        (SqsMessage message, SqsRecordContent content) = received[i];
+                        records[i] = new StreamRecord(
+                            SourceKind.Sqs,
+                            _options.QueueName,
+                            ShardId,
+                            SequenceNumber.FromInteger(++_sequence),
+                            SqsMessageReader.IdentityOf(message, _options.IsFifo),
+                            content.PartitionKey,
+                            content.Data,
+                            content.ArrivalTime,
+                            content.Attributes);
                         _inFlight[records[i]] = new InFlightMessage(message.MessageId, message.ReceiptHandle, receivedAt, receivedAt + ToTimestampTicks(_options.VisibilityTimeout));
                     }
 
                     // Records not enqueued because the stop came first stay in flight and are released on stop.
                     foreach (StreamRecord record in records)
                     {
-                        if (_stopReceiving)
+                        if (_stopPolling.IsCancellationRequested)
                         {
                             break;
                         }
@@ -237,7 +274,7 @@ internal sealed class SqsSource : IStreamSource, IRecordAcknowledger, IAsyncDisp
             }
             catch (Exception ex)
             {
-                if (_stopReceiving)
+                if (_stopPolling.IsCancellationRequested)
                 {
                     return;
                 }
@@ -263,35 +300,42 @@ internal sealed class SqsSource : IStreamSource, IRecordAcknowledger, IAsyncDisp
         }
     }
 
-    /// <summary>Builds a message's record; called under <c>_enqueueGate</c>, which orders the synthetic sequence numbers.</summary>
-    private StreamRecord ToRecord(SqsMessage message)
+    /// <summary>
+    /// The content of each received message: its own, or for a redriven StreamLanes dead letter the original record's.
+    /// A redriven dead letter that cannot be read is left out: not deleted nor renewed, it comes back after its visibility
+    /// timeout (and the queue's redrive policy moves it on after <c>maxReceiveCount</c> receives).
+    /// </summary>
+    private async Task<List<(SqsMessage Message, SqsRecordContent Content)>> ReadAllAsync(IReadOnlyList<SqsMessage> messages, CancellationToken token)
     {
-        var attributes = new Dictionary<string, string>(message.Attributes.Count + message.MessageAttributes.Count + 1, StringComparer.Ordinal);
-        foreach ((string name, SqsMessageAttributeValue value) in message.MessageAttributes)
+        var received = new List<(SqsMessage, SqsRecordContent)>(messages.Count);
+        foreach (SqsMessage message in messages)
         {
-            attributes[name] = value.StringValue ?? (value.BinaryValue is ReadOnlyMemory<byte> binary ? Convert.ToBase64String(binary.Span) : "");
+            if (!SqsMessageReader.IsEnvelope(message))
+            {
+                received.Add((message, SqsMessageReader.ContentOf(message, _options, _time)));
+                continue;
+            }
+
+            try
+            {
+                received.Add((message, await SqsMessageReader.EnvelopeContentAsync(message, _options.ClaimCheck, _time, token).ConfigureAwait(false)));
+            }
+            catch (SqsEnvelopeException ex)
+            {
+                SqsLog.RedrivenEnvelopeUnreadable(_logger, ex, _options.QueueName, message.MessageId, _options.VisibilityTimeout);
+                if (ex.Permanent)
+                {
+                    _host!.ReportFault(ex);
+                }
+            }
+            catch (OperationCanceledException) when (token.IsCancellationRequested && !_stopReading.IsCancellationRequested)
+            {
+                // A graceful stop while the envelope loads: the message is made visible again with the others.
+                received.Add((message, SqsMessageReader.ContentOf(message, _options, _time)));
+            }
         }
 
-        attributes[SystemAttributePrefix + "MessageId"] = message.MessageId;
-        foreach ((string name, string value) in message.Attributes)
-        {
-            attributes[SystemAttributePrefix + name] = value;
-        }
-
-        string key = _options.IsFifo
-            ? message.MessageGroupId ?? message.MessageId
-            : _options.PartitionKeyAttribute is string attribute && message.MessageAttributes.TryGetValue(attribute, out SqsMessageAttributeValue? keyValue) && keyValue.StringValue is string keyString
-                ? keyString
-                : message.MessageId;
-        return new StreamRecord(
-            SourceKind.Sqs,
-            _options.QueueName,
-            ShardId,
-            SequenceNumber.FromInteger(++_sequence),
-            key,
-            Encoding.UTF8.GetBytes(message.Body),
-            message.SentTimestamp ?? _time.GetUtcNow(),
-            attributes);
+        return received;
     }
 
     private async Task DeleteLoopAsync()
@@ -452,4 +496,10 @@ internal static partial class SqsLog
 
     [LoggerMessage(406, LogLevel.Information, "SQS {Queue}: {Count} messages not handled before the stop were made visible again.")]
     public static partial void Released(ILogger logger, string queue, int count);
+
+    [LoggerMessage(407, LogLevel.Warning, "SQS {Queue}: the stop cancelled long polls still in flight {Bound} after it began (a hung connection, or the release's time ran out); messages SQS handed to them stay hidden until their visibility timeout.")]
+    public static partial void PollsCancelled(ILogger logger, string queue, TimeSpan bound);
+
+    [LoggerMessage(408, LogLevel.Error, "SQS {Queue}: redriven dead letter {MessageId} could not be turned back into its record; it is not handled now and comes back after its visibility timeout ({VisibilityTimeout}).")]
+    public static partial void RedrivenEnvelopeUnreadable(ILogger logger, Exception exception, string queue, string messageId, TimeSpan visibilityTimeout);
 }
