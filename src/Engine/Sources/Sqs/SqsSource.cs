@@ -20,7 +20,7 @@ namespace StreamLanes;
 /// remembers what was deleted). A record's identity (<see cref="StreamRecord.SequenceNumber"/>, from which dead-letter
 /// ids, FIFO deduplication ids and sink keys derive) is the message's own: see <see cref="SqsMessageReader.IdentityOf"/>.
 /// </remarks>
-internal sealed class SqsSource : IStreamSource, IRecordAcknowledger, IAsyncDisposable
+internal sealed partial class SqsSource : IStreamSource, IRecordAcknowledger, IAsyncDisposable
 {
     /// <summary>The engine's shard for the queue: one per consumer process, fed by every receiver.</summary>
     internal const string ShardId = "receivers";
@@ -379,74 +379,6 @@ internal sealed class SqsSource : IStreamSource, IRecordAcknowledger, IAsyncDisp
         }
     }
 
-    private async Task HeartbeatLoopAsync(CancellationToken token)
-    {
-        using var timer = new PeriodicTimer(_options.EffectiveHeartbeatInterval, _time);
-        try
-        {
-            while (await timer.WaitForNextTickAsync(token).ConfigureAwait(false))
-            {
-                await ExtendVisibilityAsync(token).ConfigureAwait(false);
-            }
-        }
-        catch (OperationCanceledException) when (token.IsCancellationRequested)
-        {
-        }
-    }
-
-    /// <summary>Renews the visibility of in-flight messages that would become visible before the next beat or two.</summary>
-    internal async Task ExtendVisibilityAsync(CancellationToken token)
-    {
-        long now = _time.GetTimestamp();
-        long renewBefore = now + (2 * ToTimestampTicks(_options.EffectiveHeartbeatInterval)) + ToTimestampTicks(TimeSpan.FromSeconds(1));
-        long maxHold = ToTimestampTicks(_options.MaxVisibilityHold);
-        var due = new List<(InFlightMessage Message, int Seconds)>();
-        foreach (InFlightMessage message in _inFlight.Values)
-        {
-            if (Volatile.Read(ref message.VisibleUntil) > renewBefore || message.HoldExhausted)
-            {
-                continue;
-            }
-
-            // SQS counts a message's hidden time from its receipt; past MaxVisibilityHold it is let go.
-            long remaining = message.ReceivedAt + maxHold - now;
-            int seconds = (int)Math.Min(_options.VisibilityTimeout.TotalSeconds, remaining / (double)ToTimestampTicks(TimeSpan.FromSeconds(1)));
-            if (seconds <= 0)
-            {
-                message.HoldExhausted = true;
-                SqsLog.HoldExhausted(_logger, _options.QueueName, message.MessageId, _options.MaxVisibilityHold);
-                continue;
-            }
-
-            due.Add((message, seconds));
-        }
-
-        foreach ((InFlightMessage Message, int Seconds)[] chunk in due.Chunk(BatchLimit))
-        {
-            try
-            {
-                SqsBatchResponse response = await _sqs.ChangeMessageVisibilityBatchAsync(
-                    _queueUrl,
-                    [.. chunk.Select((item, i) => new SqsChangeMessageVisibilityBatchEntry { Id = i.ToString(System.Globalization.CultureInfo.InvariantCulture), ReceiptHandle = item.Message.ReceiptHandle, VisibilityTimeout = item.Seconds })],
-                    token).ConfigureAwait(false);
-                var failed = response.Failed.Select(entry => entry.Id).ToHashSet(StringComparer.Ordinal);
-                for (int i = 0; i < chunk.Length; i++)
-                {
-                    if (!failed.Contains(i.ToString(System.Globalization.CultureInfo.InvariantCulture)))
-                    {
-                        Volatile.Write(ref chunk[i].Message.VisibleUntil, now + ToTimestampTicks(TimeSpan.FromSeconds(chunk[i].Seconds)));
-                    }
-                }
-
-                // A failed entry is usually a message deleted meanwhile; otherwise it is renewed at the next beat.
-            }
-            catch (Exception ex) when (!token.IsCancellationRequested)
-            {
-                SqsLog.HeartbeatFailed(_logger, ex, _options.QueueName, chunk.Length);
-            }
-        }
-    }
-
     private long ToTimestampTicks(TimeSpan span) => (long)(span.TotalSeconds * _time.TimestampFrequency);
 
     /// <summary>A message received and not yet acknowledged.</summary>
@@ -475,31 +407,4 @@ internal sealed class SqsSource : IStreamSource, IRecordAcknowledger, IAsyncDisp
 
         public ValueTask SaveAsync(SequenceNumber position, CancellationToken cancellationToken) => ValueTask.CompletedTask;
     }
-}
-
-internal static partial class SqsLog
-{
-    [LoggerMessage(401, LogLevel.Warning, "SQS {Queue}: receiving failed; retrying in {Delay}.")]
-    public static partial void ReceiveFailed(ILogger logger, Exception exception, string queue, TimeSpan delay);
-
-    [LoggerMessage(402, LogLevel.Warning, "SQS {Queue}: message {MessageId} was handled but could not be deleted ({Code}); it will be received again after its visibility timeout.")]
-    public static partial void DeleteFailed(ILogger logger, Exception? exception, string queue, string messageId, string code);
-
-    [LoggerMessage(403, LogLevel.Warning, "SQS {Queue}: renewing the visibility of {Count} in-flight messages failed; retrying at the next heartbeat.")]
-    public static partial void HeartbeatFailed(ILogger logger, Exception exception, string queue, int count);
-
-    [LoggerMessage(404, LogLevel.Warning, "SQS {Queue}: message {MessageId} has been in flight for MaxVisibilityHold ({MaxHold}); its visibility is no longer renewed, so it will become visible and may be received and handled again while it is still being handled here.")]
-    public static partial void HoldExhausted(ILogger logger, string queue, string messageId, TimeSpan maxHold);
-
-    [LoggerMessage(405, LogLevel.Warning, "SQS {Queue}: making {Count} unhandled messages visible again failed; they reappear after their visibility timeout.")]
-    public static partial void ReleaseFailed(ILogger logger, Exception? exception, string queue, int count);
-
-    [LoggerMessage(406, LogLevel.Information, "SQS {Queue}: {Count} messages not handled before the stop were made visible again.")]
-    public static partial void Released(ILogger logger, string queue, int count);
-
-    [LoggerMessage(407, LogLevel.Warning, "SQS {Queue}: the stop cancelled long polls still in flight {Bound} after it began (a hung connection, or the release's time ran out); messages SQS handed to them stay hidden until their visibility timeout.")]
-    public static partial void PollsCancelled(ILogger logger, string queue, TimeSpan bound);
-
-    [LoggerMessage(408, LogLevel.Error, "SQS {Queue}: redriven dead letter {MessageId} could not be turned back into its record; it is not handled now and comes back after its visibility timeout ({VisibilityTimeout}).")]
-    public static partial void RedrivenEnvelopeUnreadable(ILogger logger, Exception exception, string queue, string messageId, TimeSpan visibilityTimeout);
 }
