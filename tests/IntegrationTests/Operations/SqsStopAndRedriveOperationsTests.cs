@@ -196,26 +196,43 @@ public sealed class SqsStopAndRedriveOperationsTests(SqsEmulatorFixture emulator
     }
 
     [Fact]
+    public async Task A_consumer_of_the_dead_letter_queue_itself_can_ask_for_the_envelopes_as_they_are()
+    {
+        string dlq = await CreateAsync(_sqs, "orders-dlq", fifo: false);
+        await using (var sink = new SqsDeadLetterSink(_sqs, new SqsDeadLetterSinkOptions { QueueUrl = dlq }))
+        {
+            await sink.WriteAsync(Letter(), CancellationToken.None);
+        }
+
+        var handler = new RecordingHandler();
+        await using SqsService reader = SqsService.Create(emulator, dlq, _ => new InMemoryDeadLetterSink(), handler, options => options.UnwrapDeadLetters = false);
+        await reader.StartAsync();
+        await WaitUntilAsync(() => handler.Successes.Any(), TimeSpan.FromSeconds(20));
+        DeadLetterEnvelope received = DeadLetterEnvelopeSerializer.Deserialize(Assert.Single(handler.Successes).Record.Data.Span);
+        Assert.Equal(Letter().Id, received.Id);
+    }
+
+    [Fact]
     public async Task The_SQS_sink_marks_every_dead_letter_it_writes_with_the_envelope_version()
     {
         string dlq = await CreateAsync(_sqs, "orders-dlq", fifo: false);
         await using var sink = new SqsDeadLetterSink(_sqs, new SqsDeadLetterSinkOptions { QueueUrl = dlq });
-        await sink.WriteAsync(
-            new DeadLetterEnvelope
-            {
-                Consumer = "orders",
-                SourceKind = "Sqs",
-                Stream = "orders",
-                Shard = "receivers",
-                SequenceNumber = "1",
-                PartitionKey = "k",
-                ArrivalTime = DateTimeOffset.UnixEpoch,
-                Payload = Encoding.UTF8.GetBytes("{}"),
-                Reason = DeadLetterReason.RetriesExhausted,
-                DeadLetteredAt = DateTimeOffset.UnixEpoch,
-            },
-            CancellationToken.None);
+        await sink.WriteAsync(Letter(), CancellationToken.None);
         SqsMessage message = Assert.Single(await DrainAsync(_sqs, dlq));
         Assert.Equal("1", message.MessageAttributes["streamlanes.envelope"].StringValue);
     }
+
+    private static DeadLetterEnvelope Letter() => new()
+    {
+        Consumer = "orders",
+        SourceKind = "Sqs",
+        Stream = "orders",
+        Shard = "receivers",
+        SequenceNumber = "1",
+        PartitionKey = "k",
+        ArrivalTime = DateTimeOffset.UnixEpoch,
+        Payload = Encoding.UTF8.GetBytes("{}"),
+        Reason = DeadLetterReason.RetriesExhausted,
+        DeadLetteredAt = DateTimeOffset.UnixEpoch,
+    };
 }

@@ -310,7 +310,7 @@ internal sealed partial class SqsSource : IStreamSource, IRecordAcknowledger, IA
         var received = new List<(SqsMessage, SqsRecordContent)>(messages.Count);
         foreach (SqsMessage message in messages)
         {
-            if (!SqsMessageReader.IsEnvelope(message))
+            if (!_options.UnwrapDeadLetters || !SqsMessageReader.IsEnvelope(message))
             {
                 received.Add((message, SqsMessageReader.ContentOf(message, _options, _time)));
                 continue;

@@ -57,6 +57,14 @@ public sealed class SqsSourceOptions
     public TimeSpan MaxReceiveBackoff { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
+    /// Whether a message marked as a StreamLanes dead letter (the SQS dead-letter sink's <c>streamlanes.envelope</c>
+    /// attribute), i.e. one moved back by SQS's DLQ redrive, is handed to the handler as the original record it holds.
+    /// Default <see langword="true"/>; <see langword="false"/> hands it over as it is (the envelope's JSON), for a
+    /// consumer that reads a dead-letter queue itself.
+    /// </summary>
+    public bool UnwrapDeadLetters { get; set; } = true;
+
+    /// <summary>
     /// Where redriven dead letters that the SQS dead-letter sink stored in S3 are loaded from: the sink's own
     /// <see cref="StreamLanes.Sinks.S3ClaimCheck"/>. Set in code only. Default <see langword="null"/>: such a message (one moved back to
     /// this queue by SQS's DLQ redrive) is not handled, the consumer reports itself unhealthy, and the message returns to
