@@ -121,15 +121,18 @@ internal sealed partial class SqsSource : IStreamSource, IRecordAcknowledger, IA
         // handled visible again so another consumer gets it now rather than after its visibility timeout.
         Interlocked.CompareExchange(ref _stopStartedAt, _time.GetTimestamp(), 0);
         TimeSpan pollsLeft = _options.WaitTime + PollReturnGrace - _time.GetElapsedTime(Interlocked.Read(ref _stopStartedAt));
+        Task polls = Task.WhenAll(_receivers);
         using (var pollDeadline = new CancellationTokenSource(pollsLeft > TimeSpan.Zero ? pollsLeft : TimeSpan.Zero, _time))
-        using (var pollsGiveUp = CancellationTokenSource.CreateLinkedTokenSource(pollDeadline.Token, cancellationToken))
-        using (pollsGiveUp.Token.Register(static state => ((CancellationTokenSource)state!).Cancel(), _stopReading))
+        using (var giveUp = CancellationTokenSource.CreateLinkedTokenSource(pollDeadline.Token, cancellationToken))
         {
-            await Task.WhenAll(_receivers).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            if (pollsGiveUp.IsCancellationRequested)
-            {
-                SqsLog.PollsCancelled(_logger, _options.QueueName, _options.WaitTime + PollReturnGrace);
-            }
+            await polls.WaitAsync(giveUp.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
+        if (!polls.IsCompleted)
+        {
+            SqsLog.PollsCancelled(_logger, _options.QueueName, _options.WaitTime + PollReturnGrace);
+            await _stopReading.CancelAsync().ConfigureAwait(false);
+            await polls.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
 
         // The deletes and the release get a budget of their own: they are what keeps handled messages from coming back
