@@ -3,6 +3,7 @@ using System.Text;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using StreamLanes.Aws;
 using StreamLanes.Engine.Tests.Support;
 using StreamLanes.Sinks;
@@ -36,7 +37,8 @@ public sealed class SqsService : IAsyncDisposable
         string queue,
         Func<IServiceProvider, IDeadLetterSink> sink,
         RecordingHandler handler,
-        Action<SqsSourceOptions>? source = null)
+        Action<SqsSourceOptions>? source = null,
+        HttpMessageHandler? transport = null)
     {
         HostApplicationBuilder builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
         builder.Services.AddSingleton(handler);
@@ -45,7 +47,14 @@ public sealed class SqsService : IAsyncDisposable
             builder.Services.AddLogging(logging => logging.AddSimpleConsole());
         }
 
-        builder.Services
+        void Configure(SqsSourceOptions options)
+        {
+            options.Aws = sqs.CreateClientOptions();
+            options.WaitTime = TimeSpan.FromSeconds(1);
+            source?.Invoke(options);
+        }
+
+        StreamConsumerBuilder consumer = builder.Services
             .AddStreamConsumer<RecordingHandler>("orders", options =>
             {
                 options.MaxAttempts = 3;
@@ -53,14 +62,24 @@ public sealed class SqsService : IAsyncDisposable
                 options.RetryMaxDelay = TimeSpan.FromMilliseconds(100);
                 options.SinkRetryBaseDelay = TimeSpan.FromMilliseconds(50);
                 options.SinkRetryMaxDelay = TimeSpan.FromMilliseconds(500);
-            })
-            .FromSqs(queue, options =>
+            });
+        if (transport is null)
+        {
+            consumer.FromSqs(queue, Configure);
+        }
+        else
+        {
+            // The same source over an HTTP handler of the test's, between the client and the emulator.
+            consumer.FromSource(services =>
             {
-                options.Aws = sqs.CreateClientOptions();
-                options.WaitTime = TimeSpan.FromSeconds(1);
-                source?.Invoke(options);
-            })
-            .UseDeadLetterSink(sink);
+                var options = new SqsSourceOptions { Queue = queue };
+                Configure(options);
+                ILogger logger = services.GetService<ILoggerFactory>()?.CreateLogger("StreamLanes.Consumer.orders.Sqs") ?? NullLogger.Instance;
+                return new SqsSource(options, new SqsClient(options.Aws, new HttpClient(transport, disposeHandler: false)), TimeProvider.System, logger);
+            });
+        }
+
+        consumer.UseDeadLetterSink(sink);
         return new SqsService(builder.Build(), handler);
     }
 
@@ -175,4 +194,34 @@ public static class SqsQueues
     };
 
     public static string Text(ReadOnlyMemory<byte> data) => Encoding.UTF8.GetString(data.Span);
+}
+
+/// <summary>Between an SQS client and the emulator: while <see cref="Hang"/> is set, receives never answer (a hung connection).</summary>
+public sealed class HangingReceives() : DelegatingHandler(new HttpClientHandler())
+{
+    private volatile bool _hang;
+    private int _hung;
+
+    public bool Hang { get => _hang; set => _hang = value; }
+
+    /// <summary>Receives hanging now.</summary>
+    public int Hung => Volatile.Read(ref _hung);
+
+    protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        if (_hang && request.Headers.TryGetValues("X-Amz-Target", out IEnumerable<string>? target) && target.First().EndsWith(".ReceiveMessage", StringComparison.Ordinal))
+        {
+            Interlocked.Increment(ref _hung);
+            try
+            {
+                await Task.Delay(Timeout.Infinite, cancellationToken);
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _hung);
+            }
+        }
+
+        return await base.SendAsync(request, cancellationToken);
+    }
 }

@@ -65,6 +65,30 @@ public sealed class SqsStopAndRedriveOperationsTests(SqsEmulatorFixture emulator
         Assert.Single(firstHandler.Calls);
     }
 
+    [Fact]
+    public async Task A_stop_whose_long_polls_hang_ends_within_WaitTime_plus_its_grace()
+    {
+        string queue = await CreateAsync(_sqs, "orders", fifo: false);
+        using var transport = new HangingReceives();
+        await using SqsService service = SqsService.Create(emulator, queue, _ => new InMemoryDeadLetterSink(), PoisonAware(), options =>
+        {
+            options.WaitTime = TimeSpan.FromSeconds(2);
+            options.Receivers = 2;
+        }, transport);
+        await service.StartAsync();
+        await SendAsync(_sqs, queue, "warm-up", "{}");
+        await WaitUntilAsync(() => service.Consumer.GetStatus().Handled == 1, TimeSpan.FromSeconds(20));
+        transport.Hang = true;
+        await WaitUntilAsync(() => transport.Hung == 2, TimeSpan.FromSeconds(10));
+
+        // The stop waits for the polls until WaitTime (2 s) + 3 s after it began, then cancels them: bounded even when
+        // the network is not.
+        TimeSpan took = await service.StopAsync();
+        output.WriteLine($"the stop took {took.TotalMilliseconds:F0} ms with both polls hung");
+        Assert.InRange(took, TimeSpan.FromSeconds(4), TimeSpan.FromSeconds(12));
+        Assert.Equal(0, transport.Hung);
+    }
+
     /// <summary>A consumer with the polling defaults an operator runs with (two receivers, 20 s long polls), warmed up.</summary>
     private async Task<SqsService> StartWithDefaultPollingAsync(string queue, RecordingHandler handler)
     {
