@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Text;
 using Amazon.S3;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using StreamLanes.Aws;
 using StreamLanes.Engine.Tests.Support;
 using StreamLanes.Sinks;
@@ -63,6 +65,73 @@ public sealed class SqsStopAndRedriveOperationsTests(SqsEmulatorFixture emulator
         Assert.True(stopDuration < TimeSpan.FromSeconds(30), $"the stop took {stopDuration}: over the host's default ShutdownTimeout");
         await AssertNextProcessHandlesAsync(queue, sent, nextHandler);
         Assert.Single(firstHandler.Calls);
+    }
+
+    [Fact]
+    public async Task A_host_with_two_SQS_consumers_stops_within_its_ShutdownTimeout_and_leaves_no_message_hidden()
+    {
+        string[] queues = [await CreateAsync(_sqs, "orders", fifo: true, visibilitySeconds: 120), await CreateAsync(_sqs, "payments", fifo: true, visibilitySeconds: 120)];
+        var firstHandler = new RecordingHandler();
+        TimeSpan stopDuration;
+        using (IHost first = TwoConsumerHost(queues, firstHandler))
+        {
+            await first.StartAsync();
+            foreach (string queue in queues)
+            {
+                await SendAsync(_sqs, queue, "warm-up", "{}");
+            }
+
+            // Both consumers' receivers have just begun new 20 s polls. The host stops its consumers one after the other.
+            await WaitUntilAsync(() => firstHandler.Successes.Count() == 2, TimeSpan.FromSeconds(30));
+            long started = Stopwatch.GetTimestamp();
+            await first.StopAsync();
+            stopDuration = Stopwatch.GetElapsedTime(started);
+        }
+
+        var sent = new List<string>();
+        foreach (string queue in queues)
+        {
+            for (int i = 1; i <= 3; i++)
+            {
+                string body = $"{{\"queue\":\"{queue}\",\"i\":{i}}}";
+                await SendAsync(_sqs, queue, "k", body);
+                sent.Add(body);
+            }
+        }
+
+        output.WriteLine($"the host's stop took {stopDuration.TotalMilliseconds:F0} ms");
+        Assert.True(stopDuration < TimeSpan.FromSeconds(30), $"the host's stop took {stopDuration}: over its default ShutdownTimeout");
+
+        var nextHandler = new RecordingHandler();
+        using IHost next = TwoConsumerHost(queues, nextHandler, TimeSpan.FromSeconds(1));
+        await next.StartAsync();
+        await WaitUntilAsync(() => nextHandler.Successes.Count() == sent.Count, TimeSpan.FromSeconds(40), () => $"{nextHandler.Successes.Count()}/{sent.Count}");
+        await next.StopAsync();
+        foreach (string queue in queues)
+        {
+            Assert.Equal(sent.Where(s => s.Contains(queue, StringComparison.Ordinal)), nextHandler.Successes.Where(c => Text(c.Record.Data).Contains(queue, StringComparison.Ordinal)).OrderBy(c => c.StartedTicks).Select(c => Text(c.Record.Data)));
+            Assert.Equal((0, 0), await CountAsync(_sqs, queue));
+        }
+    }
+
+    /// <summary>One host, two SQS consumers with the polling defaults (two receivers, 20 s long polls unless told), one handler.</summary>
+    private IHost TwoConsumerHost(string[] queues, RecordingHandler handler, TimeSpan? waitTime = null)
+    {
+        HostApplicationBuilder builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Services.AddSingleton(handler);
+        foreach ((string queue, string name) in queues.Zip(["orders", "payments"]))
+        {
+            builder.Services.AddStreamConsumer<RecordingHandler>(name)
+                .FromSqs(queue, options =>
+                {
+                    options.Aws = emulator.CreateClientOptions();
+                    options.VisibilityTimeout = TimeSpan.FromSeconds(120);
+                    options.WaitTime = waitTime ?? options.WaitTime;
+                })
+                .UseDeadLetterSink(new InMemoryDeadLetterSink());
+        }
+
+        return builder.Build();
     }
 
     [Fact]

@@ -57,9 +57,20 @@ internal sealed partial class SqsSource : IStreamSource, IRecordAcknowledger, IA
     private string _queueUrl = "";
     private ulong _sequence;
     private long _stopStartedAt;
+    private CancellationToken _hostStopping;
+    private CancellationTokenRegistration _hostStoppingRegistration;
 
-    public SqsSource(SqsSourceOptions options, SqsClient sqs, TimeProvider timeProvider, ILogger logger)
+    /// <param name="options">The queue and how to read it.</param>
+    /// <param name="sqs">The client; owned by the source.</param>
+    /// <param name="timeProvider">The clock.</param>
+    /// <param name="logger">For receive, delete and release problems.</param>
+    /// <param name="hostStopping">
+    /// The host's <c>ApplicationStopping</c>: when it fires, receivers send no new receive at once, so that the last long
+    /// polls of every SQS consumer in the host end together while the host stops its consumers one after the other.
+    /// </param>
+    public SqsSource(SqsSourceOptions options, SqsClient sqs, TimeProvider timeProvider, ILogger logger, CancellationToken hostStopping = default)
     {
+        _hostStopping = hostStopping;
         _options = options;
         _sqs = sqs;
         _time = timeProvider;
@@ -100,17 +111,32 @@ internal sealed partial class SqsSource : IStreamSource, IRecordAcknowledger, IA
         }
 
         _heartbeat = Task.Run(() => HeartbeatLoopAsync(_stopBackground.Token), CancellationToken.None);
+        _hostStoppingRegistration = _hostStopping.Register(static state => ((SqsSource)state!).StopPolling(), this);
     }
 
     public Task StopReadingAsync(CancellationToken cancellationToken)
     {
-        // Receivers finish the long poll they are in rather than cancel it: SQS does not notice a cancelled request,
-        // and a message it hands to a poll nobody listens to any more stays hidden for a whole visibility timeout.
-        // What those last polls return is not handled but made visible again in ReleaseAsync; meanwhile the engine
-        // drains. Back-off waits and waits for buffer space end now.
-        Interlocked.CompareExchange(ref _stopStartedAt, _time.GetTimestamp(), 0);
-        _stopPolling.Cancel();
+        StopPolling();
         return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// Receivers finish the long poll they are in rather than cancel it: SQS does not notice a cancelled request, and a
+    /// message it hands to a poll nobody listens to any more stays hidden for a whole visibility timeout. What those last
+    /// polls return is not handled but made visible again in ReleaseAsync; meanwhile the engine drains. Back-off waits
+    /// and waits for buffer space end now. Idempotent: the host's stopping signal may come first.
+    /// </summary>
+    private void StopPolling()
+    {
+        Interlocked.CompareExchange(ref _stopStartedAt, _time.GetTimestamp(), 0);
+        try
+        {
+            _stopPolling.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // Already disposed: nothing polls any more.
+        }
     }
 
     public async Task ReleaseAsync(CancellationToken cancellationToken)
@@ -177,6 +203,7 @@ internal sealed partial class SqsSource : IStreamSource, IRecordAcknowledger, IA
     {
         // An abrupt stop: nothing is deleted or released any more; in-flight messages reappear after their visibility
         // timeout and are handled again by whoever receives them.
+        await _hostStoppingRegistration.DisposeAsync().ConfigureAwait(false);
         await _stopReading.CancelAsync().ConfigureAwait(false);
         await _stopPolling.CancelAsync().ConfigureAwait(false);
         await _stopBackground.CancelAsync().ConfigureAwait(false);
