@@ -257,7 +257,12 @@ internal sealed partial class StreamConsumerRuntime : IStreamConsumer, ISourceHo
             // re-processing, but writing it keeps that to the minimum.
             using var finalCheckpointTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(10), TimeProvider);
             await CheckpointAllAsync(finalCheckpointTimeout.Token).ConfigureAwait(false);
-            await _source.ReleaseAsync(finalCheckpointTimeout.Token).ConfigureAwait(false);
+
+            // The release has a budget of its own, not what the checkpoint left of a shared one: an SQS source waits
+            // here for its last long polls to return (up to its WaitTime after the stop began) so that no message is
+            // left hidden. A cap, not a wait: leases are released in a few calls.
+            using var releaseTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(30), TimeProvider);
+            await _source.ReleaseAsync(releaseTimeout.Token).ConfigureAwait(false);
             await DeadLetterFileLock.ReleaseAsync(_sink).ConfigureAwait(false);
             StreamLanesMetrics.Untrack(this);
             Log.ConsumerStopped(Logger, Name, BufferedCount);

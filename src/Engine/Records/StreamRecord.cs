@@ -42,6 +42,32 @@ public sealed class StreamRecord
         Data = data;
         ArrivalTime = arrivalTime;
         Attributes = attributes ?? NoAttributes;
+        Identity = position;
+    }
+
+    /// <summary>
+    /// Initializes a record whose identity differs from its position in the shard: an SQS message, whose identity is
+    /// its own (FIFO <c>SequenceNumber</c>, or derived from its <c>MessageId</c>) while the engine orders a process's
+    /// received messages by a per-process receive counter.
+    /// </summary>
+    internal StreamRecord(
+        SourceKind sourceKind,
+        string streamName,
+        string shardId,
+        SequenceNumber position,
+        SequenceNumber identity,
+        string partitionKey,
+        ReadOnlyMemory<byte> data,
+        DateTimeOffset arrivalTime,
+        IReadOnlyDictionary<string, string>? attributes)
+        : this(sourceKind, streamName, shardId, position, partitionKey, data, arrivalTime, attributes)
+    {
+        if (identity.IsNone || identity.IsShardEnd)
+        {
+            throw new ArgumentException("A record needs a real identity.", nameof(identity));
+        }
+
+        Identity = identity;
     }
 
     /// <summary>The kind of source.</summary>
@@ -53,14 +79,25 @@ public sealed class StreamRecord
     /// <summary>The shard id.</summary>
     public string ShardId { get; }
 
-    /// <summary>The sequence and sub-sequence number.</summary>
+    /// <summary>
+    /// Where the record is in its shard: the order in which the engine tracks completion and checkpoints. The same as
+    /// <see cref="SequenceNumber"/> for streams; for SQS (which has no shard order) the order this process received
+    /// the messages in, which means nothing outside the process.
+    /// </summary>
     public SequenceNumber Position { get; }
 
-    /// <summary>The sequence number (decimal digits).</summary>
-    public string SequenceNumber => Position.Value!;
+    /// <summary>
+    /// The record's identity, the same in every process and after every restart: the sequence number (decimal digits)
+    /// of a stream record; for an SQS FIFO message its <c>SequenceNumber</c>, for a standard one its <c>SentTimestamp</c>
+    /// followed by its <c>MessageId</c> as a number. Dead-letter ids, de-duplication ids and sink keys derive from it.
+    /// </summary>
+    public string SequenceNumber => Identity.Value!;
 
     /// <summary>The sub-sequence number inside a KPL-aggregated record; 0 otherwise.</summary>
-    public long SubSequenceNumber => Position.SubSequence;
+    public long SubSequenceNumber => Identity.SubSequence;
+
+    /// <summary>The identity as a position: <see cref="SequenceNumber"/> and <see cref="SubSequenceNumber"/>.</summary>
+    internal SequenceNumber Identity { get; }
 
     /// <summary>The partition key.</summary>
     public string PartitionKey { get; }
@@ -76,5 +113,5 @@ public sealed class StreamRecord
 
     /// <summary>Identifies the record without its payload: stream, shard, position and key.</summary>
     /// <returns>A display string (never the payload).</returns>
-    public override string ToString() => $"{StreamName}/{ShardId}/{Position} key={PartitionKey}";
+    public override string ToString() => $"{StreamName}/{ShardId}/{Identity} key={PartitionKey}";
 }

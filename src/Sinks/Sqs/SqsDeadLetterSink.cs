@@ -43,6 +43,13 @@ public sealed class SqsDeadLetterSink : IDeadLetterSink, IDeadLetterStore, IAsyn
     /// <summary>Message attribute: <c>s3</c> when the body is a claim-check pointer to the envelope in S3.</summary>
     public const string ClaimCheckAttribute = "streamlanes.claim-check";
 
+    /// <summary>
+    /// Message attribute on every message this sink writes: the envelope format version (<c>1</c>). It marks the message
+    /// as a StreamLanes dead letter, so that an SQS source receiving it after SQS's own DLQ redrive (the console's "Start
+    /// DLQ redrive", <c>StartMessageMoveTask</c>) hands its handler the original record rather than the envelope.
+    /// </summary>
+    public const string EnvelopeAttribute = "streamlanes.envelope";
+
     private static readonly string[] AllNames = [SqsAttributeNames.All];
     private readonly SqsClient _sqs;
     private readonly SqsDeadLetterSinkOptions _options;
@@ -217,6 +224,7 @@ public sealed class SqsDeadLetterSink : IDeadLetterSink, IDeadLetterStore, IAsyn
     {
         byte[] json = DeadLetterEnvelopeSerializer.Serialize(envelope);
         var attributes = new Dictionary<string, SqsMessageAttributeValue>(StringComparer.Ordinal);
+        AddAttribute(attributes, EnvelopeAttribute, envelope.Version.ToString(System.Globalization.CultureInfo.InvariantCulture));
         AddAttribute(attributes, ReasonAttribute, envelope.Reason.ToString());
         AddAttribute(attributes, ConsumerAttribute, envelope.Consumer);
         AddAttribute(attributes, StreamAttribute, envelope.Stream);

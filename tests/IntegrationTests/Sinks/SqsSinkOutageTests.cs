@@ -63,8 +63,10 @@ public sealed class SqsSinkOutageTests(SqsEmulatorFixture emulator)
         faults.Fault = Fault.Down;
         await WaitAsync(() => consumer.GetStatus().ConsecutiveSinkFailures >= 6);
 
+        // The checkpoint moves up to the record before the first unwritten dead letter, and no further.
         var key = new CheckpointKey("orders", "orders", stream.ShardIds[0]);
-        await Task.Delay(200);
+        StreamRecord lastBeforePoison = put[put.IndexOf(firstPoison) - 1];
+        await WaitAsync(() => checkpoints.Checkpoints.TryGetValue(key, out SequenceNumber saved) && saved == lastBeforePoison.Position);
         SequenceNumber held = await checkpoints.GetAsync(key, default);
         Assert.True(held < firstPoison.Position, $"checkpoint {held} passed the unwritten dead letter {firstPoison.Position}");
         Assert.Equal(0L, consumer.GetStatus().DeadLettered);

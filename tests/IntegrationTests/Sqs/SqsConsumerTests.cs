@@ -203,7 +203,10 @@ public sealed class SqsConsumerTests(SqsEmulatorFixture emulator, ITestOutputHel
         await WaitUntilAsync(() => slow.Calls.Count > 0 || worker.Consumer.GetStatus().ActiveLanes > 0, TimeSpan.FromSeconds(10));
         await other.StartAsync();
         await WaitUntilAsync(() => slow.Successes.Any(), TimeSpan.FromSeconds(15));
-        await Task.Delay(TimeSpan.FromSeconds(3));
+
+        // Once the message is deleted nobody can receive it any more: what the other worker got, it got while the
+        // message was being handled.
+        await WaitUntilAsync(() => CountAsync(queue).Result == (0, 0), TimeSpan.FromSeconds(10), () => $"queue {CountAsync(queue).Result}");
         await other.StopAsync();
         await worker.StopAsync();
 

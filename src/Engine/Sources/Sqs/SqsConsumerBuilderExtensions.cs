@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
@@ -37,7 +38,8 @@ public static class SqsConsumerBuilderExtensions
                 options,
                 new SqsClient(options.Aws, loggerFactory: loggers, timeProvider: time),
                 time,
-                loggers.CreateLogger($"StreamLanes.Consumer.{consumer}.Sqs"));
+                loggers.CreateLogger($"StreamLanes.Consumer.{consumer}.Sqs"),
+                services.GetService<IHostApplicationLifetime>()?.ApplicationStopping ?? default);
         });
     }
 }

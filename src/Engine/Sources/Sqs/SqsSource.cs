@@ -11,13 +11,16 @@ namespace StreamLanes;
 /// Reads an SQS queue with several long-polling receivers into one shard of the engine, so that messages of one
 /// key (FIFO: message group; standard: the configured attribute) are handled one at a time in this process whichever
 /// receiver got them. A message is deleted once handled or dead-lettered (the engine's acknowledgement); while it is
-/// in flight, a heartbeat keeps it hidden; on graceful stop, messages not handled are made visible again at once.
+/// in flight, a heartbeat keeps it hidden; on graceful stop, the long polls in flight are allowed to return and every
+/// message not handled is made visible again at once.
 /// </summary>
 /// <remarks>
-/// SQS has no sequence numbers a checkpoint could use: each received message gets a synthetic, increasing one for the
-/// engine's completion tracking, and checkpoints go nowhere (the queue itself remembers what was deleted).
+/// SQS has no shard order a checkpoint could use: the engine tracks a process's received messages by a per-process
+/// receive counter (the record's <see cref="StreamRecord.Position"/>), and checkpoints go nowhere (the queue itself
+/// remembers what was deleted). A record's identity (<see cref="StreamRecord.SequenceNumber"/>, from which dead-letter
+/// ids, FIFO deduplication ids and sink keys derive) is the message's own: see <see cref="SqsMessageReader.IdentityOf"/>.
 /// </remarks>
-internal sealed class SqsSource : IStreamSource, IRecordAcknowledger, IAsyncDisposable
+internal sealed partial class SqsSource : IStreamSource, IRecordAcknowledger, IAsyncDisposable
 {
     /// <summary>The engine's shard for the queue: one per consumer process, fed by every receiver.</summary>
     internal const string ShardId = "receivers";
@@ -28,11 +31,18 @@ internal sealed class SqsSource : IStreamSource, IRecordAcknowledger, IAsyncDisp
     private const int BatchLimit = 10;
     private static readonly string[] All = [SqsAttributeNames.All];
 
+    /// <summary>How long past <c>WaitTime</c> a stop waits for a long poll in flight to return before cancelling it.</summary>
+    internal static readonly TimeSpan PollReturnGrace = TimeSpan.FromSeconds(3);
+
+    /// <summary>How long a stop spends making unhandled messages visible again, whatever time the engine has left.</summary>
+    internal static readonly TimeSpan ReleaseBudget = TimeSpan.FromSeconds(5);
+
     private readonly SqsSourceOptions _options;
     private readonly SqsClient _sqs;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stopReading = new();
+    private readonly CancellationTokenSource _stopPolling = new();
     private readonly CancellationTokenSource _stopBackground = new();
     private readonly SemaphoreSlim _enqueueGate = new(1, 1);
 
@@ -46,10 +56,21 @@ internal sealed class SqsSource : IStreamSource, IRecordAcknowledger, IAsyncDisp
     private ISourceHost? _host;
     private string _queueUrl = "";
     private ulong _sequence;
-    private volatile bool _stopReceiving;
+    private long _stopStartedAt;
+    private CancellationToken _hostStopping;
+    private CancellationTokenRegistration _hostStoppingRegistration;
 
-    public SqsSource(SqsSourceOptions options, SqsClient sqs, TimeProvider timeProvider, ILogger logger)
+    /// <param name="options">The queue and how to read it.</param>
+    /// <param name="sqs">The client; owned by the source.</param>
+    /// <param name="timeProvider">The clock.</param>
+    /// <param name="logger">For receive, delete and release problems.</param>
+    /// <param name="hostStopping">
+    /// The host's <c>ApplicationStopping</c>: when it fires, receivers send no new receive at once, so that the last long
+    /// polls of every SQS consumer in the host end together while the host stops its consumers one after the other.
+    /// </param>
+    public SqsSource(SqsSourceOptions options, SqsClient sqs, TimeProvider timeProvider, ILogger logger, CancellationToken hostStopping = default)
     {
+        _hostStopping = hostStopping;
         _options = options;
         _sqs = sqs;
         _time = timeProvider;
@@ -90,30 +111,61 @@ internal sealed class SqsSource : IStreamSource, IRecordAcknowledger, IAsyncDisp
         }
 
         _heartbeat = Task.Run(() => HeartbeatLoopAsync(_stopBackground.Token), CancellationToken.None);
+        _hostStoppingRegistration = _hostStopping.Register(static state => ((SqsSource)state!).StopPolling(), this);
     }
 
     public Task StopReadingAsync(CancellationToken cancellationToken)
     {
-        // Receivers finish the long poll they are in rather than cancel it: SQS does not notice a cancelled request,
-        // and a message it hands to a poll nobody listens to any more stays hidden for a whole visibility timeout.
-        // What those last polls return is not handled but made visible again in ReleaseAsync; meanwhile the engine
-        // drains.
-        _stopReceiving = true;
+        StopPolling();
         return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// Receivers finish the long poll they are in rather than cancel it: SQS does not notice a cancelled request, and a
+    /// message it hands to a poll nobody listens to any more stays hidden for a whole visibility timeout. What those last
+    /// polls return is not handled but made visible again in ReleaseAsync; meanwhile the engine drains. Back-off waits
+    /// and waits for buffer space end now. Idempotent: the host's stopping signal may come first.
+    /// </summary>
+    private void StopPolling()
+    {
+        Interlocked.CompareExchange(ref _stopStartedAt, _time.GetTimestamp(), 0);
+        try
+        {
+            _stopPolling.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // Already disposed: nothing polls any more.
+        }
     }
 
     public async Task ReleaseAsync(CancellationToken cancellationToken)
     {
         // The engine has drained and stopped its handlers: every acknowledgement is queued. Wait for the last long
-        // polls (cancelled only if the stop's own time runs out), send the deletes, then make whatever was not
-        // handled visible again so another consumer gets it now rather than after its timeout.
-        using (cancellationToken.Register(static state => ((CancellationTokenSource)state!).Cancel(), _stopReading))
+        // polls, which SQS ends by WaitTime after the stop began (cancelled only past that and a grace, i.e. a hung
+        // connection, or when the engine's release budget runs out), send the deletes, then make whatever was not
+        // handled visible again so another consumer gets it now rather than after its visibility timeout.
+        Interlocked.CompareExchange(ref _stopStartedAt, _time.GetTimestamp(), 0);
+        TimeSpan pollsLeft = _options.WaitTime + PollReturnGrace - _time.GetElapsedTime(Interlocked.Read(ref _stopStartedAt));
+        Task polls = Task.WhenAll(_receivers);
+        using (var pollDeadline = new CancellationTokenSource(pollsLeft > TimeSpan.Zero ? pollsLeft : TimeSpan.Zero, _time))
+        using (var giveUp = CancellationTokenSource.CreateLinkedTokenSource(pollDeadline.Token, cancellationToken))
         {
-            await Task.WhenAll(_receivers).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            await polls.WaitAsync(giveUp.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
 
+        if (!polls.IsCompleted)
+        {
+            SqsLog.PollsCancelled(_logger, _options.QueueName, _options.WaitTime + PollReturnGrace);
+            await _stopReading.CancelAsync().ConfigureAwait(false);
+            await polls.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
+        // The deletes and the release get a budget of their own: they are what keeps handled messages from coming back
+        // and unhandled ones from staying hidden, so they are tried even when the engine's time is up.
+        using var budget = new CancellationTokenSource(ReleaseBudget, _time);
         _deletes.Writer.TryComplete();
-        await Task.WhenAll(_deleters).WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        await Task.WhenAll(_deleters).WaitAsync(budget.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         await _stopBackground.CancelAsync().ConfigureAwait(false);
         if (_heartbeat is not null)
         {
@@ -129,13 +181,13 @@ internal sealed class SqsSource : IStreamSource, IRecordAcknowledger, IAsyncDisp
                 SqsBatchResponse response = await _sqs.ChangeMessageVisibilityBatchAsync(
                     _queueUrl,
                     [.. chunk.Select((message, i) => new SqsChangeMessageVisibilityBatchEntry { Id = i.ToString(System.Globalization.CultureInfo.InvariantCulture), ReceiptHandle = message.ReceiptHandle, VisibilityTimeout = 0 })],
-                    cancellationToken).ConfigureAwait(false);
+                    budget.Token).ConfigureAwait(false);
                 if (response.Failed.Count > 0)
                 {
                     SqsLog.ReleaseFailed(_logger, null, _options.QueueName, response.Failed.Count);
                 }
             }
-            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            catch (Exception ex)
             {
                 SqsLog.ReleaseFailed(_logger, ex, _options.QueueName, chunk.Length);
             }
@@ -151,11 +203,14 @@ internal sealed class SqsSource : IStreamSource, IRecordAcknowledger, IAsyncDisp
     {
         // An abrupt stop: nothing is deleted or released any more; in-flight messages reappear after their visibility
         // timeout and are handled again by whoever receives them.
+        await _hostStoppingRegistration.DisposeAsync().ConfigureAwait(false);
         await _stopReading.CancelAsync().ConfigureAwait(false);
+        await _stopPolling.CancelAsync().ConfigureAwait(false);
         await _stopBackground.CancelAsync().ConfigureAwait(false);
         _deletes.Writer.TryComplete();
         await Task.WhenAll([.. _receivers, .. _deleters, _heartbeat ?? Task.CompletedTask]).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         _stopReading.Dispose();
+        _stopPolling.Dispose();
         _stopBackground.Dispose();
         _enqueueGate.Dispose();
         _sqs.Dispose();
@@ -175,11 +230,12 @@ internal sealed class SqsSource : IStreamSource, IRecordAcknowledger, IAsyncDisp
     {
         IShardProcessor processor = _processor!;
 
-        // A receive is cancelled only by _stopReading (an abrupt stop, or a graceful one out of time), not when the
-        // engine stops the shard: a cancelled long poll can still take messages, which then stay hidden for a whole
-        // visibility timeout (see StopReadingAsync). Waits for buffer space also end when the shard stops.
+        // A receive is cancelled only by _stopReading (an abrupt stop, or a graceful one whose last polls did not
+        // return in time), never by a graceful stop: a cancelled long poll can still take messages, which then stay
+        // hidden for a whole visibility timeout (see StopReadingAsync). Other waits (back-off, buffer space, S3) also
+        // end when the stop begins or the shard stops.
         CancellationToken receiveToken = token;
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(token, processor.Stopping);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(token, _stopPolling.Token, processor.Stopping);
         token = stop.Token;
         TimeSpan backoff = _options.ReceiveBackoff;
         var request = new SqsReceiveMessageRequest
@@ -191,7 +247,7 @@ internal sealed class SqsSource : IStreamSource, IRecordAcknowledger, IAsyncDisp
             MessageAttributeNames = All,
             MessageSystemAttributeNames = All,
         };
-        while (!receiveToken.IsCancellationRequested && !_stopReceiving)
+        while (!receiveToken.IsCancellationRequested && !_stopPolling.IsCancellationRequested)
         {
             try
             {
@@ -204,22 +260,33 @@ internal sealed class SqsSource : IStreamSource, IRecordAcknowledger, IAsyncDisp
                     continue;
                 }
 
-                // One receiver enqueues at a time, so synthetic sequence numbers reach the shard in increasing order.
+                List<(SqsMessage Message, SqsRecordContent Content)> received = await ReadAllAsync(messages, token).ConfigureAwait(false);
+
+                // One receiver enqueues at a time, so receive-order positions reach the shard in increasing order.
                 await _enqueueGate.WaitAsync(CancellationToken.None).ConfigureAwait(false);
                 try
                 {
-                    var records = new StreamRecord[messages.Count];
+                    var records = new StreamRecord[received.Count];
                     for (int i = 0; i < records.Length; i++)
                     {
-                        SqsMessage message = messages[i];
-                        records[i] = ToRecord(message);
+                        (SqsMessage message, SqsRecordContent content) = received[i];
+                        records[i] = new StreamRecord(
+                            SourceKind.Sqs,
+                            _options.QueueName,
+                            ShardId,
+                            SequenceNumber.FromInteger(++_sequence),
+                            SqsMessageReader.IdentityOf(message, _options.IsFifo),
+                            content.PartitionKey,
+                            content.Data,
+                            content.ArrivalTime,
+                            content.Attributes);
                         _inFlight[records[i]] = new InFlightMessage(message.MessageId, message.ReceiptHandle, receivedAt, receivedAt + ToTimestampTicks(_options.VisibilityTimeout));
                     }
 
                     // Records not enqueued because the stop came first stay in flight and are released on stop.
                     foreach (StreamRecord record in records)
                     {
-                        if (_stopReceiving)
+                        if (_stopPolling.IsCancellationRequested)
                         {
                             break;
                         }
@@ -238,7 +305,7 @@ internal sealed class SqsSource : IStreamSource, IRecordAcknowledger, IAsyncDisp
             }
             catch (Exception ex)
             {
-                if (_stopReceiving)
+                if (_stopPolling.IsCancellationRequested)
                 {
                     return;
                 }
@@ -262,35 +329,42 @@ internal sealed class SqsSource : IStreamSource, IRecordAcknowledger, IAsyncDisp
         }
     }
 
-    /// <summary>Builds a message's record; called under <c>_enqueueGate</c>, which orders the synthetic sequence numbers.</summary>
-    private StreamRecord ToRecord(SqsMessage message)
+    /// <summary>
+    /// The content of each received message: its own, or for a redriven StreamLanes dead letter the original record's.
+    /// A redriven dead letter that cannot be read is left out: not deleted nor renewed, it comes back after its visibility
+    /// timeout (and the queue's redrive policy moves it on after <c>maxReceiveCount</c> receives).
+    /// </summary>
+    private async Task<List<(SqsMessage Message, SqsRecordContent Content)>> ReadAllAsync(IReadOnlyList<SqsMessage> messages, CancellationToken token)
     {
-        var attributes = new Dictionary<string, string>(message.Attributes.Count + message.MessageAttributes.Count + 1, StringComparer.Ordinal);
-        foreach ((string name, SqsMessageAttributeValue value) in message.MessageAttributes)
+        var received = new List<(SqsMessage, SqsRecordContent)>(messages.Count);
+        foreach (SqsMessage message in messages)
         {
-            attributes[name] = value.StringValue ?? (value.BinaryValue is ReadOnlyMemory<byte> binary ? Convert.ToBase64String(binary.Span) : "");
+            if (!_options.UnwrapDeadLetters || !SqsMessageReader.IsEnvelope(message))
+            {
+                received.Add((message, SqsMessageReader.ContentOf(message, _options, _time)));
+                continue;
+            }
+
+            try
+            {
+                received.Add((message, await SqsMessageReader.EnvelopeContentAsync(message, _options.ClaimCheck, _time, token).ConfigureAwait(false)));
+            }
+            catch (SqsEnvelopeException ex)
+            {
+                SqsLog.RedrivenEnvelopeUnreadable(_logger, ex, _options.QueueName, message.MessageId, _options.VisibilityTimeout);
+                if (ex.Permanent)
+                {
+                    _host!.ReportFault(ex);
+                }
+            }
+            catch (OperationCanceledException) when (token.IsCancellationRequested && !_stopReading.IsCancellationRequested)
+            {
+                // A graceful stop while the envelope loads: the message is made visible again with the others.
+                received.Add((message, SqsMessageReader.ContentOf(message, _options, _time)));
+            }
         }
 
-        attributes[SystemAttributePrefix + "MessageId"] = message.MessageId;
-        foreach ((string name, string value) in message.Attributes)
-        {
-            attributes[SystemAttributePrefix + name] = value;
-        }
-
-        string key = _options.IsFifo
-            ? message.MessageGroupId ?? message.MessageId
-            : _options.PartitionKeyAttribute is string attribute && message.MessageAttributes.TryGetValue(attribute, out SqsMessageAttributeValue? keyValue) && keyValue.StringValue is string keyString
-                ? keyString
-                : message.MessageId;
-        return new StreamRecord(
-            SourceKind.Sqs,
-            _options.QueueName,
-            ShardId,
-            SequenceNumber.FromInteger(++_sequence),
-            key,
-            Encoding.UTF8.GetBytes(message.Body),
-            message.SentTimestamp ?? _time.GetUtcNow(),
-            attributes);
+        return received;
     }
 
     private async Task DeleteLoopAsync()
@@ -334,74 +408,6 @@ internal sealed class SqsSource : IStreamSource, IRecordAcknowledger, IAsyncDisp
         }
     }
 
-    private async Task HeartbeatLoopAsync(CancellationToken token)
-    {
-        using var timer = new PeriodicTimer(_options.EffectiveHeartbeatInterval, _time);
-        try
-        {
-            while (await timer.WaitForNextTickAsync(token).ConfigureAwait(false))
-            {
-                await ExtendVisibilityAsync(token).ConfigureAwait(false);
-            }
-        }
-        catch (OperationCanceledException) when (token.IsCancellationRequested)
-        {
-        }
-    }
-
-    /// <summary>Renews the visibility of in-flight messages that would become visible before the next beat or two.</summary>
-    internal async Task ExtendVisibilityAsync(CancellationToken token)
-    {
-        long now = _time.GetTimestamp();
-        long renewBefore = now + (2 * ToTimestampTicks(_options.EffectiveHeartbeatInterval)) + ToTimestampTicks(TimeSpan.FromSeconds(1));
-        long maxHold = ToTimestampTicks(_options.MaxVisibilityHold);
-        var due = new List<(InFlightMessage Message, int Seconds)>();
-        foreach (InFlightMessage message in _inFlight.Values)
-        {
-            if (Volatile.Read(ref message.VisibleUntil) > renewBefore || message.HoldExhausted)
-            {
-                continue;
-            }
-
-            // SQS counts a message's hidden time from its receipt; past MaxVisibilityHold it is let go.
-            long remaining = message.ReceivedAt + maxHold - now;
-            int seconds = (int)Math.Min(_options.VisibilityTimeout.TotalSeconds, remaining / (double)ToTimestampTicks(TimeSpan.FromSeconds(1)));
-            if (seconds <= 0)
-            {
-                message.HoldExhausted = true;
-                SqsLog.HoldExhausted(_logger, _options.QueueName, message.MessageId, _options.MaxVisibilityHold);
-                continue;
-            }
-
-            due.Add((message, seconds));
-        }
-
-        foreach ((InFlightMessage Message, int Seconds)[] chunk in due.Chunk(BatchLimit))
-        {
-            try
-            {
-                SqsBatchResponse response = await _sqs.ChangeMessageVisibilityBatchAsync(
-                    _queueUrl,
-                    [.. chunk.Select((item, i) => new SqsChangeMessageVisibilityBatchEntry { Id = i.ToString(System.Globalization.CultureInfo.InvariantCulture), ReceiptHandle = item.Message.ReceiptHandle, VisibilityTimeout = item.Seconds })],
-                    token).ConfigureAwait(false);
-                var failed = response.Failed.Select(entry => entry.Id).ToHashSet(StringComparer.Ordinal);
-                for (int i = 0; i < chunk.Length; i++)
-                {
-                    if (!failed.Contains(i.ToString(System.Globalization.CultureInfo.InvariantCulture)))
-                    {
-                        Volatile.Write(ref chunk[i].Message.VisibleUntil, now + ToTimestampTicks(TimeSpan.FromSeconds(chunk[i].Seconds)));
-                    }
-                }
-
-                // A failed entry is usually a message deleted meanwhile; otherwise it is renewed at the next beat.
-            }
-            catch (Exception ex) when (!token.IsCancellationRequested)
-            {
-                SqsLog.HeartbeatFailed(_logger, ex, _options.QueueName, chunk.Length);
-            }
-        }
-    }
-
     private long ToTimestampTicks(TimeSpan span) => (long)(span.TotalSeconds * _time.TimestampFrequency);
 
     /// <summary>A message received and not yet acknowledged.</summary>
@@ -430,25 +436,4 @@ internal sealed class SqsSource : IStreamSource, IRecordAcknowledger, IAsyncDisp
 
         public ValueTask SaveAsync(SequenceNumber position, CancellationToken cancellationToken) => ValueTask.CompletedTask;
     }
-}
-
-internal static partial class SqsLog
-{
-    [LoggerMessage(401, LogLevel.Warning, "SQS {Queue}: receiving failed; retrying in {Delay}.")]
-    public static partial void ReceiveFailed(ILogger logger, Exception exception, string queue, TimeSpan delay);
-
-    [LoggerMessage(402, LogLevel.Warning, "SQS {Queue}: message {MessageId} was handled but could not be deleted ({Code}); it will be received again after its visibility timeout.")]
-    public static partial void DeleteFailed(ILogger logger, Exception? exception, string queue, string messageId, string code);
-
-    [LoggerMessage(403, LogLevel.Warning, "SQS {Queue}: renewing the visibility of {Count} in-flight messages failed; retrying at the next heartbeat.")]
-    public static partial void HeartbeatFailed(ILogger logger, Exception exception, string queue, int count);
-
-    [LoggerMessage(404, LogLevel.Warning, "SQS {Queue}: message {MessageId} has been in flight for MaxVisibilityHold ({MaxHold}); its visibility is no longer renewed, so it will become visible and may be received and handled again while it is still being handled here.")]
-    public static partial void HoldExhausted(ILogger logger, string queue, string messageId, TimeSpan maxHold);
-
-    [LoggerMessage(405, LogLevel.Warning, "SQS {Queue}: making {Count} unhandled messages visible again failed; they reappear after their visibility timeout.")]
-    public static partial void ReleaseFailed(ILogger logger, Exception? exception, string queue, int count);
-
-    [LoggerMessage(406, LogLevel.Information, "SQS {Queue}: {Count} messages not handled before the stop were made visible again.")]
-    public static partial void Released(ILogger logger, string queue, int count);
 }

@@ -23,7 +23,11 @@ public sealed class SqsSourceOptions
     /// <summary>Messages asked for per ReceiveMessage call. Default 10; 1 to 10.</summary>
     public int MaxMessagesPerReceive { get; set; } = 10;
 
-    /// <summary>How long a receive waits for messages (long polling). Default 20 s; 0 to 20 s, whole seconds.</summary>
+    /// <summary>
+    /// How long a receive waits for messages (long polling). Default 20 s; 0 to 20 s, whole seconds. Also bounds a
+    /// graceful stop: the polls in flight when it begins are allowed to return (at most this long, plus a few seconds'
+    /// grace) so that no message SQS hands them stays hidden; lower it for faster stops, at the cost of more empty receives.
+    /// </summary>
     public TimeSpan WaitTime { get; set; } = TimeSpan.FromSeconds(20);
 
     /// <summary>
@@ -51,6 +55,22 @@ public sealed class SqsSourceOptions
 
     /// <summary>The longest back-off between failed receives. Default 30 s.</summary>
     public TimeSpan MaxReceiveBackoff { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Whether a message marked as a StreamLanes dead letter (the SQS dead-letter sink's <c>streamlanes.envelope</c>
+    /// attribute), i.e. one moved back by SQS's DLQ redrive, is handed to the handler as the original record it holds.
+    /// Default <see langword="true"/>; <see langword="false"/> hands it over as it is (the envelope's JSON), for a
+    /// consumer that reads a dead-letter queue itself.
+    /// </summary>
+    public bool UnwrapDeadLetters { get; set; } = true;
+
+    /// <summary>
+    /// Where redriven dead letters that the SQS dead-letter sink stored in S3 are loaded from: the sink's own
+    /// <see cref="StreamLanes.Sinks.S3ClaimCheck"/>. Set in code only. Default <see langword="null"/>: such a message (one moved back to
+    /// this queue by SQS's DLQ redrive) is not handled, the consumer reports itself unhealthy, and the message returns to
+    /// the queue after its visibility timeout.
+    /// </summary>
+    public StreamLanes.Sinks.S3ClaimCheck? ClaimCheck { get; set; }
 
     /// <summary>The HTTP transport to SQS: region, endpoint, credentials, transport retries.</summary>
     public AwsClientOptions Aws { get; set; } = new();
