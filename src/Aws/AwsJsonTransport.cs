@@ -95,6 +95,56 @@ internal sealed class AwsJsonTransport : IDisposable
         await SendCoreAsync(operation, request, requestType, default, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Sends an event-stream operation (SubscribeToShard) over HTTP/2 (with TLS against AWS, h2c against a plain-HTTP
+    /// endpoint) and returns the response once its headers arrived with success; the caller reads and disposes its body.
+    /// Not retried here: the caller resubscribes from its own position.
+    /// </summary>
+    public async Task<HttpResponseMessage> OpenEventStreamAsync<TRequest>(
+        string operation,
+        TRequest request,
+        JsonTypeInfo<TRequest> requestType,
+        CancellationToken cancellationToken)
+    {
+        var payload = JsonSerializer.SerializeToUtf8Bytes(request, requestType);
+        using var timeoutCts = new CancellationTokenSource(_options.RequestTimeout, _timeProvider);
+        using var attemptCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeoutCts.Token);
+        HttpResponseMessage response;
+        try
+        {
+            var message = await CreateSignedRequestAsync(operation, payload, attemptCts.Token).ConfigureAwait(false);
+            message.Version = HttpVersion.Version20;
+            message.VersionPolicy = HttpVersionPolicy.RequestVersionExact;
+
+            // The timeout covers the response headers only; the body is a stream that lasts up to five minutes.
+            response = await _httpClient.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, attemptCts.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException ex) when (timeoutCts.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw new TimeoutException($"{_service.Name}.{operation} did not answer within {_options.RequestTimeout.TotalSeconds:0.###} s.", ex);
+        }
+
+        if (response.IsSuccessStatusCode)
+        {
+            return response;
+        }
+
+        using (response)
+        {
+            var body = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
+            var exception = AwsErrorClassifier.FromResponse(
+                response.StatusCode,
+                HeaderValue(response, "x-amzn-ErrorType"),
+                HeaderValue(response, "x-amzn-query-error"),
+                HeaderValue(response, "x-amzn-RequestId") ?? HeaderValue(response, "x-amz-request-id"),
+                body,
+                _service.Name,
+                operation);
+            AwsLog.ServiceError(_logger, _service.Name, operation, exception.ErrorCode, (int)response.StatusCode, exception.Kind);
+            throw exception;
+        }
+    }
+
     public void Dispose()
     {
         _credentialsLock.Dispose();

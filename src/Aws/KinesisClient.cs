@@ -7,7 +7,7 @@ namespace StreamLanes.Aws;
 /// <c>arn:</c>). Errors surface as <see cref="AwsServiceException"/>; throttling, 5xx and network errors are retried
 /// first, as <see cref="AwsClientOptions"/> configures. Thread-safe.
 /// </summary>
-public sealed class KinesisClient : IDisposable
+public sealed partial class KinesisClient : IDisposable
 {
     private static readonly TimeSpan StatusPollInterval = TimeSpan.FromMilliseconds(100);
     private readonly AwsJsonTransport _transport;
