@@ -100,7 +100,7 @@ public sealed partial class KinesisClient
     internal async Task<KinesisShardSubscription> SubscribeToShardAsync(
         string consumerArn,
         string shardId,
-        KinesisStartingPosition startingPosition,
+        KinesisSubscriptionStart startingPosition,
         CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(consumerArn);

@@ -22,7 +22,7 @@ internal sealed record KinesisStreamConsumer
 }
 
 /// <summary>Where a subscription starts: a shard-iterator type and, where it needs one, a sequence number or time.</summary>
-internal sealed record KinesisStartingPosition(
+internal sealed record KinesisSubscriptionStart(
     KinesisShardIteratorType Type,
     string? SequenceNumber = null,
     [property: JsonConverter(typeof(EpochSecondsConverter))] DateTimeOffset? Timestamp = null);
@@ -59,4 +59,4 @@ internal sealed record KinesisDescribeStreamConsumerResponse
 internal sealed record KinesisSubscribeToShardRequest(
     [property: JsonPropertyName("ConsumerARN")] string ConsumerArn,
     string ShardId,
-    KinesisStartingPosition StartingPosition);
+    KinesisSubscriptionStart StartingPosition);

@@ -52,7 +52,7 @@ public sealed class KinesisFanOutIntegrationTests(KinesisEmulatorFixture emulato
         List<string> before = await PutAsync(0, 5, cts.Token);
 
         await using var subscription = await _client.SubscribeToShardAsync(
-            consumer.ConsumerArn, _shardId, new KinesisStartingPosition(KinesisShardIteratorType.TrimHorizon), cts.Token);
+            consumer.ConsumerArn, _shardId, new KinesisSubscriptionStart(KinesisShardIteratorType.TrimHorizon), cts.Token);
         Assert.Equal(HttpVersion.Version20, subscription.HttpVersion);
         var (replayed, _) = await ReadRecordsAsync(subscription, 5, cts.Token);
         List<string> after = await PutAsync(5, 3, cts.Token);
@@ -72,13 +72,13 @@ public sealed class KinesisFanOutIntegrationTests(KinesisEmulatorFixture emulato
         await PutAsync(0, 4, cts.Token);
         string continuation;
         await using (var first = await _client.SubscribeToShardAsync(
-            consumer.ConsumerArn, _shardId, new KinesisStartingPosition(KinesisShardIteratorType.TrimHorizon), cts.Token))
+            consumer.ConsumerArn, _shardId, new KinesisSubscriptionStart(KinesisShardIteratorType.TrimHorizon), cts.Token))
         {
             (_, continuation) = await ReadRecordsAsync(first, 4, cts.Token);
         }
 
         List<string> later = await PutAsync(4, 3, cts.Token);
-        var position = new KinesisStartingPosition(KinesisShardIteratorType.AfterSequenceNumber, continuation);
+        var position = new KinesisSubscriptionStart(KinesisShardIteratorType.AfterSequenceNumber, continuation);
         var (second, firstEvent) = await SubscribeWhenFreeAsync(consumer.ConsumerArn, position, cts.Token);
         await using var held = second;
         var (records, _) = await ReadRecordsAsync(second, 3, cts.Token, firstEvent);
@@ -91,7 +91,7 @@ public sealed class KinesisFanOutIntegrationTests(KinesisEmulatorFixture emulato
     {
         using var cts = new CancellationTokenSource(Patience);
         var consumer = await _client.EnsureStreamConsumerActiveAsync(_streamArn, "app-d", cts.Token);
-        var start = new KinesisStartingPosition(KinesisShardIteratorType.Latest);
+        var start = new KinesisSubscriptionStart(KinesisShardIteratorType.Latest);
         await using var holder = await _client.SubscribeToShardAsync(consumer.ConsumerArn, _shardId, start, cts.Token);
         Assert.NotNull(await holder.ReadEventAsync(cts.Token)); // the first (empty) event: the subscription is live
 
@@ -121,7 +121,7 @@ public sealed class KinesisFanOutIntegrationTests(KinesisEmulatorFixture emulato
         await _client.WaitForStreamActiveAsync(_stream, cts.Token);
 
         await using var subscription = await _client.SubscribeToShardAsync(
-            consumer.ConsumerArn, _shardId, new KinesisStartingPosition(KinesisShardIteratorType.TrimHorizon), cts.Token);
+            consumer.ConsumerArn, _shardId, new KinesisSubscriptionStart(KinesisShardIteratorType.TrimHorizon), cts.Token);
         var (records, continuation) = await ReadRecordsAsync(subscription, 3, cts.Token);
         KinesisSubscribeToShardEvent? idle = await subscription.ReadEventAsync(cts.Token);
 
@@ -162,7 +162,7 @@ public sealed class KinesisFanOutIntegrationTests(KinesisEmulatorFixture emulato
     }
 
     /// <summary>Right after a subscription ends the service may still count it as active: retry while it says so.</summary>
-    private async Task<(KinesisShardSubscription Subscription, KinesisSubscribeToShardEvent? First)> SubscribeWhenFreeAsync(string consumerArn, KinesisStartingPosition position, CancellationToken cancellationToken)
+    private async Task<(KinesisShardSubscription Subscription, KinesisSubscribeToShardEvent? First)> SubscribeWhenFreeAsync(string consumerArn, KinesisSubscriptionStart position, CancellationToken cancellationToken)
     {
         while (true)
         {

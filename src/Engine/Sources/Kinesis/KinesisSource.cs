@@ -9,7 +9,7 @@ namespace StreamLanes;
 /// Reads a Kinesis stream by polling (GetRecords), one reader per shard whose lease this worker holds; leases live
 /// in a DynamoDB table in KCL's shape and are shared with the other workers of the same consumer.
 /// </summary>
-internal sealed class KinesisSource : LeasedShardSource
+internal sealed partial class KinesisSource : LeasedShardSource
 {
     private readonly KinesisSourceOptions _options;
     private readonly KinesisClient _kinesis;
@@ -36,9 +36,10 @@ internal sealed class KinesisSource : LeasedShardSource
     protected override async Task PrepareAsync(CancellationToken cancellationToken)
     {
         _consumerTag = new KeyValuePair<string, object?>("consumer", Host.ConsumerName);
+        KinesisStreamSummary summary;
         try
         {
-            await _kinesis.DescribeStreamSummaryAsync(_options.StreamName, cancellationToken).ConfigureAwait(false);
+            summary = await _kinesis.DescribeStreamSummaryAsync(_options.StreamName, cancellationToken).ConfigureAwait(false);
         }
         catch (AwsServiceException ex) when (ex.Kind == AwsErrorKind.ResourceNotFound)
         {
@@ -48,9 +49,18 @@ internal sealed class KinesisSource : LeasedShardSource
         {
             throw new InvalidOperationException($"Kinesis refused access to stream '{_options.StreamName}' ({ex.ErrorCode}): check the credentials and the IAM policy (kinesis:DescribeStreamSummary, ListShards, GetShardIterator, GetRecords).", ex);
         }
+
+        if (_options.ReadMode == KinesisReadMode.EnhancedFanOut)
+        {
+            await PrepareFanOutAsync(summary.StreamArn, cancellationToken).ConfigureAwait(false);
+        }
     }
 
-    protected override void DisposeClients() => _kinesis.Dispose();
+    protected override void DisposeClients()
+    {
+        _kinesis.Dispose();
+        _fanOutConsumerGate.Dispose();
+    }
 
     protected override async Task<IReadOnlyList<ShardDescriptor>> ListShardsAsync(CancellationToken cancellationToken)
     {
@@ -62,9 +72,14 @@ internal sealed class KinesisSource : LeasedShardSource
             NullIfEmpty(shard.HashKeyRange.EndingHashKey)))];
     }
 
-    protected override async Task ReadShardAsync(ShardReader reader, CancellationToken token)
+    protected override Task ReadShardAsync(ShardReader reader, CancellationToken token)
     {
         ArgumentNullException.ThrowIfNull(reader);
+        return _options.ReadMode == KinesisReadMode.EnhancedFanOut ? ReadShardByFanOutAsync(reader, token) : PollShardAsync(reader, token);
+    }
+
+    private async Task PollShardAsync(ShardReader reader, CancellationToken token)
+    {
         string shardId = reader.Lease.ShardId;
         string initial = reader.Lease.Current.Checkpoint;
         SequenceNumber last = reader.Lease.Current.Position;
@@ -123,7 +138,7 @@ internal sealed class KinesisSource : LeasedShardSource
                 if (iterator is null)
                 {
                     // SHARD_END: the shard was split or merged. Its children wait until this is checkpointed.
-                    await EndShardAsync(reader, ChildrenOf(response), token).ConfigureAwait(false);
+                    await EndShardAsync(reader, ChildrenOf(response.ChildShards), token).ConfigureAwait(false);
                     return;
                 }
 
@@ -166,8 +181,8 @@ internal sealed class KinesisSource : LeasedShardSource
     private static string? NullIfEmpty(string value) => value.Length == 0 ? null : value;
 
     /// <summary>The shards continuing a closed one, as the read that reached its end named them.</summary>
-    private static ShardDescriptor[] ChildrenOf(KinesisGetRecordsResponse response)
-        => response.ChildShards is { Count: > 0 } children
+    private static ShardDescriptor[] ChildrenOf(IReadOnlyList<KinesisChildShard>? childShards)
+        => childShards is { Count: > 0 } children
             ? [.. children.Select(child => new ShardDescriptor(child.ShardId, child.ParentShards, NullIfEmpty(child.HashKeyRange.StartingHashKey), NullIfEmpty(child.HashKeyRange.EndingHashKey)))]
             : [];
 

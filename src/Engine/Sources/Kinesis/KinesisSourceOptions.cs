@@ -16,6 +16,71 @@ public enum KinesisStartingPosition
     AtTimestamp = 2,
 }
 
+/// <summary>How a Kinesis source reads its shards.</summary>
+public enum KinesisReadMode
+{
+    /// <summary>
+    /// GetRecords polling, as KCL 1.x: the default. Every application polling a stream shares each shard's 2 MB/s and
+    /// 5 reads/s, and records arrive <see cref="KinesisSourceOptions.IdleTimeBetweenReads"/> to a few seconds after
+    /// they were put. No extra cost.
+    /// </summary>
+    Polling = 0,
+
+    /// <summary>
+    /// Enhanced fan-out, as KCL 2.x's default: a registered stream consumer gets its own 2 MB/s per shard, pushed over
+    /// HTTP/2 (SubscribeToShard) about 70 ms after the put. AWS bills every consumer-shard hour and the data retrieved.
+    /// </summary>
+    EnhancedFanOut = 1,
+}
+
+/// <summary>Enhanced fan-out settings, used when <see cref="KinesisSourceOptions.ReadMode"/> is <see cref="KinesisReadMode.EnhancedFanOut"/>.</summary>
+public sealed class KinesisFanOutOptions
+{
+    /// <summary>
+    /// The registered stream consumer's name: one per application, shared by all its workers (each shard has one
+    /// subscription at a time). Registered at start-up if the stream has none by that name, else reused. Default null:
+    /// the StreamLanes consumer's name. 1 to 128 letters, digits, '_', '.' and '-'.
+    /// </summary>
+    public string? ConsumerName { get; set; }
+
+    /// <summary>
+    /// Whether a graceful stop deregisters the stream consumer (ending every worker's subscriptions and the billing).
+    /// Default false: the consumer outlives deployments, as one registration serves every worker and restart.
+    /// </summary>
+    public bool DeregisterOnStop { get; set; }
+
+    /// <summary>
+    /// How long a subscription is kept before the reader renews it itself, from the last continuation sequence number;
+    /// the service ends every subscription after five minutes anyway. Default 5 minutes; 1 second to 5 minutes.
+    /// </summary>
+    public TimeSpan SubscriptionRenewal { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// While a shard's subscription delivers no records, how often the reader asks whether the shard has ended (one
+    /// GetShardIterator and one GetRecords call). AWS announces a shard's end in the subscription; this also covers
+    /// services that do not. Default 5 s; 100 ms to 5 minutes.
+    /// </summary>
+    public TimeSpan ShardEndProbeInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    internal void Validate(List<string> failures, string prefix)
+    {
+        if (ConsumerName is not null && (ConsumerName.Length is < 1 or > 128 || !ConsumerName.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '.' or '-')))
+        {
+            failures.Add($"{prefix}FanOut:ConsumerName must be 1 to 128 letters, digits, '_', '.' or '-'.");
+        }
+
+        if (SubscriptionRenewal < TimeSpan.FromSeconds(1) || SubscriptionRenewal > TimeSpan.FromMinutes(5))
+        {
+            failures.Add($"{prefix}FanOut:SubscriptionRenewal must be between 1 second and 5 minutes; it was {SubscriptionRenewal}.");
+        }
+
+        if (ShardEndProbeInterval < TimeSpan.FromMilliseconds(100) || ShardEndProbeInterval > TimeSpan.FromMinutes(5))
+        {
+            failures.Add($"{prefix}FanOut:ShardEndProbeInterval must be between 100 ms and 5 minutes; it was {ShardEndProbeInterval}.");
+        }
+    }
+}
+
 /// <summary>
 /// A Kinesis source: the stream, where new shards start, how shards are polled, and the lease table that shares them
 /// among workers. Bound from <c>StreamConsumers:&lt;name&gt;:Kinesis</c>, then the code's configure action.
@@ -30,6 +95,12 @@ public sealed class KinesisSourceOptions
 
     /// <summary>For <see cref="KinesisStartingPosition.AtTimestamp"/>: the timestamp. Default null.</summary>
     public DateTimeOffset? StartingTimestamp { get; set; }
+
+    /// <summary>How shards are read: <see cref="KinesisReadMode.Polling"/> (the default) or <see cref="KinesisReadMode.EnhancedFanOut"/>.</summary>
+    public KinesisReadMode ReadMode { get; set; } = KinesisReadMode.Polling;
+
+    /// <summary>Enhanced fan-out settings, used in <see cref="KinesisReadMode.EnhancedFanOut"/> mode.</summary>
+    public KinesisFanOutOptions FanOut { get; set; } = new();
 
     /// <summary>Records asked for per GetRecords call. Default 10,000 (the service's maximum, as KCL's); 1 to 10,000.</summary>
     public int MaxRecordsPerRead { get; set; } = 10_000;
@@ -86,6 +157,20 @@ public sealed class KinesisSourceOptions
         if (StartingPosition == KinesisStartingPosition.AtTimestamp && StartingTimestamp is null)
         {
             failures.Add($"{prefix}StartingTimestamp must be set when StartingPosition is AtTimestamp.");
+        }
+
+        if (!Enum.IsDefined(ReadMode))
+        {
+            failures.Add($"{prefix}ReadMode must be Polling or EnhancedFanOut; it was {ReadMode}.");
+        }
+
+        if (FanOut is null)
+        {
+            failures.Add($"{prefix}FanOut must not be null.");
+        }
+        else
+        {
+            FanOut.Validate(failures, prefix);
         }
 
         if (MaxRecordsPerRead is < 1 or > 10_000)

@@ -84,6 +84,8 @@ internal abstract class LeasedShardSource : IStreamSource, ILeaseListener, IAsyn
         {
             await _coordinator.ReleaseAllAsync(cancellationToken).ConfigureAwait(false);
         }
+
+        await AfterReleaseAsync(cancellationToken).ConfigureAwait(false);
     }
 
     public async ValueTask DisposeAsync()
@@ -173,6 +175,19 @@ internal abstract class LeasedShardSource : IStreamSource, ILeaseListener, IAsyn
         using var finishing = CancellationTokenSource.CreateLinkedTokenSource(_disposing.Token, timeout.Token);
         await Coordinator.FinishShardAsync(reader.Lease, childrenKnown: children.Count > 0, finishing.Token).ConfigureAwait(false);
         _readers.TryRemove(new KeyValuePair<string, ShardReader>(reader.Lease.ShardId, reader));
+    }
+
+    /// <summary>After a graceful stop released the leases: anything else the source gives up (e.g. a fan-out consumer).</summary>
+    protected virtual Task AfterReleaseAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>For readers that are pushed records rather than pacing reads: a read succeeded, so a reported fault is over.</summary>
+    protected void MarkReadSucceeded()
+    {
+        if (CurrentReader.Value is ShardReader reader)
+        {
+            Interlocked.Exchange(ref reader.FailedSinceLastRead, 0);
+            Host.ReportReaderRecovered(reader.Lease.ShardId);
+        }
     }
 
     /// <summary>Waits until <paramref name="minTimeBetweenReads"/> has passed since the read at <paramref name="lastRead"/> (0: none yet).</summary>
