@@ -5,7 +5,7 @@ using Amazon.Runtime.CredentialManagement;
 namespace StreamLanes.Aws;
 
 /// <summary>
-/// Settings shared by <see cref="KinesisClient"/>, <see cref="DynamoDbStreamsClient"/> and <see cref="SqsClient"/>:
+/// Settings shared by the Kinesis, DynamoDB Streams and SQS clients of the StreamLanes AWS packages:
 /// region, endpoints, credentials, transport retries and timeouts.
 /// </summary>
 public sealed class AwsClientOptions

@@ -3,6 +3,9 @@ using Amazon.DynamoDBv2;
 using Amazon.Runtime;
 using Amazon.S3;
 using StreamLanes.Aws;
+using StreamLanes.DynamoDb;
+using StreamLanes.S3;
+using StreamLanes.Sqs;
 using StreamLanes.Sinks;
 
 namespace StreamLanes.Cli;

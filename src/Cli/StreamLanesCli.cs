@@ -3,6 +3,8 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using StreamLanes.Aws;
+using StreamLanes.Kinesis;
+using StreamLanes.Sqs;
 using StreamLanes.Sinks;
 
 namespace StreamLanes.Cli;
@@ -216,7 +218,11 @@ internal static partial class StreamLanesCli
                 using KinesisClient? kinesis = operation == "replay" || toKinesis is not null ? new KinesisClient(AwsOptions(parse, parse.GetValue(KinesisEndpointOption))) : null;
                 using SqsClient? sqs = operation == "replay" || toSqs is not null ? new SqsClient(AwsOptions(parse, parse.GetValue(SqsEndpointOption))) : null;
                 IDeadLetterRepublisher target = operation == "replay"
-                    ? new SourceDeadLetterRepublisher(kinesis, sqs)
+                    ? new SourceDeadLetterRepublisher(new Dictionary<SourceKind, IDeadLetterRepublisher>
+                    {
+                        [SourceKind.Kinesis] = new KinesisDeadLetterRepublisher(kinesis!),
+                        [SourceKind.Sqs] = new SqsDeadLetterRepublisher(sqs!),
+                    })
                     : toKinesis is not null ? new KinesisDeadLetterRepublisher(kinesis!, toKinesis) : new SqsDeadLetterRepublisher(sqs!, toSqs);
                 report = await redriver.RepublishAsAsync(operation, target, options, cancellationToken).ConfigureAwait(false);
             }
@@ -264,7 +270,7 @@ internal static partial class StreamLanesCli
             writer.WriteStartObject();
             writer.WriteString("id", letter.Id);
             writer.WriteString("consumer", letter.Consumer);
-            writer.WriteString("sourceKind", letter.SourceKind);
+            writer.WriteString("sourceKind", letter.SourceKind.ToString());
             writer.WriteString("stream", letter.Stream);
             writer.WriteString("shard", letter.Shard);
             writer.WriteString("sequenceNumber", letter.SequenceNumber);
@@ -299,7 +305,7 @@ internal static partial class StreamLanesCli
         foreach (DeadLetterEnvelope l in letters)
         {
             text.AppendLine(CultureInfo.InvariantCulture, $"id:            {SafeText.Escape(l.Id)}");
-            text.AppendLine(CultureInfo.InvariantCulture, $"source:        {SafeText.Escape(l.SourceKind)} {SafeText.Escape(l.Stream)} {SafeText.Escape(l.Shard)}");
+            text.AppendLine(CultureInfo.InvariantCulture, $"source:        {l.SourceKind} {SafeText.Escape(l.Stream)} {SafeText.Escape(l.Shard)}");
             text.AppendLine(CultureInfo.InvariantCulture, $"key:           {SafeText.Escape(l.PartitionKey)}");
             text.AppendLine(CultureInfo.InvariantCulture, $"reason:        {l.Reason}");
             text.AppendLine(CultureInfo.InvariantCulture, $"dead-lettered: {l.DeadLetteredAt:O}");

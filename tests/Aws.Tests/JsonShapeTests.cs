@@ -22,7 +22,7 @@ public sealed class JsonShapeTests
             }
             """;
 
-        var response = JsonSerializer.Deserialize(json, AwsJsonContext.Default.KinesisGetRecordsResponse)!;
+        var response = JsonSerializer.Deserialize(json, KinesisJsonContext.Default.KinesisGetRecordsResponse)!;
 
         var record = Assert.Single(response.Records);
         Assert.Equal("hello", Encoding.UTF8.GetString(record.Data.Span));
@@ -41,7 +41,7 @@ public sealed class JsonShapeTests
             "orders", null, "shardId-000000000001", KinesisShardIteratorType.AtTimestamp, null,
             DateTimeOffset.FromUnixTimeMilliseconds(1_700_000_000_250));
 
-        var json = JsonSerializer.Serialize(request, AwsJsonContext.Default.KinesisGetShardIteratorRequest);
+        var json = JsonSerializer.Serialize(request, KinesisJsonContext.Default.KinesisGetShardIteratorRequest);
 
         Assert.Equal(
             """{"StreamName":"orders","ShardId":"shardId-000000000001","ShardIteratorType":"AT_TIMESTAMP","Timestamp":1700000000.25}""",
@@ -49,16 +49,17 @@ public sealed class JsonShapeTests
     }
 
     [Theory]
-    [InlineData(KinesisShardIteratorType.TrimHorizon, "TRIM_HORIZON")]
-    [InlineData(KinesisShardIteratorType.Latest, "LATEST")]
-    [InlineData(KinesisShardIteratorType.AtSequenceNumber, "AT_SEQUENCE_NUMBER")]
-    [InlineData(KinesisShardIteratorType.AfterSequenceNumber, "AFTER_SEQUENCE_NUMBER")]
-    [InlineData(KinesisShardIteratorType.AtTimestamp, "AT_TIMESTAMP")]
-    public void Iterator_types_use_the_api_spelling(KinesisShardIteratorType type, string expected)
+    [InlineData(nameof(KinesisShardIteratorType.TrimHorizon), "TRIM_HORIZON")]
+    [InlineData(nameof(KinesisShardIteratorType.Latest), "LATEST")]
+    [InlineData(nameof(KinesisShardIteratorType.AtSequenceNumber), "AT_SEQUENCE_NUMBER")]
+    [InlineData(nameof(KinesisShardIteratorType.AfterSequenceNumber), "AFTER_SEQUENCE_NUMBER")]
+    [InlineData(nameof(KinesisShardIteratorType.AtTimestamp), "AT_TIMESTAMP")]
+    public void Iterator_types_use_the_api_spelling(string name, string expected)
     {
+        KinesisShardIteratorType type = Enum.Parse<KinesisShardIteratorType>(name);
         var json = JsonSerializer.Serialize(
             new KinesisGetShardIteratorRequest(null, "arn:aws:kinesis:us-east-1:000000000000:stream/s", "s-1", type, null, null),
-            AwsJsonContext.Default.KinesisGetShardIteratorRequest);
+            KinesisJsonContext.Default.KinesisGetShardIteratorRequest);
 
         Assert.Contains($"\"ShardIteratorType\":\"{expected}\"", json, StringComparison.Ordinal);
         Assert.Contains("\"StreamARN\":\"arn:aws:kinesis:", json, StringComparison.Ordinal);
@@ -72,7 +73,7 @@ public sealed class JsonShapeTests
             new KinesisPutRecordsEntry { Data = "hi"u8.ToArray(), PartitionKey = "k" },
         ]);
 
-        var json = JsonSerializer.Serialize(request, AwsJsonContext.Default.KinesisPutRecordsRequest);
+        var json = JsonSerializer.Serialize(request, KinesisJsonContext.Default.KinesisPutRecordsRequest);
 
         Assert.Equal("""{"StreamName":"orders","Records":[{"Data":"aGk=","PartitionKey":"k"}]}""", json);
     }
@@ -82,7 +83,7 @@ public sealed class JsonShapeTests
     {
         var json = JsonSerializer.Serialize(
             new KinesisListShardsRequest { NextToken = "token", MaxResults = 1 },
-            AwsJsonContext.Default.KinesisListShardsRequest);
+            KinesisJsonContext.Default.KinesisListShardsRequest);
 
         Assert.Equal("""{"NextToken":"token","MaxResults":1}""", json);
     }
@@ -99,7 +100,7 @@ public sealed class JsonShapeTests
              "NextShardIterator":"next"}
             """;
 
-        var response = JsonSerializer.Deserialize(json, AwsJsonContext.Default.DynamoDbGetRecordsResponse)!;
+        var response = JsonSerializer.Deserialize(json, DynamoDbStreamsJsonContext.Default.DynamoDbGetRecordsResponse)!;
 
         var record = Assert.Single(response.Records);
         Assert.Equal("e1", record.EventId);
@@ -122,7 +123,7 @@ public sealed class JsonShapeTests
               "MessageAttributes":{"trace":{"DataType":"String","StringValue":"abc"},"blob":{"DataType":"Binary","BinaryValue":"AQI="}}}]}
             """;
 
-        var message = Assert.Single(JsonSerializer.Deserialize(json, AwsJsonContext.Default.SqsReceiveMessageResponse)!.Messages);
+        var message = Assert.Single(JsonSerializer.Deserialize(json, SqsJsonContext.Default.SqsReceiveMessageResponse)!.Messages);
 
         Assert.Equal("g1", message.MessageGroupId);
         Assert.Equal("18849496460467696128", message.SequenceNumber);
@@ -137,7 +138,7 @@ public sealed class JsonShapeTests
     {
         var json = JsonSerializer.Serialize(
             new SqsReceiveMessageRequest { QueueUrl = "u", MaxNumberOfMessages = 10, MessageSystemAttributeNames = ["All"] },
-            AwsJsonContext.Default.SqsReceiveMessageRequest);
+            SqsJsonContext.Default.SqsReceiveMessageRequest);
 
         Assert.Equal("""{"QueueUrl":"u","MaxNumberOfMessages":10,"MessageSystemAttributeNames":["All"]}""", json);
     }
@@ -146,19 +147,19 @@ public sealed class JsonShapeTests
     public void Absent_fields_keep_their_non_null_defaults()
     {
         // The source generator sets every init-only property, passing null for absent ones; the models coerce it back.
-        var sqs = JsonSerializer.Deserialize("""{"Messages":[{}]}""", AwsJsonContext.Default.SqsReceiveMessageResponse)!;
+        var sqs = JsonSerializer.Deserialize("""{"Messages":[{}]}""", SqsJsonContext.Default.SqsReceiveMessageResponse)!;
         var message = Assert.Single(sqs.Messages);
         Assert.Empty(message.Attributes);
         Assert.Empty(message.MessageAttributes);
         Assert.Equal(string.Empty, message.Body);
         Assert.Null(message.MessageGroupId);
 
-        Assert.Empty(JsonSerializer.Deserialize("{}", AwsJsonContext.Default.SqsReceiveMessageResponse)!.Messages);
-        Assert.Empty(JsonSerializer.Deserialize("{}", AwsJsonContext.Default.KinesisGetRecordsResponse)!.Records);
-        var shard = Assert.Single(JsonSerializer.Deserialize("""{"Shards":[{}]}""", AwsJsonContext.Default.KinesisListShardsResponse)!.Shards);
+        Assert.Empty(JsonSerializer.Deserialize("{}", SqsJsonContext.Default.SqsReceiveMessageResponse)!.Messages);
+        Assert.Empty(JsonSerializer.Deserialize("{}", KinesisJsonContext.Default.KinesisGetRecordsResponse)!.Records);
+        var shard = Assert.Single(JsonSerializer.Deserialize("""{"Shards":[{}]}""", KinesisJsonContext.Default.KinesisListShardsResponse)!.Shards);
         Assert.Equal(string.Empty, shard.HashKeyRange.StartingHashKey);
         Assert.False(shard.IsClosed);
-        Assert.Empty(JsonSerializer.Deserialize("""{"Records":[{"dynamodb":{}}]}""", AwsJsonContext.Default.DynamoDbGetRecordsResponse)!
+        Assert.Empty(JsonSerializer.Deserialize("""{"Records":[{"dynamodb":{}}]}""", DynamoDbStreamsJsonContext.Default.DynamoDbGetRecordsResponse)!
             .Records[0].Dynamodb.Keys);
     }
 }

@@ -21,7 +21,7 @@ public sealed class CliInputTests : IDisposable
     private static DeadLetterEnvelope Letter(string key, string sequence) => new()
     {
         Consumer = "orders",
-        SourceKind = "Kinesis",
+        SourceKind = SourceKind.Kinesis,
         Stream = "orders-stream",
         Shard = "shardId-000000000000",
         SequenceNumber = sequence,

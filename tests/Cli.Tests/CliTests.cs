@@ -22,7 +22,7 @@ public sealed class CliTests(SqsEmulatorFixture fauxqs, DynamoDbEmulatorFixture 
         Environment.SetEnvironmentVariable("AWS_REGION", EmulatorFixture.Region);
     }
 
-    private static DeadLetterEnvelope Letter(string key, string sequence, byte[]? payload = null, string consumer = "orders", string sourceKind = "Kinesis", string stream = "orders-stream", DeadLetterReason reason = DeadLetterReason.RetriesExhausted) => new()
+    private static DeadLetterEnvelope Letter(string key, string sequence, byte[]? payload = null, string consumer = "orders", SourceKind sourceKind = SourceKind.Kinesis, string stream = "orders-stream", DeadLetterReason reason = DeadLetterReason.RetriesExhausted) => new()
     {
         Consumer = consumer,
         SourceKind = sourceKind,
@@ -132,9 +132,9 @@ public sealed class CliTests(SqsEmulatorFixture fauxqs, DynamoDbEmulatorFixture 
         Array.Fill(large, (byte)'x');
         await using (var sink = new SqsDeadLetterSink(sqs, new SqsDeadLetterSinkOptions { QueueUrl = dlq }, new S3ClaimCheck(s3, new S3ClaimCheckOptions { BucketName = bucket })))
         {
-            await sink.WriteAsync(Letter("k", "2", "{\"n\":2}"u8.ToArray(), sourceKind: "Sqs"), default);
-            await sink.WriteAsync(Letter("k", "1", "{\"n\":1}"u8.ToArray(), sourceKind: "Sqs"), default);
-            await sink.WriteAsync(Letter("big", "3", large, sourceKind: "Sqs"), default);
+            await sink.WriteAsync(Letter("k", "2", "{\"n\":2}"u8.ToArray(), sourceKind: SourceKind.Sqs), default);
+            await sink.WriteAsync(Letter("k", "1", "{\"n\":1}"u8.ToArray(), sourceKind: SourceKind.Sqs), default);
+            await sink.WriteAsync(Letter("big", "3", large, sourceKind: SourceKind.Sqs), default);
         }
 
         string[] store = ["--sqs-queue-url", dlq, "--s3-bucket", bucket, "--endpoint-url", fauxqs.ServiceUrl.ToString()];

@@ -19,7 +19,7 @@ public sealed class TableEscapingTests : IDisposable
     private static DeadLetterEnvelope Letter(string key, int sequence) => new()
     {
         Consumer = "orders",
-        SourceKind = "Kinesis",
+        SourceKind = SourceKind.Kinesis,
         Stream = "orders-stream",
         Shard = "shardId-000000000000",
         SequenceNumber = sequence.ToString(System.Globalization.CultureInfo.InvariantCulture),

@@ -5,6 +5,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using StreamLanes;
 using StreamLanes.Aws;
+using StreamLanes.Kinesis;
 
 // A worker for the multi-process reliability tests. Arguments: stream lease-table worker-id kinesis-url dynamodb-url
 // call-log dead-letter-file poison-keys(comma separated) failover-seconds. Every handler call is logged twice, at

@@ -322,7 +322,7 @@ public sealed class KinesisEmulatorFixture : EmulatorFixture
     }
 
     /// <summary>A Kinesis client for the emulator.</summary>
-    public KinesisClient CreateKinesisClient() => new(CreateClientOptions());
+    internal KinesisClient CreateKinesisClient() => new(CreateClientOptions());
 }
 
 /// <summary>DynamoDB Local (DynamoDB and DynamoDB Streams) on <c>http://127.0.0.1:8000</c> (or <c>STREAMLANES_DYNAMODB_URL</c>).</summary>
@@ -345,7 +345,7 @@ public sealed class DynamoDbEmulatorFixture : EmulatorFixture
         });
 
     /// <summary>A DynamoDB Streams client for the emulator.</summary>
-    public DynamoDbStreamsClient CreateStreamsClient() => new(CreateClientOptions());
+    internal DynamoDbStreamsClient CreateStreamsClient() => new(CreateClientOptions());
 }
 
 /// <summary>fauxqs (SQS, SNS, S3) on <c>http://127.0.0.1:4566</c> (or <c>STREAMLANES_SQS_URL</c>).</summary>
@@ -358,7 +358,7 @@ public sealed class SqsEmulatorFixture : EmulatorFixture
     }
 
     /// <summary>An SQS client for the emulator.</summary>
-    public SqsClient CreateSqsClient() => new(CreateClientOptions());
+    internal SqsClient CreateSqsClient() => new(CreateClientOptions());
 }
 
 /// <summary>

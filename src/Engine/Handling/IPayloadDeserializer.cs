@@ -66,9 +66,7 @@ internal static class PayloadDeserializers
             Type t when t == typeof(byte[]) => new ByteArrayDeserializer(),
             Type t when t == typeof(string) => new Utf8StringDeserializer(),
             Type t when t == typeof(StreamRecord) => new RecordDeserializer(),
-            Type t when t == typeof(DynamoDbChange) => new DynamoDbChangeDeserializer(),
-            Type t when t.IsGenericType && t.GetGenericTypeDefinition() == typeof(DynamoDbChange<>)
-                => Activator.CreateInstance(typeof(DynamoDbChangeDeserializer<>).MakeGenericType(t.GetGenericArguments()), jsonOptions)!,
+            Type t when PayloadDeserializerAttribute.Create(t, jsonOptions) is { } declared => declared,
             _ => new JsonPayloadDeserializer<TMessage>(jsonOptions),
         };
         return (IPayloadDeserializer<TMessage>)deserializer;

@@ -605,7 +605,7 @@ internal sealed partial class StreamConsumerRuntime : IStreamConsumer, ISourceHo
         var envelope = new DeadLetterEnvelope
         {
             Consumer = Name,
-            SourceKind = record.SourceKind.ToString(),
+            SourceKind = record.SourceKind,
             Stream = record.StreamName,
             Shard = record.ShardId,
             SequenceNumber = record.SequenceNumber,

@@ -125,7 +125,7 @@ internal sealed class ConsumerDeadLetterReplayer(StreamConsumerRuntime runtime) 
 
     private static StreamRecord ToRecord(DeadLetterEnvelope envelope)
         => new(
-            Enum.TryParse(envelope.SourceKind, out SourceKind kind) ? kind : SourceKind.InMemory,
+            envelope.SourceKind,
             envelope.Stream,
             envelope.Shard,
             new SequenceNumber(envelope.SequenceNumber, envelope.SubSequenceNumber),

@@ -26,8 +26,8 @@ public sealed record DeadLetterEnvelope
     /// <summary>The consumer that dead-lettered the record.</summary>
     public required string Consumer { get; init; }
 
-    /// <summary>The kind of source: <c>InMemory</c>, <c>Kinesis</c>, <c>DynamoDbStreams</c> or <c>Sqs</c>.</summary>
-    public required string SourceKind { get; init; }
+    /// <summary>The kind of source; written by name (<c>InMemory</c>, <c>Kinesis</c>, <c>DynamoDbStreams</c> or <c>Sqs</c>).</summary>
+    public required SourceKind SourceKind { get; init; }
 
     /// <summary>The stream, table stream or queue.</summary>
     public required string Stream { get; init; }

@@ -33,7 +33,7 @@ public sealed class DeadLetterTests
         Assert.Equal(bad.SequenceNumber, letter.SequenceNumber);
         Assert.Equal("payments", letter.Stream);
         Assert.Equal(ConsumerHarness.ConsumerName, letter.Consumer);
-        Assert.Equal("InMemory", letter.SourceKind);
+        Assert.Equal(SourceKind.InMemory, letter.SourceKind);
         Assert.Equal(bad.ArrivalTime, letter.ArrivalTime);
         Assert.Equal("test", letter.Attributes["source"]);
         Assert.Equal(DeadLetterReason.RetriesExhausted, letter.Reason);

@@ -167,7 +167,7 @@ public sealed class DynamoDbStreamsConsumerTests(DynamoDbEmulatorFixture dynamoD
         Assert.Equal("1", letters[1].OldImage!["version"].GetProperty("N").GetString());
         Assert.Equal("2", letters[1].NewImage!["version"].GetProperty("N").GetString());
         Assert.Equal(DeadLetterReason.RetriesExhausted, deadLetters.Envelopes.First().Reason);
-        Assert.Equal("DynamoDbStreams", deadLetters.Envelopes.First().SourceKind);
+        Assert.Equal(SourceKind.DynamoDbStreams, deadLetters.Envelopes.First().SourceKind);
 
         // Every shard of the lease table checkpointed at its last record and released.
         using AmazonDynamoDBClient leases = dynamoDb.CreateDynamoDbClient();

@@ -161,7 +161,7 @@ public sealed class KinesisConsumerTests(KinesisAndDynamoDbFixture emulators, IT
         Assert.All(worker.Handler.Successes, call => Assert.True(call.EndedTicks < lastPoisonAttempt.StartedTicks));
         DeadLetterEnvelope letter = Assert.Single(worker.DeadLetters.Envelopes);
         Assert.Equal(stream.Put[0].Data.ToArray(), letter.Payload.ToArray());
-        Assert.Equal("Kinesis", letter.SourceKind);
+        Assert.Equal(SourceKind.Kinesis, letter.SourceKind);
         Assert.Equal(4, letter.Attempts.Count);
 
         SequenceNumber last = stream.Put.Max(r => r.Position);

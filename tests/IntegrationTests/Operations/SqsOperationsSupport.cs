@@ -110,7 +110,7 @@ public sealed class SqsService : IAsyncDisposable
 }
 
 /// <summary>Queues, messages and reads for the SQS operations tests.</summary>
-public static class SqsQueues
+internal static class SqsQueues
 {
     /// <summary>A new queue whose messages stay hidden for <paramref name="visibilitySeconds"/> once received.</summary>
     public static Task<string> CreateAsync(SqsClient sqs, string prefix, bool fifo, int visibilitySeconds = 60)

@@ -318,7 +318,7 @@ public sealed class SqsStopAndRedriveOperationsTests(SqsEmulatorFixture emulator
     private static DeadLetterEnvelope Letter() => new()
     {
         Consumer = "orders",
-        SourceKind = "Sqs",
+        SourceKind = SourceKind.Sqs,
         Stream = "orders",
         Shard = "receivers",
         SequenceNumber = "1",

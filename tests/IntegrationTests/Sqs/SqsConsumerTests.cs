@@ -126,7 +126,7 @@ public sealed class SqsConsumerTests(SqsEmulatorFixture emulator, ITestOutputHel
         DeadLetterEnvelope letter = Assert.Single(worker.DeadLetters.Envelopes);
         Assert.Equal(JsonSerializer.Serialize(poison, JsonSerializerOptions.Web), Encoding.UTF8.GetString(letter.Payload.Span));
         Assert.Equal("g-7", letter.PartitionKey);
-        Assert.Equal("Sqs", letter.SourceKind);
+        Assert.Equal(SourceKind.Sqs, letter.SourceKind);
         Assert.Equal("g-7", letter.Attributes["tenant"]);
         Assert.Equal("g-7", letter.Attributes["Sqs.MessageGroupId"]);
         Assert.False(string.IsNullOrEmpty(letter.Attributes["Sqs.MessageId"]));

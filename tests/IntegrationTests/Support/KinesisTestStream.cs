@@ -5,7 +5,7 @@ using StreamLanes.Checkpointing;
 namespace StreamLanes.IntegrationTests.Support;
 
 /// <summary>A fresh stream on kinesis-mock and what was put into it, as <see cref="StreamRecord"/>s for the checker.</summary>
-public sealed class KinesisTestStream(KinesisClient client, string name)
+internal sealed class KinesisTestStream(KinesisClient client, string name)
 {
     private readonly List<StreamRecord> _put = [];
 

@@ -9,7 +9,7 @@ public sealed class DeadLetterEnvelopeTests
     public static DeadLetterEnvelope Sample(byte[]? payload = null, string key = "customer-42", string sequence = "49590338271490256608559692538361571095921575989136588898") => new()
     {
         Consumer = "orders",
-        SourceKind = "Kinesis",
+        SourceKind = SourceKind.Kinesis,
         Stream = "orders-stream",
         Shard = "shardId-000000000003",
         SequenceNumber = sequence,

@@ -11,7 +11,7 @@ public sealed class SqsEmulatorGroup : ICollectionFixture<SqsEmulatorFixture>;
 public sealed class DynamoDbEmulatorGroup : ICollectionFixture<DynamoDbEmulatorFixture>, ICollectionFixture<SqsEmulatorFixture>;
 
 /// <summary>Clients for fauxqs (SQS and S3 on one port) with optional fault injection.</summary>
-public static class AwsTestClients
+internal static class AwsTestClients
 {
     public static SqsClient Sqs(EmulatorFixture emulator, HttpMessageHandler? handler = null)
     {

@@ -1,0 +1,95 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+namespace StreamLanes.Aws;
+
+/// <summary>What every AWS source's <c>From…</c> method does before building its source.</summary>
+internal static class SourceSetup
+{
+    /// <summary>
+    /// Binds <c>StreamConsumers:&lt;consumer&gt;:&lt;section&gt;</c> over <paramref name="options"/>' defaults, applies the
+    /// code's <paramref name="configure"/> (code wins), and validates, failing start-up with every invalid option named.
+    /// </summary>
+    public static TOptions Bind<TOptions>(
+        IServiceProvider services,
+        string consumer,
+        string section,
+        TOptions options,
+        Action<TOptions>? configure,
+        Func<TOptions, string, IReadOnlyList<string>> validate)
+        where TOptions : class
+    {
+        string path = $"{StreamConsumerOptions.ConfigurationSection}:{consumer}:{section}";
+        IConfigurationSection? bound = services.GetService<IConfiguration>()?.GetSection(path);
+
+        // Checked before binding: the binder would fail on Aws:Credentials with "Cannot create instance of type
+        // AWSCredentials", naming no option, and an inline key under another name would be ignored while the default
+        // chain signed with other credentials.
+        if (bound is not null && InlineSecrets(bound, path) is { Count: > 0 } secrets)
+        {
+            throw new OptionsValidationException(consumer, typeof(TOptions), secrets);
+        }
+
+        bound?.Bind(options);
+        services.GetKeyedService<ConsumerRegistration>(consumer)?.BoundSections.TryAdd(section, typeof(TOptions));
+        configure?.Invoke(options);
+        IReadOnlyList<string> failures = validate(options, path + ":");
+        if (failures.Count > 0)
+        {
+            throw new OptionsValidationException(consumer, typeof(TOptions), failures);
+        }
+
+        return options;
+    }
+
+    /// <summary>Keys under an <c>Aws</c> section that would carry a secret (any name under <c>Credentials</c>).</summary>
+    private static readonly HashSet<string> SecretKeys = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "AccessKey", "AccessKeyId", "AwsAccessKeyId", "SecretKey", "SecretAccessKey", "AwsSecretAccessKey", "SessionToken", "AwsSessionToken", "Token", "Password",
+    };
+
+    /// <summary>One failure per secret-carrying key under <c>&lt;path&gt;:Aws</c>, naming the key, never its value.</summary>
+    internal static List<string> InlineSecrets(IConfigurationSection section, string path)
+    {
+        var failures = new List<string>();
+        foreach (IConfigurationSection key in section.GetSection("Aws").GetChildren())
+        {
+            if (string.Equals(key.Key, "Credentials", StringComparison.OrdinalIgnoreCase) || SecretKeys.Contains(key.Key))
+            {
+                failures.Add($"{path}:Aws:{key.Key} cannot be set in configuration: StreamLanes never reads AWS secrets from configuration. "
+                    + $"Use {path}:Aws:Profile (a profile of the shared AWS config and credentials files, with {path}:Aws:ProfilesLocation for another file), "
+                    + "the default credential chain (environment variables, AWS_PROFILE, SSO, web identity, container or instance role), "
+                    + "or set AwsClientOptions.Credentials in code.");
+            }
+        }
+
+        return failures;
+    }
+
+    public static TimeProvider Time(IServiceProvider services) => services.GetService<TimeProvider>() ?? TimeProvider.System;
+
+    public static ILoggerFactory Loggers(IServiceProvider services) => services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance;
+
+    /// <summary>The read pacing and back-off rules the polling sources share.</summary>
+    public static void ValidateReadPacing(List<string> failures, string prefix, TimeSpan idleTimeBetweenReads, TimeSpan minTimeBetweenReads, TimeSpan readBackoff, TimeSpan maxReadBackoff)
+    {
+        void CheckDelay(TimeSpan value, string name)
+        {
+            if (value < TimeSpan.Zero || value > TimeSpan.FromMinutes(1))
+            {
+                failures.Add($"{prefix}{name} must be between 00:00:00 and 00:01:00; it was {value}.");
+            }
+        }
+
+        CheckDelay(idleTimeBetweenReads, "IdleTimeBetweenReads");
+        CheckDelay(minTimeBetweenReads, "MinTimeBetweenReads");
+        CheckDelay(readBackoff, "ReadBackoff");
+        if (maxReadBackoff < readBackoff || maxReadBackoff > TimeSpan.FromMinutes(10))
+        {
+            failures.Add($"{prefix}MaxReadBackoff must be at least ReadBackoff ({readBackoff}) and at most 00:10:00; it was {maxReadBackoff}.");
+        }
+    }
+}

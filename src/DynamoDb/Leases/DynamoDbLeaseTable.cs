@@ -1,0 +1,234 @@
+using Amazon.DynamoDBv2;
+using Amazon.DynamoDBv2.Model;
+using StreamLanes.Checkpointing;
+
+namespace StreamLanes.DynamoDb;
+
+/// <summary>
+/// The lease table's reads and conditional writes. Every write that changes a lease increments <c>leaseCounter</c>
+/// and is conditional on the counter (and owner) the writer last saw, so a worker acting on a stale view fails
+/// instead of overwriting (KCL's protocol).
+/// </summary>
+internal sealed class DynamoDbLeaseTable(IAmazonDynamoDB dynamoDb, string tableName)
+{
+    public string TableName => tableName;
+
+    public async Task EnsureExistsAsync(bool create, CancellationToken cancellationToken)
+    {
+        try
+        {
+            DescribeTableResponse described = await dynamoDb.DescribeTableAsync(tableName, cancellationToken).ConfigureAwait(false);
+            if (described.Table.TableStatus == TableStatus.ACTIVE)
+            {
+                return;
+            }
+        }
+        catch (ResourceNotFoundException) when (create)
+        {
+            try
+            {
+                await dynamoDb.CreateTableAsync(new CreateTableRequest
+                {
+                    TableName = tableName,
+                    AttributeDefinitions = [new AttributeDefinition(LeaseItem.Key, ScalarAttributeType.S)],
+                    KeySchema = [new KeySchemaElement(LeaseItem.Key, KeyType.HASH)],
+                    BillingMode = BillingMode.PAY_PER_REQUEST,
+                }, cancellationToken).ConfigureAwait(false);
+            }
+            catch (ResourceInUseException)
+            {
+                // Another worker created it first.
+            }
+        }
+        catch (ResourceNotFoundException ex)
+        {
+            throw new InvalidOperationException($"The lease table '{tableName}' does not exist and CreateTableIfMissing is false.", ex);
+        }
+
+        for (int wait = 0; ; wait++)
+        {
+            DescribeTableResponse described = await dynamoDb.DescribeTableAsync(tableName, cancellationToken).ConfigureAwait(false);
+            if (described.Table.TableStatus == TableStatus.ACTIVE)
+            {
+                return;
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(1000, 50 * (wait + 1))), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public async Task<IReadOnlyList<Lease>> ListAsync(CancellationToken cancellationToken)
+    {
+        var leases = new List<Lease>();
+        Dictionary<string, AttributeValue>? start = null;
+        do
+        {
+            ScanResponse page = await dynamoDb.ScanAsync(new ScanRequest
+            {
+                TableName = tableName,
+                ConsistentRead = true,
+                ExclusiveStartKey = start,
+            }, cancellationToken).ConfigureAwait(false);
+            if (page.Items is not null)
+            {
+                leases.AddRange(page.Items.Where(LeaseItem.IsLease).Select(LeaseItem.ToLease));
+            }
+
+            start = page.LastEvaluatedKey is { Count: > 0 } next ? next : null;
+        }
+        while (start is not null);
+
+        return leases;
+    }
+
+    public async Task<Lease?> GetAsync(string leaseKey, CancellationToken cancellationToken)
+    {
+        GetItemResponse response = await dynamoDb.GetItemAsync(new GetItemRequest
+        {
+            TableName = tableName,
+            Key = new Dictionary<string, AttributeValue> { [LeaseItem.Key] = new() { S = leaseKey } },
+            ConsistentRead = true,
+        }, cancellationToken).ConfigureAwait(false);
+        return response.Item is { Count: > 0 } item && LeaseItem.IsLease(item) ? LeaseItem.ToLease(item) : null;
+    }
+
+    /// <summary>Creates a lease for a new shard unless one exists.</summary>
+    /// <returns>Whether this call created it.</returns>
+    public async Task<bool> CreateIfAbsentAsync(Lease lease, CancellationToken cancellationToken)
+    {
+        Dictionary<string, AttributeValue> item = LeaseItem.ForNewLease(lease);
+        try
+        {
+            await dynamoDb.PutItemAsync(new PutItemRequest
+            {
+                TableName = tableName,
+                Item = item,
+                ConditionExpression = "attribute_not_exists(leaseKey)",
+            }, cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (ConditionalCheckFailedException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Renews a held lease: bumps the counter if this worker still holds it at the counter it last wrote.</summary>
+    public Task<Lease> RenewAsync(Lease held, CancellationToken cancellationToken)
+        => UpdateAsync(
+            held,
+            "SET leaseCounter = leaseCounter + :one",
+            "leaseOwner = :owner AND leaseCounter = :counter",
+            new() { [":owner"] = new() { S = held.Owner }, [":counter"] = Number(held.Counter) },
+            lease => lease with { Counter = held.Counter + 1 },
+            cancellationToken);
+
+    /// <summary>
+    /// Takes a lease (expired, unowned, stolen, or left by an earlier run of this worker), provided nobody wrote it
+    /// since it was read. The counter bump fences whoever held it, even a live process with the same worker id.
+    /// </summary>
+    /// <param name="seen">The lease as last read.</param>
+    /// <param name="newOwner">This worker's id.</param>
+    /// <param name="incarnation">This run's incarnation (see <see cref="Lease.OwnerIncarnation"/>).</param>
+    /// <param name="cancellationToken">Cancels the write.</param>
+    public Task<Lease> TakeAsync(Lease seen, string newOwner, string incarnation, CancellationToken cancellationToken)
+    {
+        // Like KCL: the owner-switch count moves only when another owner held it, and a KCL 3.x hand-off marker goes.
+        bool switching = seen.Owner is not null && seen.Owner != newOwner;
+        return UpdateAsync(
+            seen,
+            "SET leaseOwner = :newOwner, ownerIncarnation = :incarnation, leaseCounter = leaseCounter + :one"
+                + (switching ? ", ownerSwitchesSinceCheckpoint = ownerSwitchesSinceCheckpoint + :one" : "")
+                + " REMOVE checkpointOwner",
+            "leaseCounter = :counter",
+            new() { [":newOwner"] = new() { S = newOwner }, [":incarnation"] = new() { S = incarnation }, [":counter"] = Number(seen.Counter) },
+            lease => lease with
+            {
+                Owner = newOwner,
+                OwnerIncarnation = incarnation,
+                Counter = seen.Counter + 1,
+                OwnerSwitchesSinceCheckpoint = seen.OwnerSwitchesSinceCheckpoint + (switching ? 1 : 0),
+            },
+            cancellationToken);
+    }
+
+    /// <summary>
+    /// Writes the checkpoint, fenced: only while this worker holds the lease at the counter it last wrote. With
+    /// <c>SHARD_END</c>, <paramref name="childShardIds"/> (when known) go into the same write, as KCL records them.
+    /// </summary>
+    public Task<Lease> CheckpointAsync(Lease held, SequenceNumber position, IReadOnlyList<string>? childShardIds, CancellationToken cancellationToken)
+    {
+        var values = new Dictionary<string, AttributeValue>
+        {
+            [":owner"] = new() { S = held.Owner },
+            [":counter"] = Number(held.Counter),
+            [":checkpoint"] = new() { S = position.Value },
+            [":sub"] = Number(position.SubSequence),
+            [":zero"] = Number(0),
+        };
+        bool children = position.IsShardEnd && childShardIds is { Count: > 0 };
+        if (children)
+        {
+            values[":children"] = new AttributeValue { SS = [.. childShardIds!] };
+        }
+
+        // A checkpoint of ours has no pending (two-phase) part: KCL's own checkpoint clears it the same way.
+        return UpdateAsync(
+            held,
+            "SET checkpoint = :checkpoint, checkpointSubSequenceNumber = :sub, ownerSwitchesSinceCheckpoint = :zero, leaseCounter = leaseCounter + :one"
+                + (children ? ", childShardIds = :children" : "")
+                + " REMOVE pendingCheckpoint, pendingCheckpointSubSequenceNumber, pendingCheckpointState",
+            "leaseOwner = :owner AND leaseCounter = :counter",
+            values,
+            lease => lease with
+            {
+                Counter = held.Counter + 1,
+                Checkpoint = position.Value!,
+                CheckpointSubSequence = position.SubSequence,
+                OwnerSwitchesSinceCheckpoint = 0,
+                PendingCheckpoint = null,
+                PendingCheckpointSubSequence = 0,
+                ChildShardIds = children ? childShardIds! : held.ChildShardIds,
+            },
+            cancellationToken);
+    }
+
+    /// <summary>Gives a lease up so another worker can take it at once (no expiry wait).</summary>
+    public Task<Lease> ReleaseAsync(Lease held, CancellationToken cancellationToken)
+        => UpdateAsync(
+            held,
+            "REMOVE leaseOwner, ownerIncarnation SET leaseCounter = leaseCounter + :one",
+            "leaseOwner = :owner AND leaseCounter = :counter",
+            new() { [":owner"] = new() { S = held.Owner }, [":counter"] = Number(held.Counter) },
+            lease => lease with { Owner = null, OwnerIncarnation = null, Counter = held.Counter + 1 },
+            cancellationToken);
+
+    private async Task<Lease> UpdateAsync(
+        Lease lease,
+        string update,
+        string condition,
+        Dictionary<string, AttributeValue> values,
+        Func<Lease, Lease> applied,
+        CancellationToken cancellationToken)
+    {
+        values[":one"] = Number(1);
+        try
+        {
+            await dynamoDb.UpdateItemAsync(new UpdateItemRequest
+            {
+                TableName = tableName,
+                Key = new Dictionary<string, AttributeValue> { [LeaseItem.Key] = new() { S = lease.LeaseKey } },
+                UpdateExpression = update,
+                ConditionExpression = $"attribute_exists(leaseKey) AND {condition}",
+                ExpressionAttributeValues = values,
+            }, cancellationToken).ConfigureAwait(false);
+            return applied(lease);
+        }
+        catch (ConditionalCheckFailedException)
+        {
+            throw new LeaseLostException($"Lease '{lease.LeaseKey}' in table '{tableName}' changed since counter {lease.Counter} (owner '{lease.Owner}'): another worker holds or took it.");
+        }
+    }
+
+    private static AttributeValue Number(long value) => LeaseItem.Number(value);
+}

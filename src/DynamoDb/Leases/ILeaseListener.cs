@@ -1,0 +1,11 @@
+namespace StreamLanes.DynamoDb;
+
+/// <summary>What a source does when this worker gains or loses a shard's lease.</summary>
+internal interface ILeaseListener
+{
+    /// <summary>Start processing the shard after the lease's checkpoint.</summary>
+    Task OnLeaseAcquiredAsync(HeldLease lease, CancellationToken cancellationToken);
+
+    /// <summary>Stop processing the shard at once, without checkpointing: another worker owns it now.</summary>
+    Task OnLeaseLostAsync(HeldLease lease);
+}

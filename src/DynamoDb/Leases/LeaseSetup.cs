@@ -1,0 +1,40 @@
+using Amazon;
+using Amazon.DynamoDBv2;
+using StreamLanes.Aws;
+
+namespace StreamLanes.DynamoDb;
+
+/// <summary>What the leased sources' <c>From…</c> methods share: their lease options' rules and their lease table's client.</summary>
+internal static class LeaseSetup
+{
+    /// <summary>The lease and AWS transport rules the leased sources share.</summary>
+    public static void ValidateLeasesAndAws(List<string> failures, string prefix, DynamoDbLeaseOptions leases, AwsClientOptions aws)
+    {
+        failures.AddRange(leases.Validate($"{prefix}Leases:"));
+        try
+        {
+            aws.Validate();
+        }
+        catch (ArgumentException ex)
+        {
+            failures.Add($"{prefix}Aws: {ex.Message}");
+        }
+    }
+
+    /// <summary>The DynamoDB client of a leased source's lease table: at <paramref name="serviceUrl"/> when given, else in the options' region.</summary>
+    public static AmazonDynamoDBClient CreateDynamoDbClient(AwsClientOptions aws, Uri? serviceUrl)
+    {
+        var config = new AmazonDynamoDBConfig();
+        if (serviceUrl is not null)
+        {
+            config.ServiceURL = serviceUrl.ToString();
+            config.AuthenticationRegion = aws.Region;
+        }
+        else
+        {
+            config.RegionEndpoint = RegionEndpoint.GetBySystemName(aws.Region);
+        }
+
+        return aws.ResolveCredentials() is { } credentials ? new AmazonDynamoDBClient(credentials, config) : new AmazonDynamoDBClient(config);
+    }
+}

@@ -1,0 +1,269 @@
+using System.Collections.Concurrent;
+using Amazon.DynamoDBv2;
+using Microsoft.Extensions.Logging;
+using StreamLanes.Checkpointing;
+
+namespace StreamLanes.DynamoDb;
+
+/// <summary>
+/// What the Kinesis and DynamoDB Streams sources share: shards taken through the DynamoDB lease table, one reader
+/// per held lease, a shard abandoned at once when its lease is lost, <c>SHARD_END</c> handed over to the children,
+/// and the stop sequence (stop reading, keep renewing while the engine drains, release). Subclasses read a shard.
+/// </summary>
+internal abstract class LeasedShardSource : IStreamSource, ILeaseListener, IAsyncDisposable
+{
+    private readonly IAmazonDynamoDB _dynamoDb;
+    private readonly DynamoDbLeaseOptions _leases;
+    private readonly CancellationTokenSource _stopReading = new();
+
+    // Cancelled only when the source is disposed: bounds the steps after a shard's end, which must still run while
+    // the shard's own token (cancelled by its SHARD_END completion) or a graceful stop is under way.
+    private readonly CancellationTokenSource _disposing = new();
+    private readonly ConcurrentDictionary<string, ShardReader> _readers = new(StringComparer.Ordinal);
+
+    // The reader whose flow is running: the shared read helpers below learn the shard from it, so that the subclasses'
+    // read loops report faults and recoveries without passing the shard to each helper.
+    private static readonly AsyncLocal<ShardReader?> CurrentReader = new();
+    private LeaseCoordinator? _coordinator;
+    private ISourceHost? _host;
+
+    protected LeasedShardSource(IAmazonDynamoDB dynamoDb, DynamoDbLeaseOptions leases, TimeProvider timeProvider, ILogger logger)
+    {
+        _dynamoDb = dynamoDb;
+        _leases = leases;
+        Time = timeProvider;
+        Logger = logger;
+    }
+
+    public abstract SourceKind Kind { get; }
+
+    public abstract string StreamName { get; }
+
+    /// <summary>The shards this worker reads now.</summary>
+    public IReadOnlyCollection<string> OwnedShards => [.. _readers.Keys];
+
+    internal LeaseCoordinator Coordinator => _coordinator ?? throw new InvalidOperationException("The source has not started.");
+
+    protected TimeProvider Time { get; }
+
+    protected ILogger Logger { get; }
+
+    protected IAmazonDynamoDB DynamoDb => _dynamoDb;
+
+    protected ISourceHost Host => _host ?? throw new InvalidOperationException("The source has not started.");
+
+    /// <summary>The checkpoint a new shard's lease starts with: <see cref="Lease.TrimHorizon"/>, <see cref="Lease.Latest"/> or <see cref="Lease.AtTimestamp"/>.</summary>
+    protected abstract string InitialCheckpoint { get; }
+
+    public async Task StartAsync(ISourceHost host, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        _host = host;
+        await PrepareAsync(cancellationToken).ConfigureAwait(false);
+        _coordinator = new LeaseCoordinator(
+            new DynamoDbLeaseTable(_dynamoDb, _leases.TableName),
+            _leases,
+            ListShardsAsync,
+            InitialCheckpoint,
+            this,
+            Time,
+            Logger);
+        await _coordinator.StartAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task StopReadingAsync(CancellationToken cancellationToken)
+    {
+        _coordinator?.StopTaking();
+        await _stopReading.CancelAsync().ConfigureAwait(false);
+        await Task.WhenAll(_readers.Values.Select(reader => reader.Completion)).WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task ReleaseAsync(CancellationToken cancellationToken)
+    {
+        if (_coordinator is not null)
+        {
+            await _coordinator.ReleaseAllAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        await AfterReleaseAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stopReading.CancelAsync().ConfigureAwait(false);
+        await _disposing.CancelAsync().ConfigureAwait(false);
+        if (_coordinator is not null)
+        {
+            await _coordinator.DisposeAsync().ConfigureAwait(false);
+        }
+
+        await Task.WhenAll(_readers.Values.Select(reader => reader.Completion)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        _stopReading.Dispose();
+        _disposing.Dispose();
+        DisposeClients();
+        _dynamoDb.Dispose();
+        GC.SuppressFinalize(this);
+    }
+
+    async Task ILeaseListener.OnLeaseAcquiredAsync(HeldLease lease, CancellationToken cancellationToken)
+    {
+        if (lease.Current.IsShardEnd)
+        {
+            await Coordinator.FinishShardAsync(lease, childrenKnown: false, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        // A lease lost and taken back quickly: the previous reader of the shard must be gone first.
+        if (_readers.TryGetValue(lease.ShardId, out ShardReader? previous))
+        {
+            await previous.Processor.AbandonAsync().ConfigureAwait(false);
+            await previous.Completion.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
+        IShardProcessor processor = Host.OpenShard(lease.ShardId, lease, lease.Current.Position);
+        var reader = new ShardReader(lease, processor);
+        _readers[lease.ShardId] = reader;
+        reader.Completion = Task.Run(() => RunReaderAsync(reader), CancellationToken.None);
+    }
+
+    async Task ILeaseListener.OnLeaseLostAsync(HeldLease lease)
+    {
+        if (_readers.TryGetValue(lease.ShardId, out ShardReader? reader) && reader.Lease == lease)
+        {
+            await reader.Processor.AbandonAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Checks the stream exists and is reachable, failing with a message that names what is wrong.</summary>
+    protected abstract Task PrepareAsync(CancellationToken cancellationToken);
+
+    /// <summary>The stream's shards with their parents.</summary>
+    protected abstract Task<IReadOnlyList<ShardDescriptor>> ListShardsAsync(CancellationToken cancellationToken);
+
+    /// <summary>Reads a shard until <paramref name="cancellationToken"/> (stop, or the lease lost) or its end (<see cref="EndShardAsync"/>).</summary>
+    protected abstract Task ReadShardAsync(ShardReader reader, CancellationToken cancellationToken);
+
+    /// <summary>Disposes the subclass's own clients.</summary>
+    protected abstract void DisposeClients();
+
+    /// <summary>
+    /// At <c>SHARD_END</c>: creates the children's leases (from <paramref name="children"/>, the last read's
+    /// <c>ChildShards</c>, when the service names them), waits for the shard's records, checkpoints <c>SHARD_END</c>
+    /// (with the children's ids), gives the lease up and wakes the take loop, so that the children start within
+    /// moments instead of at the next periodic shard sync.
+    /// </summary>
+    /// <param name="reader">The ended shard's reader.</param>
+    /// <param name="children">The shards continuing this one, or empty when the read did not say (the shards are then listed).</param>
+    /// <param name="cancellationToken">The reader's token: stop, or the lease lost.</param>
+    protected async Task EndShardAsync(ShardReader reader, IReadOnlyList<ShardDescriptor> children, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(reader);
+        ArgumentNullException.ThrowIfNull(children);
+        if (children.Count > 0)
+        {
+            // Before the SHARD_END checkpoint, so they exist the moment it does; they wait for it to be taken.
+            reader.Lease.SetChildShards([.. children.Select(child => child.ShardId)]);
+            await Coordinator.CreateChildLeasesAsync(reader.Lease.ShardId, children, cancellationToken).ConfigureAwait(false);
+        }
+
+        await reader.Processor.CompleteAsync(cancellationToken).ConfigureAwait(false);
+
+        // CompleteAsync closed the shard's processor and so cancelled cancellationToken (it is linked to the processor's
+        // Stopping token): the release must not run on it, or it fails and leaves the lease owned. The stop sequence
+        // waits for this reader, so the steps below are bounded instead.
+        using var timeout = new CancellationTokenSource(_leases.FailoverTime, Time);
+        using var finishing = CancellationTokenSource.CreateLinkedTokenSource(_disposing.Token, timeout.Token);
+        await Coordinator.FinishShardAsync(reader.Lease, childrenKnown: children.Count > 0, finishing.Token).ConfigureAwait(false);
+        _readers.TryRemove(new KeyValuePair<string, ShardReader>(reader.Lease.ShardId, reader));
+    }
+
+    /// <summary>After a graceful stop released the leases: anything else the source gives up (e.g. a fan-out consumer).</summary>
+    protected virtual Task AfterReleaseAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>For readers that are pushed records rather than pacing reads: a read succeeded, so a reported fault is over.</summary>
+    protected void MarkReadSucceeded()
+    {
+        if (CurrentReader.Value is ShardReader reader)
+        {
+            Interlocked.Exchange(ref reader.FailedSinceLastRead, 0);
+            Host.ReportReaderRecovered(reader.Lease.ShardId);
+        }
+    }
+
+    /// <summary>Waits until <paramref name="minTimeBetweenReads"/> has passed since the read at <paramref name="lastRead"/> (0: none yet).</summary>
+    protected async Task PaceReadAsync(long lastRead, TimeSpan minTimeBetweenReads, CancellationToken cancellationToken)
+    {
+        // A read starting with no failure since the previous one means the previous read succeeded.
+        if (CurrentReader.Value is ShardReader reader && Interlocked.Exchange(ref reader.FailedSinceLastRead, 0) == 0)
+        {
+            Host.ReportReaderRecovered(reader.Lease.ShardId);
+        }
+
+        TimeSpan sinceLastRead = Time.GetElapsedTime(lastRead);
+        if (lastRead != 0 && sinceLastRead < minTimeBetweenReads)
+        {
+            await Task.Delay(minTimeBetweenReads - sinceLastRead, Time, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// After a failed read: reports it as a transient reader fault (the consumer is unhealthy until a read succeeds; a
+    /// missing stream or denied access included, since an operator may fix them while the reader retries), then waits
+    /// the back-off, jittered so that shards failing together do not retry together.
+    /// </summary>
+    /// <returns>The next back-off (doubled up to <paramref name="maxBackoff"/>), or null when the reader was stopped meanwhile.</returns>
+    protected async Task<TimeSpan?> BackOffAfterFailedReadAsync(Exception failure, TimeSpan backoff, TimeSpan maxBackoff, Action<TimeSpan> log, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(log);
+        if (CurrentReader.Value is ShardReader reader)
+        {
+            Interlocked.Exchange(ref reader.FailedSinceLastRead, 1);
+            Host.ReportReaderFault(reader.Lease.ShardId, failure, fatal: false);
+        }
+
+        TimeSpan wait = Backoff.Jittered(backoff);
+        log(wait);
+        try
+        {
+            await Task.Delay(wait, Time, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return null;
+        }
+
+        return Backoff.Next(backoff, maxBackoff);
+    }
+
+    private async Task RunReaderAsync(ShardReader reader)
+    {
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(_stopReading.Token, reader.Processor.Stopping);
+        CurrentReader.Value = reader;
+        try
+        {
+            await ReadShardAsync(reader, stop.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+        }
+        catch (Exception ex)
+        {
+            // The read loops retry what can be retried; what escapes them leaves the shard unread while its lease is
+            // renewed: reported as fatal (the consumer stops and releases its leases) instead of a silent stall.
+            Host.ReportReaderFault(reader.Lease.ShardId, ex, fatal: true);
+        }
+    }
+
+    /// <summary>One held shard being read.</summary>
+    protected internal sealed class ShardReader(HeldLease lease, IShardProcessor processor)
+    {
+        public HeldLease Lease { get; } = lease;
+
+        public IShardProcessor Processor { get; } = processor;
+
+        public Task Completion { get; set; } = Task.CompletedTask;
+
+        /// <summary>1 when a read failed since the last read started (see PaceReadAsync).</summary>
+        internal int FailedSinceLastRead;
+    }
+}

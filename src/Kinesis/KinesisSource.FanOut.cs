@@ -1,0 +1,234 @@
+using Microsoft.Extensions.Logging;
+using StreamLanes.Aws;
+using StreamLanes.Kinesis.EventStream;
+using StreamLanes.Checkpointing;
+
+namespace StreamLanes.Kinesis;
+
+// Enhanced fan-out: records are pushed over one SubscribeToShard per leased shard instead of polled.
+internal sealed partial class KinesisSource
+{
+    private string _streamArn = string.Empty;
+    private volatile KinesisStreamConsumer? _fanOutConsumer;
+    private readonly SemaphoreSlim _fanOutConsumerGate = new(1, 1);
+
+    private string FanOutConsumerName => _options.FanOut.ConsumerName ?? Host.ConsumerName;
+
+    /// <summary>Registers the stream consumer (or reuses the one another worker or an earlier run registered).</summary>
+    private async Task PrepareFanOutAsync(string streamArn, CancellationToken cancellationToken)
+    {
+        _streamArn = streamArn;
+        try
+        {
+            await EnsureFanOutConsumerAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (AwsServiceException ex) when (ex.Kind == AwsErrorKind.AccessDenied)
+        {
+            throw new InvalidOperationException($"Kinesis refused to register the enhanced fan-out consumer '{FanOutConsumerName}' on stream '{_options.StreamName}' ({ex.ErrorCode}): check the IAM policy (kinesis:RegisterStreamConsumer, DescribeStreamConsumer, SubscribeToShard).", ex);
+        }
+    }
+
+    private async Task<KinesisStreamConsumer> EnsureFanOutConsumerAsync(CancellationToken cancellationToken)
+    {
+        await _fanOutConsumerGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_fanOutConsumer is { } known)
+            {
+                return known;
+            }
+
+            KinesisStreamConsumer consumer = await _kinesis.EnsureStreamConsumerActiveAsync(_streamArn, FanOutConsumerName, cancellationToken).ConfigureAwait(false);
+            KinesisLog.FanOutConsumerReady(Logger, _options.StreamName, FanOutConsumerName);
+            _fanOutConsumer = consumer;
+            return consumer;
+        }
+        finally
+        {
+            _fanOutConsumerGate.Release();
+        }
+    }
+
+    protected override async Task AfterReleaseAsync(CancellationToken cancellationToken)
+    {
+        if (_options.ReadMode != KinesisReadMode.EnhancedFanOut || !_options.FanOut.DeregisterOnStop || _fanOutConsumer is null)
+        {
+            return;
+        }
+
+        try
+        {
+            await _kinesis.DeregisterStreamConsumerAsync(_streamArn, FanOutConsumerName, cancellationToken).ConfigureAwait(false);
+            KinesisLog.FanOutConsumerDeregistered(Logger, _options.StreamName, FanOutConsumerName);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            KinesisLog.FanOutDeregisterFailed(Logger, ex, _options.StreamName, FanOutConsumerName);
+        }
+    }
+
+    /// <summary>
+    /// Reads a shard through subscriptions until its end, the stop or the lease's loss. Each subscription is read one
+    /// event at a time and only while the shard's buffer takes records, so a full buffer stops the flow through HTTP/2
+    /// flow control. Subscriptions are renewed (by the service after five minutes, or by
+    /// <see cref="KinesisFanOutOptions.SubscriptionRenewal"/>) from the last continuation sequence number: no gap, no
+    /// repeat.
+    /// </summary>
+    private async Task ReadShardByFanOutAsync(ShardReader reader, CancellationToken token)
+    {
+        string shardId = reader.Lease.ShardId;
+        string initial = reader.Lease.Current.Checkpoint;
+        SequenceNumber last = reader.Lease.Current.Position;
+
+        // Set only once every record of the event that carried it was enqueued: resuming after it skips nothing.
+        string? continuation = null;
+        TimeSpan backoff = _options.ReadBackoff;
+        var shardTag = new KeyValuePair<string, object?>("shard", shardId);
+        while (!token.IsCancellationRequested)
+        {
+            try
+            {
+                KinesisStreamConsumer consumer = await EnsureFanOutConsumerAsync(token).ConfigureAwait(false);
+                KinesisSubscriptionStart start = SubscriptionStart(initial, last, continuation);
+                await using KinesisShardSubscription subscription = await _kinesis.SubscribeToShardAsync(consumer.ConsumerArn, shardId, start, token).ConfigureAwait(false);
+                using var renewal = new CancellationTokenSource(_options.FanOut.SubscriptionRenewal, Time);
+                using var reading = CancellationTokenSource.CreateLinkedTokenSource(token, renewal.Token);
+                long idleSince = Time.GetTimestamp();
+                while (true)
+                {
+                    KinesisSubscribeToShardEvent? next;
+                    try
+                    {
+                        next = await subscription.ReadEventAsync(reading.Token).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException) when (renewal.IsCancellationRequested && !token.IsCancellationRequested)
+                    {
+                        break; // renew: subscribe again after the last continuation
+                    }
+
+                    if (next is null)
+                    {
+                        break; // the service ended the subscription (after five minutes): subscribe again
+                    }
+
+                    MarkReadSucceeded();
+                    backoff = _options.ReadBackoff;
+                    if (next.MillisBehindLatest is long behind)
+                    {
+                        StreamLanesMetrics.MillisBehindLatest.Record(behind, _consumerTag, shardTag);
+                    }
+
+                    foreach (KinesisRecord record in next.Records)
+                    {
+                        foreach (StreamRecord user in Expand(shardId, record))
+                        {
+                            if (user.Position <= last)
+                            {
+                                continue; // at or before the checkpoint: a subscription at AT_SEQUENCE_NUMBER repeats it
+                            }
+
+                            await reader.Processor.EnqueueAsync(user, token).ConfigureAwait(false);
+                            last = user.Position;
+                        }
+                    }
+
+                    continuation = next.ContinuationSequenceNumber ?? continuation;
+                    if (next.ChildShards is { Count: > 0 } && next.ContinuationSequenceNumber is null)
+                    {
+                        // SHARD_END as AWS announces it: every record of the shard was delivered.
+                        await EndShardAsync(reader, ChildrenOf(next.ChildShards), token).ConfigureAwait(false);
+                        return;
+                    }
+
+                    if (next.Records.Count > 0)
+                    {
+                        idleSince = Time.GetTimestamp();
+                    }
+                    else if (Time.GetElapsedTime(idleSince) >= _options.FanOut.ShardEndProbeInterval)
+                    {
+                        idleSince = Time.GetTimestamp();
+                        if (await ProbeShardEndAsync(shardId, initial, last, continuation, token).ConfigureAwait(false) is { } children)
+                        {
+                            await EndShardAsync(reader, children, token).ConfigureAwait(false);
+                            return;
+                        }
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (token.IsCancellationRequested)
+            {
+                return; // stopped, or the lease was lost: disposing the subscription ended it at once
+            }
+            catch (Exception ex) when (ex is AwsServiceException or HttpRequestException or IOException or TimeoutException or EventStreamFormatException or System.Text.Json.JsonException)
+            {
+                // ResourceInUse (the shard's previous owner still subscribed), LimitExceeded, throttling, a dropped
+                // connection: subscribe again after the back-off, from the last position.
+                if (ex is AwsServiceException { Kind: AwsErrorKind.ResourceNotFound })
+                {
+                    _fanOutConsumer = null; // the stream consumer may have been deregistered: register it again
+                }
+
+                TimeSpan? nextBackoff = await BackOffAfterFailedReadAsync(ex, backoff, _options.MaxReadBackoff, wait => KinesisLog.SubscriptionFailed(Logger, ex, _options.StreamName, shardId, wait), token).ConfigureAwait(false);
+                if (nextBackoff is not TimeSpan value)
+                {
+                    return;
+                }
+
+                backoff = value;
+            }
+        }
+    }
+
+    /// <summary>Where a (re)subscription starts: after the last continuation, else at the last record, else the lease's initial position.</summary>
+    private KinesisSubscriptionStart SubscriptionStart(string initialCheckpoint, SequenceNumber last, string? continuation)
+    {
+        if (continuation is not null)
+        {
+            return new KinesisSubscriptionStart(KinesisShardIteratorType.AfterSequenceNumber, continuation);
+        }
+
+        if (!last.IsNone)
+        {
+            // AT (not AFTER): a KPL aggregate may be only partly done; records at or before the position are skipped.
+            return new KinesisSubscriptionStart(KinesisShardIteratorType.AtSequenceNumber, last.Value);
+        }
+
+        return initialCheckpoint switch
+        {
+            Lease.Latest => new KinesisSubscriptionStart(KinesisShardIteratorType.Latest),
+            Lease.AtTimestamp => new KinesisSubscriptionStart(KinesisShardIteratorType.AtTimestamp, Timestamp: _options.StartingTimestamp),
+            _ => new KinesisSubscriptionStart(KinesisShardIteratorType.TrimHorizon),
+        };
+    }
+
+    /// <summary>
+    /// Whether an idle shard has ended, asked the polling way (a GetRecords after the last position that answers with no
+    /// next iterator names the children). AWS announces a shard's end in the subscription itself; this also covers
+    /// services that do not (kinesis-mock), at one GetShardIterator and one GetRecords per idle probe interval.
+    /// </summary>
+    /// <returns>The children when the shard has ended; <see langword="null"/> while it is open or still has records.</returns>
+    private async Task<IReadOnlyList<ShardDescriptor>?> ProbeShardEndAsync(string shardId, string initial, SequenceNumber last, string? continuation, CancellationToken cancellationToken)
+    {
+        string iterator = continuation is not null
+            ? await _kinesis.GetShardIteratorAsync(_options.StreamName, shardId, KinesisShardIteratorType.AfterSequenceNumber, continuation, cancellationToken: cancellationToken).ConfigureAwait(false)
+            : await GetIteratorAsync(shardId, initial, last, cancellationToken).ConfigureAwait(false);
+        KinesisGetRecordsResponse response = await _kinesis.GetRecordsAsync(iterator, 1, cancellationToken).ConfigureAwait(false);
+        bool ended = response.NextShardIterator is null && response.Records.All(record => new SequenceNumber(record.SequenceNumber) <= last);
+        return ended ? ChildrenOf(response.ChildShards) : null;
+    }
+}
+
+internal static partial class KinesisLog
+{
+    [LoggerMessage(203, LogLevel.Information, "Kinesis {Stream}: enhanced fan-out consumer '{ConsumerName}' is ACTIVE.")]
+    public static partial void FanOutConsumerReady(ILogger logger, string stream, string consumerName);
+
+    [LoggerMessage(204, LogLevel.Warning, "Kinesis {Stream}/{Shard}: the shard's subscription failed; subscribing again in {Delay}.")]
+    public static partial void SubscriptionFailed(ILogger logger, Exception exception, string stream, string shard, TimeSpan delay);
+
+    [LoggerMessage(205, LogLevel.Information, "Kinesis {Stream}: enhanced fan-out consumer '{ConsumerName}' deregistered on stop.")]
+    public static partial void FanOutConsumerDeregistered(ILogger logger, string stream, string consumerName);
+
+    [LoggerMessage(206, LogLevel.Warning, "Kinesis {Stream}: deregistering enhanced fan-out consumer '{ConsumerName}' failed; it stays registered (and billed) until deleted.")]
+    public static partial void FanOutDeregisterFailed(ILogger logger, Exception exception, string stream, string consumerName);
+}
