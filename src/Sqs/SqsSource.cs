@@ -79,6 +79,9 @@ internal sealed partial class SqsSource : IStreamSource, IRecordAcknowledger, IA
 
     public SourceKind Kind => SourceKind.Sqs;
 
+    /// <summary>A handled message is deleted; there is nothing to checkpoint.</summary>
+    public bool UsesConsumerCheckpointStore => false;
+
     public string StreamName => _options.QueueName;
 
     /// <summary>Messages received and not yet deleted.</summary>

@@ -39,6 +39,9 @@ internal abstract class LeasedShardSource : IStreamSource, ILeaseListener, IAsyn
 
     public abstract string StreamName { get; }
 
+    /// <summary>Checkpoints live in the lease table, fenced by the lease.</summary>
+    public bool UsesConsumerCheckpointStore => false;
+
     /// <summary>The shards this worker reads now.</summary>
     public IReadOnlyCollection<string> OwnedShards => [.. _readers.Keys];
 

@@ -100,8 +100,7 @@ public static class StreamConsumerServiceCollectionExtensions
 
         // After the source bound its own section (e.g. Kinesis), so that its keys are known too.
         UnknownConfigurationKeys.Warn(provider.GetService<IConfiguration>(), registration, logger);
-        ICheckpointStore checkpointStore = registration.CheckpointStore?.Invoke(provider, options)
-            ?? new FileCheckpointStore(Path.Combine(options.DataDirectory, "checkpoints"));
+        ICheckpointStore checkpointStore = CheckpointStoreFor(source, registration, provider, options);
         IDeadLetterSink sink = registration.DeadLetterSink?.Invoke(provider, options)
             ?? new JsonLinesDeadLetterSink(StreamConsumerBuilder.DefaultDeadLetterPath(options, registration.Name), logger);
 
@@ -128,6 +127,30 @@ public static class StreamConsumerServiceCollectionExtensions
         runtime.ReplayPipeline = RetryPipelineFactory.Create(replayOptions, timeProvider, registration.ConfigureRetry, registration.ConfigurePipeline);
         runtime.AttemptTimeouts = RetryPipelineFactory.CreateAttemptTimeouts(options, timeProvider);
         return runtime;
+    }
+
+    /// <summary>
+    /// The consumer's checkpoint store, for a source that uses it; for one that keeps its own checkpoints, a configured
+    /// store is a mistake (it would be silently unused), and the default file store is built only if ever asked for.
+    /// </summary>
+    private static ICheckpointStore CheckpointStoreFor(IStreamSource source, ConsumerRegistration registration, IServiceProvider provider, StreamConsumerOptions options)
+    {
+        ICheckpointStore DefaultStore() => new FileCheckpointStore(Path.Combine(options.DataDirectory, "checkpoints"));
+        if (source.UsesConsumerCheckpointStore)
+        {
+            return registration.CheckpointStore?.Invoke(provider, options) ?? DefaultStore();
+        }
+
+        if (registration.CheckpointStore is not null)
+        {
+            throw new InvalidOperationException(
+                $"Stream consumer '{registration.Name}' reads a {source.Kind} source, which keeps its own checkpoints "
+                + "(Kinesis and DynamoDB Streams in their lease table, SQS by deleting handled messages); UseCheckpointStore, "
+                + "UseFileCheckpoints and UseInMemoryCheckpoints apply only to sources that save through the consumer's "
+                + "checkpoint store (in-memory, or your own FromSource). Remove the call.");
+        }
+
+        return new LazyCheckpointStore(DefaultStore);
     }
 
     private static StreamConsumerOptions CopyWithFailureMode(StreamConsumerOptions options, KeyFailureMode mode)

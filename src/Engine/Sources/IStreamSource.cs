@@ -20,6 +20,15 @@ public interface IStreamSource
     string StreamName { get; }
 
     /// <summary>
+    /// Whether the source saves its checkpoints through <see cref="ISourceHost.CreateCheckpointer"/>, in the consumer's
+    /// checkpoint store (<c>UseCheckpointStore</c>, <c>UseFileCheckpoints</c>, <c>UseInMemoryCheckpoints</c>). Default
+    /// <see langword="true"/>. A source that keeps its own (the Kinesis and DynamoDB Streams sources in their lease table,
+    /// the SQS source by deleting messages) returns <see langword="false"/>: a checkpoint store configured for it then
+    /// fails start-up instead of being silently unused, and the default file store is never created.
+    /// </summary>
+    bool UsesConsumerCheckpointStore => true;
+
+    /// <summary>
     /// Checks the source exists and is reachable (a missing stream or rejected credentials fail here, naming what
     /// is wrong), then starts reading in the background.
     /// </summary>
