@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Amazon.S3;
 using Amazon.S3.Model;
+using StreamLanes.Aws;
 using StreamLanes.Sinks;
 
 namespace StreamLanes.S3;
@@ -16,6 +17,12 @@ public sealed class S3ClaimCheckOptions
 
     /// <summary>The prefix of the object keys; each object is <c>&lt;prefix&gt;&lt;consumer&gt;/&lt;sha-256&gt;.json</c>. Default: <c>streamlanes/dead-letters/</c>.</summary>
     public string KeyPrefix { get; set; } = "streamlanes/dead-letters/";
+
+    /// <summary>
+    /// Region, endpoint (<see cref="AwsClientOptions.ServiceUrl"/>) and credentials of the S3 client that
+    /// <c>UseS3ClaimCheck</c> creates; a claim check given its own client ignores them. Default: <see cref="AwsClientOptions"/>' defaults.
+    /// </summary>
+    public AwsClientOptions Aws { get; set; } = new();
 
     /// <summary>Checks the options and throws an <see cref="ArgumentException"/> naming each invalid option and its rule.</summary>
     /// <exception cref="ArgumentException">An option is invalid.</exception>

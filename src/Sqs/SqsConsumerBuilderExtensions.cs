@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using StreamLanes.Aws;
+using StreamLanes.S3;
 
 namespace StreamLanes.Sqs;
 
@@ -32,6 +33,7 @@ public static class SqsConsumerBuilderExtensions
         return builder.FromSource(services =>
         {
             SqsSourceOptions options = SourceSetup.Bind(services, consumer, "Sqs", new SqsSourceOptions { Queue = queue }, configure, static (o, prefix) => o.Validate(prefix));
+            options.ClaimCheck ??= S3ClaimCheckBuilderExtensions.For(services, consumer);
             TimeProvider time = SourceSetup.Time(services);
             ILoggerFactory loggers = SourceSetup.Loggers(services);
             return new SqsSource(

@@ -228,7 +228,14 @@ public sealed class DynamoDbDeadLetterSink : IDeadLetterSink, IDeadLetterStore, 
     {
         _telemetry.Dispose();
         _tableGate.Dispose();
+        if (OwnsClient)
+        {
+            _dynamoDb.Dispose();
+        }
     }
+
+    /// <summary>Whether the sink disposes its DynamoDB client (one <c>UseDynamoDbDeadLetters</c> created).</summary>
+    internal bool OwnsClient { get; init; }
 
     internal static string PartitionValue(string consumer, string partitionKey) => $"{consumer}#{partitionKey}";
 

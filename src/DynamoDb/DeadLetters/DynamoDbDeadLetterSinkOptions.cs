@@ -1,3 +1,5 @@
+using StreamLanes.Aws;
+
 namespace StreamLanes.DynamoDb;
 
 /// <summary>Options of <see cref="DynamoDbDeadLetterSink"/>.</summary>
@@ -18,6 +20,12 @@ public sealed class DynamoDbDeadLetterSinkOptions
     /// Default: 350,000 (at most 390,000).
     /// </summary>
     public int MaxItemBytes { get; set; } = 350_000;
+
+    /// <summary>
+    /// Region, endpoint (<see cref="AwsClientOptions.ServiceUrl"/>) and credentials of the DynamoDB client that
+    /// <c>UseDynamoDbDeadLetters</c> creates; a sink given its own client ignores them. Default: <see cref="AwsClientOptions"/>' defaults.
+    /// </summary>
+    public AwsClientOptions Aws { get; set; } = new();
 
     /// <summary>Checks the options and throws an <see cref="ArgumentException"/> naming each invalid option and its rule.</summary>
     /// <exception cref="ArgumentException">An option is invalid.</exception>

@@ -33,6 +33,9 @@ public sealed class StreamConsumerBuilder
     /// <summary>The service collection the consumer is registered in.</summary>
     public IServiceCollection Services { get; }
 
+    /// <summary>What was collected so far; the AWS packages' <c>Use…</c> methods declare the configuration sections they bind.</summary>
+    internal ConsumerRegistration Registration => _registration;
+
     /// <summary>Reads from a source built from the service provider; sources for AWS services add their own <c>From…</c> methods on top of this.</summary>
     /// <param name="factory">Builds the source; called once, at start.</param>
     /// <returns>This builder.</returns>

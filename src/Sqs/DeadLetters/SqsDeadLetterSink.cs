@@ -54,7 +54,6 @@ public sealed class SqsDeadLetterSink : IDeadLetterSink, IDeadLetterStore, IAsyn
 
     private static readonly string[] AllNames = [SqsAttributeNames.All];
     private readonly SqsClient _sqs;
-    private readonly bool _ownsClient;
     private readonly SqsDeadLetterSinkOptions _options;
     private readonly S3ClaimCheck? _claimCheck;
     private readonly ILogger _logger;
@@ -64,16 +63,15 @@ public sealed class SqsDeadLetterSink : IDeadLetterSink, IDeadLetterStore, IAsyn
     private readonly CancellationTokenSource _lifetime = new();
     private int _flushing;
 
-    /// <summary>Creates a sink with its own SQS client, disposed with the sink.</summary>
-    /// <param name="aws">Region, endpoint, credentials and transport retries of the SQS client; validated.</param>
-    /// <param name="options">The queue and limits; validated and copied.</param>
+    /// <summary>Creates a sink with its own SQS client (from <see cref="SqsDeadLetterSinkOptions.Aws"/>), disposed with the sink.</summary>
+    /// <param name="options">The queue, limits and AWS settings; validated and copied.</param>
     /// <param name="claimCheck">Where oversized dead letters go; none when <see langword="null"/> (then they fail to write).</param>
     /// <param name="timeProvider">The clock for metrics and transport retries; <see cref="TimeProvider.System"/> when <see langword="null"/>.</param>
     /// <param name="logger">For write failures; none when <see langword="null"/>.</param>
-    public SqsDeadLetterSink(AwsClientOptions aws, SqsDeadLetterSinkOptions options, S3ClaimCheck? claimCheck = null, TimeProvider? timeProvider = null, ILogger? logger = null)
-        : this(new SqsClient(aws ?? throw new ArgumentNullException(nameof(aws)), timeProvider: timeProvider), options, claimCheck, timeProvider, logger)
+    public SqsDeadLetterSink(SqsDeadLetterSinkOptions options, S3ClaimCheck? claimCheck = null, TimeProvider? timeProvider = null, ILogger? logger = null)
+        : this(new SqsClient((options ?? throw new ArgumentNullException(nameof(options))).Aws, timeProvider: timeProvider), options, claimCheck, timeProvider, logger)
     {
-        _ownsClient = true;
+        OwnsClient = true;
     }
 
     /// <summary>Creates a sink.</summary>
@@ -97,6 +95,9 @@ public sealed class SqsDeadLetterSink : IDeadLetterSink, IDeadLetterStore, IAsyn
 
     /// <summary>The queue's URL.</summary>
     public string QueueUrl => _options.QueueUrl;
+
+    /// <summary>Whether the sink disposes its SQS client.</summary>
+    internal bool OwnsClient { get; init; }
 
     /// <inheritdoc/>
     public async ValueTask WriteAsync(DeadLetterEnvelope envelope, CancellationToken cancellationToken)
@@ -230,7 +231,7 @@ public sealed class SqsDeadLetterSink : IDeadLetterSink, IDeadLetterStore, IAsyn
             }
 
             _telemetry.Dispose();
-            if (_ownsClient)
+            if (OwnsClient)
             {
                 _sqs.Dispose();
             }

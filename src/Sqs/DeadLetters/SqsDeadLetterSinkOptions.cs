@@ -1,3 +1,5 @@
+using StreamLanes.Aws;
+
 namespace StreamLanes.Sqs;
 
 /// <summary>Options of <see cref="SqsDeadLetterSink"/>.</summary>
@@ -30,6 +32,12 @@ public sealed class SqsDeadLetterSinkOptions
     /// Default: 1 second.
     /// </summary>
     public int ReadWaitTimeSeconds { get; set; } = 1;
+
+    /// <summary>
+    /// Region, endpoint, credentials and transport retries of the SQS client the sink creates (with
+    /// <c>UseSqsDeadLetters</c> or the constructor without a client). Default: <see cref="AwsClientOptions"/>' defaults.
+    /// </summary>
+    public AwsClientOptions Aws { get; set; } = new();
 
     /// <summary>Checks the options and throws an <see cref="ArgumentException"/> naming each invalid option and its rule.</summary>
     /// <exception cref="ArgumentException">An option is invalid.</exception>

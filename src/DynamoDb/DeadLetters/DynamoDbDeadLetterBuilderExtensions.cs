@@ -1,0 +1,49 @@
+using Microsoft.Extensions.Logging;
+using StreamLanes.Aws;
+using StreamLanes.S3;
+
+namespace StreamLanes.DynamoDb;
+
+/// <summary>Writes a consumer's dead letters to a DynamoDB table.</summary>
+public static class DynamoDbDeadLetterBuilderExtensions
+{
+    /// <summary>The configuration section under <c>StreamConsumers:&lt;name&gt;</c>.</summary>
+    internal const string Section = "DynamoDbDeadLetters";
+
+    /// <summary>
+    /// Writes dead letters to a DynamoDB table (<see cref="DynamoDbDeadLetterSink"/>). Options are bound from
+    /// <c>StreamConsumers:&lt;name&gt;:DynamoDbDeadLetters</c> (e.g. <c>TableName</c>, <c>CreateTableIfMissing</c>,
+    /// <c>Aws:Region</c>, <c>Aws:ServiceUrl</c>), then <paramref name="configure"/>; invalid options fail start-up naming
+    /// each option and its rule. Dead letters over <c>MaxItemBytes</c> go to S3 when the consumer also calls <c>UseS3ClaimCheck</c>.
+    /// </summary>
+    /// <param name="builder">The consumer.</param>
+    /// <param name="tableName">The table. Taken from configuration when <see langword="null"/>.</param>
+    /// <param name="configure">Sets the sink's options in code (code wins).</param>
+    /// <returns>The builder.</returns>
+    public static StreamConsumerBuilder UseDynamoDbDeadLetters(this StreamConsumerBuilder builder, string? tableName = null, Action<DynamoDbDeadLetterSinkOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        string consumer = builder.Name;
+        SourceSetup.DeclareSection(builder, Section, typeof(DynamoDbDeadLetterSinkOptions));
+        return builder.UseDeadLetterSink(services =>
+        {
+            var defaults = new DynamoDbDeadLetterSinkOptions();
+            if (tableName is not null)
+            {
+                defaults.TableName = tableName;
+            }
+
+            DynamoDbDeadLetterSinkOptions options = SourceSetup.Bind(services, consumer, Section, defaults, configure, static (o, prefix) => SourceSetup.Validate(prefix, o.Validate, o.Aws));
+            TimeProvider time = SourceSetup.Time(services);
+            return new DynamoDbDeadLetterSink(
+                LeaseSetup.CreateDynamoDbClient(options.Aws, options.Aws.ServiceUrl),
+                options,
+                S3ClaimCheckBuilderExtensions.For(services, consumer),
+                time,
+                SourceSetup.Loggers(services).CreateLogger($"StreamLanes.Consumer.{consumer}.DynamoDbDeadLetters"))
+            {
+                OwnsClient = true,
+            };
+        });
+    }
+}

@@ -1,0 +1,74 @@
+using Amazon;
+using Amazon.S3;
+using Microsoft.Extensions.DependencyInjection;
+using StreamLanes.Aws;
+
+namespace StreamLanes.S3;
+
+/// <summary>Gives a consumer's SQS or DynamoDB dead-letter sink (and its SQS source, for redriven messages) an S3 claim check.</summary>
+public static class S3ClaimCheckBuilderExtensions
+{
+    /// <summary>The configuration section under <c>StreamConsumers:&lt;name&gt;</c>.</summary>
+    internal const string Section = "S3ClaimCheck";
+
+    /// <summary>
+    /// Stores dead letters too large for the consumer's SQS or DynamoDB dead-letter sink in S3, the sink keeping a
+    /// pointer; the consumer's SQS source (when it has no <c>ClaimCheck</c> of its own) loads redriven ones from there.
+    /// Options are bound from <c>StreamConsumers:&lt;name&gt;:S3ClaimCheck</c> (e.g. <c>BucketName</c>, <c>KeyPrefix</c>,
+    /// <c>Aws:Region</c>, <c>Aws:ServiceUrl</c>), then <paramref name="configure"/>; invalid options fail start-up naming
+    /// each option and its rule. The S3 client is created once per consumer and disposed with the host.
+    /// </summary>
+    /// <param name="builder">The consumer.</param>
+    /// <param name="bucketName">The bucket; it must exist. Taken from configuration when <see langword="null"/>.</param>
+    /// <param name="configure">Sets the claim check's options in code (code wins).</param>
+    /// <returns>The builder.</returns>
+    public static StreamConsumerBuilder UseS3ClaimCheck(this StreamConsumerBuilder builder, string? bucketName = null, Action<S3ClaimCheckOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        string consumer = builder.Name;
+        SourceSetup.DeclareSection(builder, Section, typeof(S3ClaimCheckOptions));
+        builder.Services.AddKeyedSingleton(consumer, (services, _) =>
+        {
+            var defaults = new S3ClaimCheckOptions();
+            if (bucketName is not null)
+            {
+                defaults.BucketName = bucketName;
+            }
+
+            S3ClaimCheckOptions options = SourceSetup.Bind(services, consumer, Section, defaults, configure, static (o, prefix) => SourceSetup.Validate(prefix, o.Validate, o.Aws));
+            AmazonS3Client client = CreateClient(options.Aws);
+            return new ConsumerClaimCheck(client, new S3ClaimCheck(client, options));
+        });
+        return builder;
+    }
+
+    /// <summary>The claim check <see cref="UseS3ClaimCheck"/> registered for <paramref name="consumer"/>, if any.</summary>
+    internal static S3ClaimCheck? For(IServiceProvider services, string consumer)
+        => services.GetKeyedService<ConsumerClaimCheck>(consumer)?.ClaimCheck;
+
+    private static AmazonS3Client CreateClient(AwsClientOptions aws)
+    {
+        var config = new AmazonS3Config();
+        if (aws.ServiceUrl is { } serviceUrl)
+        {
+            // S3-compatible endpoints (emulators, gateways) rarely serve virtual-hosted bucket names.
+            config.ServiceURL = serviceUrl.ToString();
+            config.AuthenticationRegion = aws.Region;
+            config.ForcePathStyle = true;
+        }
+        else
+        {
+            config.RegionEndpoint = RegionEndpoint.GetBySystemName(aws.Region);
+        }
+
+        return aws.ResolveCredentials() is { } credentials ? new AmazonS3Client(credentials, config) : new AmazonS3Client(config);
+    }
+
+    /// <summary>A consumer's claim check and the S3 client it owns; the container disposes the client.</summary>
+    internal sealed class ConsumerClaimCheck(AmazonS3Client client, S3ClaimCheck claimCheck) : IDisposable
+    {
+        public S3ClaimCheck ClaimCheck => claimCheck;
+
+        public void Dispose() => client.Dispose();
+    }
+}
