@@ -67,7 +67,7 @@ public sealed class SqsSourceOptions
 
     /// <summary>
     /// Where redriven dead letters that the SQS dead-letter sink stored in S3 are loaded from: the sink's own
-    /// <see cref="S3ClaimCheck"/>. Set in code only. Default <see langword="null"/>: such a message (one moved back to
+    /// <see cref="S3ClaimCheck"/>. Set in code only; when it is not set, the consumer's <c>UseS3ClaimCheck</c> claim check (if any). Default <see langword="null"/>: such a message (one moved back to
     /// this queue by SQS's DLQ redrive) is not handled, the consumer reports itself unhealthy, and the message returns to
     /// the queue after its visibility timeout.
     /// </summary>
