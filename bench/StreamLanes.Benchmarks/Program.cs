@@ -12,6 +12,7 @@ using StreamLanes.Benchmarks.Profiling;
 //   alloc-profile [options] which types the engine allocates per record (GC AllocationTick sampling)
 //   hot-loop [options]     one success-path body in a loop, for an external CPU profiler (dotnet-trace)
 //   kinesis [options]      bare GetRecords loop vs StreamLanes over the same kinesis-mock stream (emulators running)
+//   efo [options]          polling vs enhanced fan-out: put-to-handler latency with 1 and 3 applications, and records/s
 //   anything else          BenchmarkDotNet (e.g. --filter '*'), with the Quick job unless --job is given
 // The machine is shared: say how busy it was, so that a noisy run can be recognised as such.
 if (args.FirstOrDefault() is "hol" or "keys" or "idle-memory" && File.Exists("/proc/loadavg"))
@@ -27,6 +28,7 @@ return args.FirstOrDefault() switch
     "alloc-profile" => await AllocationProfile.RunAsync(ScenarioArguments.Parse(args[1..])),
     "hot-loop" => HotLoop.Run(ScenarioArguments.Parse(args[1..])),
     "kinesis" => await KinesisReadComparison.RunAsync(args[1..]),
+    "efo" => await FanOutComparison.RunAsync(args[1..]),
     _ => RunBenchmarks(args),
 };
 

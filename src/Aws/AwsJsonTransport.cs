@@ -24,6 +24,10 @@ internal sealed class AwsJsonTransport : IDisposable
     private readonly AwsClientOptions _options;
     private readonly HttpClient _httpClient;
     private readonly bool _ownsHttpClient;
+
+    // Event streams (SubscribeToShard) get a handler of their own, created on first use; with a caller's HttpClient,
+    // that client is used for them too.
+    private readonly Lazy<HttpClient>? _eventStreamClient;
     private readonly ILogger _logger;
     private readonly TimeProvider _timeProvider;
     private readonly Func<double> _jitter;
@@ -58,6 +62,7 @@ internal sealed class AwsJsonTransport : IDisposable
             // Each attempt has its own timeout (RequestTimeout), so HttpClient's must not cut a long poll short.
             _httpClient = new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
             _ownsHttpClient = true;
+            _eventStreamClient = new Lazy<HttpClient>(CreateEventStreamClient);
         }
         else
         {
@@ -117,7 +122,8 @@ internal sealed class AwsJsonTransport : IDisposable
             message.VersionPolicy = HttpVersionPolicy.RequestVersionExact;
 
             // The timeout covers the response headers only; the body is a stream that lasts up to five minutes.
-            response = await _httpClient.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, attemptCts.Token).ConfigureAwait(false);
+            HttpClient client = _eventStreamClient?.Value ?? _httpClient;
+            response = await client.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, attemptCts.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException ex) when (timeoutCts.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
@@ -150,6 +156,11 @@ internal sealed class AwsJsonTransport : IDisposable
         _credentialsLock.Dispose();
         if (_ownsHttpClient)
         {
+            if (_eventStreamClient is { IsValueCreated: true })
+            {
+                _eventStreamClient.Value.Dispose();
+            }
+
             _httpClient.Dispose();
         }
     }
@@ -300,6 +311,27 @@ internal sealed class AwsJsonTransport : IDisposable
             _credentialsLock.Release();
         }
     }
+
+    /// <summary>
+    /// The handler for event streams. Each subscription is one HTTP/2 stream; its receive window bounds what is
+    /// buffered while the consumer does not read (backpressure), so it is sized for one large event (a shard pushes at
+    /// most 2 MB/s) rather than HTTP/2's 64 KB default, which some servers cannot start a large first event through.
+    /// Several connections may be opened, so that more subscriptions than one connection's stream limit can run.
+    /// </summary>
+    private static HttpClient CreateEventStreamClient() => new(new SocketsHttpHandler
+    {
+        InitialHttp2StreamWindowSize = EventStreamWindowBytes,
+        EnableMultipleHttp2Connections = true,
+        KeepAlivePingDelay = TimeSpan.FromSeconds(60),
+        KeepAlivePingTimeout = TimeSpan.FromSeconds(20),
+        KeepAlivePingPolicy = HttpKeepAlivePingPolicy.WithActiveRequests,
+    })
+    {
+        Timeout = Timeout.InfiniteTimeSpan,
+    };
+
+    /// <summary>The receive window of one subscription: what a paused shard may hold unread (4 MiB).</summary>
+    internal const int EventStreamWindowBytes = 4 * 1024 * 1024;
 
     private static string? HeaderValue(HttpResponseMessage response, string name) =>
         response.Headers.TryGetValues(name, out var values) ? values.FirstOrDefault() : null;
