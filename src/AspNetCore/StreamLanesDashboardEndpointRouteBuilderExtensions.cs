@@ -52,7 +52,6 @@ public static class StreamLanesDashboardEndpointRouteBuilderExtensions
         RouteGroupBuilder group = endpoints.MapGroup(prefix);
         group.AddEndpointFilter(RequireAuthorizationMetadata);
         group.MapGet("", (Func<HttpContext, Task<IResult>>)api.PageAsync).ExcludeFromDescription();
-        group.MapGet("/", (Func<HttpContext, Task<IResult>>)api.PageAsync).ExcludeFromDescription();
         group.MapGet("/assets/dashboard.js", () => DashboardAssets.Script).ExcludeFromDescription();
         group.MapGet("/assets/dashboard.css", () => DashboardAssets.Style).ExcludeFromDescription();
         group.MapGet("/api/state", (Func<HttpContext, Task<IResult>>)api.StateAsync);
