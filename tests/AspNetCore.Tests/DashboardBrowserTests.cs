@@ -42,6 +42,7 @@ public sealed class DashboardBrowserTests(BrowserFixture browser) : IClassFixtur
         await SelectConsumerAsync("payments");
         Assert.Contains("Downstream rejected the record of key card-7", await RowTextAsync("#blocked-keys", RetryingKey), StringComparison.Ordinal);
         await WaitForAsync(() => int.Parse(Rows("#blocked-keys", RetryingKey)[0].FindElements(By.CssSelector("td"))[3].Text, System.Globalization.CultureInfo.InvariantCulture) >= 2, "the blocked key's attempts to grow");
+        ScrollTo("#consumer");
         browser.Screenshot("dashboard-blocked.png");
 
         // The parked hostile key and its dead letters are shown as text, exactly, and nothing of it runs.
@@ -50,6 +51,8 @@ public sealed class DashboardBrowserTests(BrowserFixture browser) : IClassFixtur
         await WaitForAsync(() => DeadLetterRows(HostileKey).Count == 2, "the hostile key's 2 dead letters in the list");
         await WaitForAsync(() => Rows("#parked-keys", HostileKey)[0].FindElements(By.CssSelector("td"))[2].Text == "3", "the parked key's attempt count (from its dead letter)");
         Assert.Contains("InvalidOperationException", await RowTextAsync("#parked-keys", HostileKey), StringComparison.Ordinal);
+        ScrollTo("header");
+        browser.Screenshot("dashboard-overview.png");
 
         // The detail view shows the first dead letter's payload (text, then JSON) and every attempt's error.
         await WaitForAsync(() =>
@@ -62,6 +65,7 @@ public sealed class DashboardBrowserTests(BrowserFixture browser) : IClassFixtur
         Assert.Equal(3, driver.FindElements(By.CssSelector("#attempts > li")).Count);
         await ClickAsync("#tab-json");
         Assert.Contains("\"orderId\": 101", (await ElementAsync("#payload-json")).Text, StringComparison.Ordinal);
+        ScrollTo("#detail");
         browser.Screenshot("dashboard-dead-letter.png");
         Assert.Equal(title, driver.Title);
         Assert.Equal(0L, ((IJavaScriptExecutor)driver).ExecuteScript("return document.querySelectorAll('img').length;"));
@@ -89,8 +93,10 @@ public sealed class DashboardBrowserTests(BrowserFixture browser) : IClassFixtur
         driver.FindElement(By.Id("confirm-cancel")).Click();
         await WaitForAsync(() => Rows("#parked-keys", ReleaseKey).Count == 0, "the released key to leave the parked keys");
         Assert.False(host.Consumer("orders").ParkedKeys.ContainsKey(ReleaseKey));
-        browser.Screenshot("dashboard-overview.png");
     }
+
+    private void ScrollTo(string css)
+        => ((IJavaScriptExecutor)browser.Driver).ExecuteScript("document.querySelector(arguments[0]).scrollIntoView(true);", css);
 
     private List<IWebElement> Rows(string table, string key)
         => [.. browser.Driver.FindElements(By.CssSelector($"{table} tbody tr[data-key]")).Where(r => Attribute(r, "data-key") == key)];

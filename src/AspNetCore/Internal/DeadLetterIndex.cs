@@ -87,6 +87,7 @@ internal sealed class DeadLetterIndex(IStreamConsumer consumer, TimeProvider tim
     internal sealed class Snapshot(DeadLetterSummary[] entries, long deadLetteredCount, DateTimeOffset builtAt)
     {
         private readonly Dictionary<DeadLetterFilter, int> _counts = [];
+        private Dictionary<string, int[]>? _byKey;
 
         public DeadLetterSummary[] Entries { get; } = entries;
 
@@ -111,26 +112,59 @@ internal sealed class DeadLetterIndex(IStreamConsumer consumer, TimeProvider tim
                 start = start >= 0 ? start + 1 : ~start;
             }
 
+            // A key filter walks only that key's positions, so a page of one key costs one page whatever the total.
+            int[]? positions = filter.PartitionKey is null ? null : PositionsOf(filter.PartitionKey);
+            int i = positions is null ? start : LowerBound(positions, start);
+            int end = positions?.Length ?? Entries.Length;
             var page = new List<DeadLetterSummary>(size);
-            int i = start;
-            for (; i < Entries.Length && page.Count < size; i++)
+            for (; i < end && page.Count < size; i++)
             {
-                if (Entries[i].Matches(filter))
+                DeadLetterSummary entry = Entries[positions is null ? i : positions[i]];
+                if (entry.Matches(filter))
                 {
-                    page.Add(Entries[i]);
+                    page.Add(entry);
                 }
             }
 
             bool more = false;
-            for (; i < Entries.Length && !more; i++)
+            for (; i < end && !more; i++)
             {
-                more = Entries[i].Matches(filter);
+                more = Entries[positions is null ? i : positions[i]].Matches(filter);
             }
 
-            return (page, more ? page[^1].Cursor : null, Count(filter));
+            return (page, more ? page[^1].Cursor : null, Count(filter, positions));
         }
 
-        private int Count(DeadLetterFilter filter)
+        private int[] PositionsOf(string key)
+        {
+            Dictionary<string, int[]>? byKey = Volatile.Read(ref _byKey);
+            if (byKey is null)
+            {
+                var building = new Dictionary<string, List<int>>(StringComparer.Ordinal);
+                for (int i = 0; i < Entries.Length; i++)
+                {
+                    if (!building.TryGetValue(Entries[i].PartitionKey, out List<int>? list))
+                    {
+                        building[Entries[i].PartitionKey] = list = [];
+                    }
+
+                    list.Add(i);
+                }
+
+                byKey = building.ToDictionary(static p => p.Key, static p => p.Value.ToArray(), StringComparer.Ordinal);
+                Volatile.Write(ref _byKey, byKey);
+            }
+
+            return byKey.TryGetValue(key, out int[]? positions) ? positions : [];
+        }
+
+        private static int LowerBound(int[] positions, int start)
+        {
+            int found = Array.BinarySearch(positions, start);
+            return found >= 0 ? found : ~found;
+        }
+
+        private int Count(DeadLetterFilter filter, int[]? positions)
         {
             if (filter == DeadLetterFilter.All)
             {
@@ -146,11 +180,18 @@ internal sealed class DeadLetterIndex(IStreamConsumer consumer, TimeProvider tim
             }
 
             int count = 0;
-            foreach (DeadLetterSummary entry in Entries)
+            if (positions is not null)
             {
-                if (entry.Matches(filter))
+                foreach (int position in positions)
                 {
-                    count++;
+                    count += Entries[position].Matches(filter) ? 1 : 0;
+                }
+            }
+            else
+            {
+                foreach (DeadLetterSummary entry in Entries)
+                {
+                    count += entry.Matches(filter) ? 1 : 0;
                 }
             }
 
