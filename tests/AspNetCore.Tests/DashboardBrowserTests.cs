@@ -74,7 +74,7 @@ public sealed class DashboardBrowserTests(BrowserFixture browser) : IClassFixtur
         host.Poison.Fix(HostileKey);
         await ClickInRowAsync("#parked-keys", HostileKey, "button.replay-key");
         IWebElement dryRun = await ElementAsync("#dry-run");
-        Assert.Contains("2 dead letters of 1 keys would be replayed", dryRun.Text, StringComparison.Ordinal);
+        Assert.Contains("2 dead letters (1 key) would be replayed", dryRun.Text, StringComparison.Ordinal);
         browser.Screenshot("dashboard-confirm.png");
         driver.FindElement(By.Id("confirm-ok")).Click();
         IWebElement result = await ElementAsync("#confirm[data-result] .result");
@@ -87,7 +87,7 @@ public sealed class DashboardBrowserTests(BrowserFixture browser) : IClassFixtur
 
         // Release un-parks the other key; its dead letter stays, as the confirmation said.
         await ClickInRowAsync("#parked-keys", ReleaseKey, "button.release-key");
-        Assert.Contains("1 dead letters of this key stay", (await ElementAsync("#dry-run")).Text, StringComparison.Ordinal);
+        Assert.Contains("1 dead letter of this key stay", (await ElementAsync("#dry-run")).Text, StringComparison.Ordinal);
         driver.FindElement(By.Id("confirm-ok")).Click();
         Assert.Equal("Released.", (await ElementAsync("#confirm[data-result] .result")).Text);
         driver.FindElement(By.Id("confirm-cancel")).Click();

@@ -24,6 +24,7 @@
   const num = (n, digits) => (n === null || n === undefined) ? '–' : Number(n).toLocaleString('en-US', { maximumFractionDigits: digits || 0 });
   const time = (t) => t ? new Date(t).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '–';
   const enc = encodeURIComponent;
+  const plural = (n, word) => num(n) + ' ' + word + (n === 1 ? '' : 's');
 
   async function getJson(path) {
     const response = await fetch(base + path, { credentials: 'same-origin', headers: { Accept: 'application/json' } });
@@ -63,6 +64,7 @@
     const svg = document.createElementNS(ns, 'svg');
     svg.setAttribute('viewBox', '0 0 ' + w + ' ' + h);
     svg.setAttribute('id', 'chart');
+    svg.setAttribute('preserveAspectRatio', 'none');
     svg.setAttribute('role', 'img');
     const max = Math.max(1, ...history.map(s => Math.max(s.handledPerSecond, s.retriedPerSecond, s.deadLetteredPerSecond)));
     const line = (key, cls) => {
@@ -212,7 +214,7 @@
       document.getElementById('confirm').removeAttribute('data-result');
       showModal((operation === 'replay' ? 'Replay' : 'Purge') + ' dead letters?', [
         el('p', null, 'Selection: ', el('span', { class: 'key' }, what)),
-        el('p', { id: 'dry-run' }, 'Dry run: ' + dry.total + ' dead letters of ' + dry.keys + ' keys would be ' + (operation === 'replay' ? 'replayed through the handler, each key in sequence order (successes are deleted).' : 'deleted for good.'))],
+        el('p', { id: 'dry-run' }, 'Dry run: ' + plural(dry.total, 'dead letter') + ' (' + plural(dry.keys, 'key') + ') would be ' + (operation === 'replay' ? 'replayed through the handler, each key in sequence order (successes are deleted).' : 'deleted for good.'))],
         async () => {
           const result = await postJson(path, Object.assign({}, selection, { dryRun: false, all: operation === 'purge' && what === 'every dead letter of the consumer' }));
           showResult((operation === 'replay' ? 'Replay' : 'Purge') + ' done', [describeCounts(result),
@@ -227,7 +229,7 @@
       const dry = await postJson(path, { key, dryRun: true });
       document.getElementById('confirm').removeAttribute('data-result');
       showModal('Release key?', [el('p', null, 'Key: ', el('span', { class: 'key' }, key)),
-        el('p', { id: 'dry-run' }, dry.parked ? 'Parked behind ' + dry.parkedBySequenceNumber + '. Its next records will be handled again; ' + dry.deadLetters + ' dead letters of this key stay in the store (replay them first to keep its order).' : 'The key is not parked.')],
+        el('p', { id: 'dry-run' }, dry.parked ? 'Parked behind ' + dry.parkedBySequenceNumber + '. Its next records will be handled again; ' + plural(dry.deadLetters, 'dead letter') + ' of this key stay in the store (replay them first to keep its order).' : 'The key is not parked.')],
         async () => {
           const result = await postJson(path, { key, dryRun: false });
           showResult('Release done', [result.released ? 'Released.' : 'The key was not parked.']);
