@@ -142,9 +142,30 @@ public sealed partial class DashboardSecurityTests
         Assert.Empty(host.OrdersSink.Envelopes);
     }
 
-    internal static async Task<DashboardTestHost> ParkAKeyAsync(Action<StreamLanesDashboardOptions>? configure = null)
+    [Fact]
+    public async Task Nothing_logs_a_payload_and_the_dashboard_logs_no_key()
     {
-        DashboardTestHost host = await DashboardTestHost.StartAsync(configure);
+        var logs = new CollectingLoggerProvider();
+        await using DashboardTestHost host = await ParkAKeyAsync(o => o.ShowPayloads = true, logs);
+        using HttpClient client = host.Client("olga", "ops");
+        (string header, string token) = await TokenOfAsync(client);
+        JsonElement detail = await FirstDetailAsync(host);
+        host.Poison.Fix(ParkedKey);
+
+        Assert.Equal(HttpStatusCode.OK, (await PostAsync(client, header, token, "replay", new { key = ParkedKey, dryRun = true })).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await PostAsync(client, header, token, "release", new { key = ParkedKey, dryRun = false })).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await PostAsync(client, header, token, "replay", new { key = ParkedKey, dryRun = false })).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await PostAsync(client, header, token, "purge", new { key = ParkedKey, dryRun = false })).StatusCode);
+
+        Assert.Contains("secret-order", detail.GetProperty("payloadText").GetString(), StringComparison.Ordinal);
+        Assert.Contains(logs.Lines, l => l.Category == "StreamLanes.Dashboard" && l.Text.Contains("replay on consumer orders: 2 dead letters (dry run: False)", StringComparison.Ordinal));
+        Assert.DoesNotContain(logs.Lines, l => l.Text.Contains("secret-order", StringComparison.Ordinal));
+        Assert.DoesNotContain(logs.Lines, l => l.Category == "StreamLanes.Dashboard" && l.Text.Contains(ParkedKey, StringComparison.Ordinal));
+    }
+
+    internal static async Task<DashboardTestHost> ParkAKeyAsync(Action<StreamLanesDashboardOptions>? configure = null, Microsoft.Extensions.Logging.ILoggerProvider? logs = null)
+    {
+        DashboardTestHost host = await DashboardTestHost.StartAsync(configure, logs: logs);
         host.Poison.Fail(ParkedKey);
         host.Orders.Put(ParkedKey, """{"orderId":1,"note":"secret-order"}""");
         host.Orders.Put(ParkedKey, """{"orderId":2,"note":"secret-order"}""");

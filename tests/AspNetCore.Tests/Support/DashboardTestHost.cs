@@ -82,11 +82,18 @@ public sealed class DashboardTestHost : IAsyncDisposable
         Action<StreamLanesDashboardOptions>? configure = null,
         bool requireAuthorization = true,
         string ordersStreamName = "orders-stream",
-        InMemoryDeadLetterSink? ordersSink = null)
+        InMemoryDeadLetterSink? ordersSink = null,
+        ILoggerProvider? logs = null)
     {
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseKestrel().UseUrls("http://127.0.0.1:0");
         builder.Logging.ClearProviders();
+        if (logs is not null)
+        {
+            builder.Logging.AddProvider(logs);
+            builder.Logging.SetMinimumLevel(LogLevel.Trace);
+        }
+
         builder.Services.AddAntiforgery();
         builder.Services.AddAuthentication(TestAuthentication.SchemeName).AddScheme<AuthenticationSchemeOptions, TestAuthentication>(TestAuthentication.SchemeName, null);
         builder.Services.AddAuthorization(o => o.AddPolicy("ops", p => p.RequireRole("ops")));
