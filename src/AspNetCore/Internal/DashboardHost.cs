@@ -67,11 +67,19 @@ internal sealed class DashboardHost : IDisposable
     /// <summary>Takes one sample per consumer; the first call only records the counters the rates start from.</summary>
     internal void Sample()
     {
-        DateTimeOffset now = Time.GetUtcNow();
-        foreach (IStreamConsumer consumer in Consumers)
+        try
         {
-            StreamConsumerStatus status = consumer.GetStatus();
-            _history.GetOrAdd(consumer.Name, _ => new History(Options.HistorySamples)).Add(now, status);
+            DateTimeOffset now = Time.GetUtcNow();
+            foreach (IStreamConsumer consumer in Consumers)
+            {
+                StreamConsumerStatus status = consumer.GetStatus();
+                _history.GetOrAdd(consumer.Name, _ => new History(Options.HistorySamples)).Add(now, status);
+            }
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or ObjectDisposedException or Microsoft.Extensions.Options.OptionsValidationException)
+        {
+            // A timer callback must not throw (it would end the process): a consumer that cannot be resolved yet, or a
+            // host being disposed, only costs this sample; the page reports the same failure when it asks.
         }
     }
 
