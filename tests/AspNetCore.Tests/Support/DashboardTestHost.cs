@@ -83,7 +83,8 @@ public sealed class DashboardTestHost : IAsyncDisposable
         bool requireAuthorization = true,
         string ordersStreamName = "orders-stream",
         InMemoryDeadLetterSink? ordersSink = null,
-        ILoggerProvider? logs = null)
+        ILoggerProvider? logs = null,
+        string? jsonLinesPath = null)
     {
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseKestrel().UseUrls("http://127.0.0.1:0");
@@ -111,7 +112,7 @@ public sealed class DashboardTestHost : IAsyncDisposable
             })
             .FromInMemory(orders)
             .UseInMemoryCheckpoints()
-            .UseDeadLetterSink(ordersSink);
+            .UseDeadLetterSink(jsonLinesPath is null ? ordersSink : new JsonLinesDeadLetterSink(jsonLinesPath));
         builder.Services.AddStreamConsumer<FailingHandler>(RetryingConsumer, o =>
             {
                 o.FailureMode = KeyFailureMode.RetryUntilSuccess;
