@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using StreamLanes;
+using StreamLanes.AspNetCore;
 using StreamLanes.Samples.AspNetHost;
 using StreamLanes.Sinks;
 
@@ -11,7 +12,13 @@ using StreamLanes.Sinks;
 //   curl 127.0.0.1:5080/health ; curl 127.0.0.1:5080/consumers/orders
 //   (orders of customer c-locked fail and park the key; POST /downstream/unlock, then
 //    POST /consumers/orders/keys/c-locked/replay replays them in order and releases the key)
+// The operator's dashboard is at http://127.0.0.1:5080/streamlanes: in this sample anyone on the loopback interface
+// is the operator (see the "ops" policy below); a real app names its own policy (a role, a group claim).
 WebApplicationBuilder builder = WebApplication.CreateBuilder(args);
+builder.Services.AddAntiforgery();
+builder.Services.AddAuthentication();
+builder.Services.AddAuthorization(options => options.AddPolicy("ops", policy => policy.RequireAssertion(context =>
+    context.Resource is HttpContext http && http.Connection.RemoteIpAddress is { } address && System.Net.IPAddress.IsLoopback(address))));
 var stream = new InMemoryStream("orders-stream", shardCount: 2);
 builder.Services.AddSingleton(stream);
 builder.Services.AddStreamConsumer<OrderHandler>("orders", options =>
@@ -23,6 +30,11 @@ builder.Services.AddStreamConsumer<OrderHandler>("orders", options =>
     .TreatAsNonRetryable<ArgumentException>();
 
 WebApplication app = builder.Build();
+
+// The dashboard: consumers, shards, blocked and parked keys, dead letters (payloads shown: this is a demo), and the
+// replay, release and purge actions, each confirmed after a dry run.
+app.MapStreamLanesDashboard("/streamlanes", options => options.ShowPayloads = true)
+    .RequireAuthorization("ops");
 
 app.MapPost("/orders", (OrderPlaced order, InMemoryStream orders) =>
 {

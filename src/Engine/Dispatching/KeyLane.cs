@@ -12,7 +12,7 @@ namespace StreamLanes;
 /// the steady state allocates nothing per record. While a record waits for its retry back-off, the lane holds no
 /// thread and no concurrency slot, only this object.
 /// </remarks>
-internal sealed class KeyLane : IThreadPoolWorkItem
+internal sealed partial class KeyLane : IThreadPoolWorkItem
 {
     private const int RecordsPerTurn = 64;
 
@@ -54,6 +54,7 @@ internal sealed class KeyLane : IThreadPoolWorkItem
     {
         Shard = null!;
         Key = "";
+        ClearFailure();
         if (!keepCapacity && Queue.Count == 0 && Queue.EnsureCapacity(0) > 64)
         {
             Queue.TrimExcess();
@@ -63,6 +64,7 @@ internal sealed class KeyLane : IThreadPoolWorkItem
     public void BeginRecord(StreamRecord record)
     {
         CurrentRecord = record;
+        ClearFailure();
         AttemptNumber = 0;
         StopReason = null;
         Attempts.Clear();

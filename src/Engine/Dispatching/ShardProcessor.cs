@@ -9,7 +9,7 @@ namespace StreamLanes;
 /// One shard being processed: dispatches its records to per-key lanes, tracks their completion and saves the
 /// shard's safe checkpoint.
 /// </summary>
-internal sealed class ShardProcessor : IShardProcessor, IDisposable
+internal sealed partial class ShardProcessor : IShardProcessor, IDisposable
 {
     private readonly Lock _lock = new();
     private readonly CancellationTokenSource _stopping;

@@ -553,7 +553,7 @@ internal sealed partial class StreamConsumerRuntime : IStreamConsumer, ISourceHo
         {
             DateTimeOffset failedAt = runtime.TimeProvider.GetUtcNow();
             Exception ex = timing.StopAfterFailure(caught);
-            lane.Attempts.Add(DeadLetterAttempt.FromException(attempt, failedAt - runtime.TimeProvider.GetElapsedTime(started), failedAt, ex));
+            lane.AddFailure(DeadLetterAttempt.FromException(attempt, failedAt - runtime.TimeProvider.GetElapsedTime(started), failedAt, ex));
             if (!lane.Blocked)
             {
                 lane.Blocked = true;
