@@ -51,7 +51,7 @@ public sealed class DashboardCostTests(ITestOutputHelper output)
             await sink.WriteAsync(new DeadLetterEnvelope
             {
                 Consumer = DashboardTestHost.ParkingConsumer,
-                SourceKind = "InMemory",
+                SourceKind = SourceKind.InMemory,
                 Stream = "orders-stream",
                 Shard = $"shardId-{i % 4:D12}",
                 SequenceNumber = (1000 + i).ToString(CultureInfo.InvariantCulture),

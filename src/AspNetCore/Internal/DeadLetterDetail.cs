@@ -39,7 +39,7 @@ internal sealed record DeadLetterDetail
         {
             Id = envelope.Id,
             Consumer = envelope.Consumer,
-            SourceKind = envelope.SourceKind,
+            SourceKind = envelope.SourceKind.ToString(),
             Stream = envelope.Stream,
             Shard = envelope.Shard,
             SequenceNumber = envelope.SequenceNumber,

@@ -10,7 +10,7 @@ namespace StreamLanes.DynamoDb;
 /// per held lease, a shard abandoned at once when its lease is lost, <c>SHARD_END</c> handed over to the children,
 /// and the stop sequence (stop reading, keep renewing while the engine drains, release). Subclasses read a shard.
 /// </summary>
-internal abstract class LeasedShardSource : IStreamSource, ILeaseListener, IAsyncDisposable
+internal abstract class LeasedShardSource : IStreamSource, ILeasedSource, ILeaseListener, IAsyncDisposable
 {
     private readonly IAmazonDynamoDB _dynamoDb;
     private readonly DynamoDbLeaseOptions _leases;
@@ -44,6 +44,9 @@ internal abstract class LeasedShardSource : IStreamSource, ILeaseListener, IAsyn
 
     /// <summary>The shards this worker reads now.</summary>
     public IReadOnlyCollection<string> OwnedShards => [.. _readers.Keys];
+
+    /// <inheritdoc />
+    public string? WorkerId => _coordinator?.WorkerId;
 
     internal LeaseCoordinator Coordinator => _coordinator ?? throw new InvalidOperationException("The source has not started.");
 

@@ -6,7 +6,7 @@ internal sealed partial class StreamConsumerRuntime
     internal StreamConsumerDetails Inspect(int maxKeys)
     {
         // Read before the shards: the worker id exists once the source started (the coordinator is created there).
-        string? workerId = _running && _source is LeasedShardSource leased ? leased.Coordinator.WorkerId : null;
+        string? workerId = _running && _source is ILeasedSource leased ? leased.WorkerId : null;
         var shards = new List<ShardDetails>();
         var blocked = new List<BlockedKeyDetails>();
         foreach (ShardProcessor shard in _shards.Values)
