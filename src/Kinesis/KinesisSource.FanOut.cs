@@ -12,6 +12,9 @@ internal sealed partial class KinesisSource
     private volatile KinesisStreamConsumer? _fanOutConsumer;
     private readonly SemaphoreSlim _fanOutConsumerGate = new(1, 1);
 
+    /// <summary>How soon a subscription refused with ResourceInUse is tried again (jittered).</summary>
+    private static readonly TimeSpan ResourceInUseRetryDelay = TimeSpan.FromMilliseconds(500);
+
     private string FanOutConsumerName => _options.FanOut.ConsumerName ?? Host.ConsumerName;
 
     /// <summary>Registers the stream consumer (or reuses the one another worker or an earlier run registered).</summary>
@@ -83,6 +86,7 @@ internal sealed partial class KinesisSource
         // Set only once every record of the event that carried it was enqueued: resuming after it skips nothing.
         string? continuation = null;
         TimeSpan backoff = _options.ReadBackoff;
+        long inUseSince = 0;
         var shardTag = new KeyValuePair<string, object?>("shard", shardId);
         while (!token.IsCancellationRequested)
         {
@@ -91,21 +95,11 @@ internal sealed partial class KinesisSource
                 KinesisStreamConsumer consumer = await EnsureFanOutConsumerAsync(token).ConfigureAwait(false);
                 KinesisSubscriptionStart start = SubscriptionStart(initial, last, continuation);
                 await using KinesisShardSubscription subscription = await _kinesis.SubscribeToShardAsync(consumer.ConsumerArn, shardId, start, token).ConfigureAwait(false);
-                using var renewal = new CancellationTokenSource(_options.FanOut.SubscriptionRenewal, Time);
-                using var reading = CancellationTokenSource.CreateLinkedTokenSource(token, renewal.Token);
-                long idleSince = Time.GetTimestamp();
+                long subscribedAt = Time.GetTimestamp();
+                long idleSince = subscribedAt;
                 while (true)
                 {
-                    KinesisSubscribeToShardEvent? next;
-                    try
-                    {
-                        next = await subscription.ReadEventAsync(reading.Token).ConfigureAwait(false);
-                    }
-                    catch (OperationCanceledException) when (renewal.IsCancellationRequested && !token.IsCancellationRequested)
-                    {
-                        break; // renew: subscribe again after the last continuation
-                    }
-
+                    KinesisSubscribeToShardEvent? next = await subscription.ReadEventAsync(token).ConfigureAwait(false);
                     if (next is null)
                     {
                         break; // the service ended the subscription (after five minutes): subscribe again
@@ -113,6 +107,7 @@ internal sealed partial class KinesisSource
 
                     MarkReadSucceeded();
                     backoff = _options.ReadBackoff;
+                    inUseSince = 0;
                     if (next.MillisBehindLatest is long behind)
                     {
                         StreamLanesMetrics.MillisBehindLatest.Record(behind, _consumerTag, shardTag);
@@ -153,6 +148,13 @@ internal sealed partial class KinesisSource
                             return;
                         }
                     }
+
+                    if (Time.GetElapsedTime(subscribedAt) >= _options.FanOut.SubscriptionRenewal)
+                    {
+                        // Renewed between events, never while one is awaited: every subscription delivers at least one
+                        // event, so a renewal shorter than the service's first push cannot starve the shard.
+                        break;
+                    }
                 }
             }
             catch (OperationCanceledException) when (token.IsCancellationRequested)
@@ -161,8 +163,31 @@ internal sealed partial class KinesisSource
             }
             catch (Exception ex) when (ex is AwsServiceException or HttpRequestException or IOException or TimeoutException or EventStreamFormatException or System.Text.Json.JsonException)
             {
-                // ResourceInUse (the shard's previous owner still subscribed), LimitExceeded, throttling, a dropped
-                // connection: subscribe again after the back-off, from the last position.
+                if (ex is AwsServiceException { Kind: AwsErrorKind.ResourceInUse })
+                {
+                    // The shard's previous subscription (this reader's own before a renewal, or the previous lease
+                    // owner's until it notices the move) still counts as active for a moment: subscribe again soon,
+                    // without reporting a fault, unless it lasts longer than a lease takeover can.
+                    long now = Time.GetTimestamp();
+                    inUseSince = inUseSince == 0 ? now : inUseSince;
+                    if (Time.GetElapsedTime(inUseSince, now) < _options.Leases.FailoverTime)
+                    {
+                        KinesisLog.SubscriptionInUse(Logger, _options.StreamName, shardId);
+                        try
+                        {
+                            await Task.Delay(Backoff.Jittered(ResourceInUseRetryDelay), Time, token).ConfigureAwait(false);
+                        }
+                        catch (OperationCanceledException)
+                        {
+                            return;
+                        }
+
+                        continue;
+                    }
+                }
+
+                // LimitExceeded, throttling, a dropped connection, a subscription held elsewhere for too long:
+                // subscribe again after the back-off, from the last position.
                 if (ex is AwsServiceException { Kind: AwsErrorKind.ResourceNotFound })
                 {
                     _fanOutConsumer = null; // the stream consumer may have been deregistered: register it again
@@ -225,6 +250,9 @@ internal static partial class KinesisLog
 
     [LoggerMessage(204, LogLevel.Warning, "Kinesis {Stream}/{Shard}: the shard's subscription failed; subscribing again in {Delay}.")]
     public static partial void SubscriptionFailed(ILogger logger, Exception exception, string stream, string shard, TimeSpan delay);
+
+    [LoggerMessage(207, LogLevel.Debug, "Kinesis {Stream}/{Shard}: the shard's previous subscription is still active; subscribing again shortly.")]
+    public static partial void SubscriptionInUse(ILogger logger, string stream, string shard);
 
     [LoggerMessage(205, LogLevel.Information, "Kinesis {Stream}: enhanced fan-out consumer '{ConsumerName}' deregistered on stop.")]
     public static partial void FanOutConsumerDeregistered(ILogger logger, string stream, string consumerName);

@@ -1,3 +1,5 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using System.Diagnostics;
 using StreamLanes.Checkpointing;
 using StreamLanes.Engine.Tests.Support;
@@ -18,6 +20,7 @@ public sealed class KinesisFanOutConsumerTests(KinesisAndDynamoDbFixture emulato
 {
     private const string MiddleHashKey = "170141183460469231731687303715884105728";
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(45);
+    private readonly WarningCollector _warnings = new();
 
     private KinesisWorker CreateWorker(
         KinesisTestStream stream,
@@ -26,7 +29,7 @@ public sealed class KinesisFanOutConsumerTests(KinesisAndDynamoDbFixture emulato
         RecordingHandler? handler = null,
         Action<StreamConsumerOptions>? configure = null,
         string fanOutName = "efo-app")
-        => KinesisWorker.Create(emulators, stream.Name, table, id, configure: configure, handler: handler, kinesis: options =>
+        => KinesisWorker.Create(emulators, stream.Name, table, id, configure: configure, handler: handler, build: consumer => consumer.Services.AddSingleton<ILoggerProvider>(_warnings), kinesis: options =>
         {
             options.ReadMode = KinesisReadMode.EnhancedFanOut;
             options.FanOut.ConsumerName = fanOutName;
@@ -52,7 +55,7 @@ public sealed class KinesisFanOutConsumerTests(KinesisAndDynamoDbFixture emulato
         }
 
         await WaitUntilAsync(() => worker.Handler.Successes.Count() >= stream.Put.Count, Patience,
-            () => $"{worker.Handler.Successes.Count()} of {stream.Put.Count} handled");
+            () => $"{worker.Handler.Successes.Count()} of {stream.Put.Count} handled; warnings: {string.Join(Environment.NewLine, _warnings.Warnings.Take(20))}");
         InvariantChecker.Report report = InvariantChecker.Check(stream.Put, worker.Handler, []);
 
         output.WriteLine($"records {report.Records}, handled {report.Handled}, duplicates {report.Duplicates}");
@@ -83,7 +86,8 @@ public sealed class KinesisFanOutConsumerTests(KinesisAndDynamoDbFixture emulato
             await stream.PutAsync(Enumerable.Range(0, 20).Select(i => $"key-{i}"));
         }
 
-        long ended = await parentEnded;
+        long ended = await parentEnded.WaitAsync(TimeSpan.FromSeconds(60)).ContinueWith(t => t.IsCompletedSuccessfully ? t.Result
+            : throw new TimeoutException($"parent not ended; handled {worker.Handler.Successes.Count()} of {stream.Put.Count}; warnings: {string.Join(Environment.NewLine, _warnings.Warnings.Take(20))}", t.Exception));
         await WaitUntilAsync(() => worker.Handler.Successes.Select(c => InvariantChecker.Id(c.Record)).Distinct().Count() == stream.Put.Count, Patience,
             () => $"{worker.Handler.Successes.Select(c => InvariantChecker.Id(c.Record)).Distinct().Count()} of {stream.Put.Count} handled");
 
