@@ -43,6 +43,9 @@ internal sealed class KeyLane : IThreadPoolWorkItem
 
     public List<DeadLetterAttempt> Attempts { get; } = [];
 
+    /// <summary>The failure of the attempt called before the retry pipeline was entered (see <see cref="RecordAttempts"/>).</summary>
+    public Exception? FirstFailure { get; set; }
+
     public void Assign(ShardProcessor shard, string key)
     {
         Shard = shard;
@@ -65,6 +68,7 @@ internal sealed class KeyLane : IThreadPoolWorkItem
         CurrentRecord = record;
         AttemptNumber = 0;
         StopReason = null;
+        FirstFailure = null;
         Attempts.Clear();
     }
 
