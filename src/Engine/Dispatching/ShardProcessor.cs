@@ -155,6 +155,22 @@ internal sealed class ShardProcessor : IShardProcessor, IDisposable
 
     public SequenceNumber SavedCheckpoint => _savedCheckpoint;
 
+    /// <summary>
+    /// After a burst over many keys, gives the lane table's memory back once the shard has no lane left: idle keys
+    /// must cost nothing. Called on the checkpoint cadence rather than whenever the table empties, which made every
+    /// burst regrow it (about 5 B per record at 100,000 keys).
+    /// </summary>
+    public void TrimIdleLanes()
+    {
+        lock (_lock)
+        {
+            if (_lanes.Count == 0 && _lanes.EnsureCapacity(0) > 4096)
+            {
+                _lanes.TrimExcess();
+            }
+        }
+    }
+
     /// <summary>Completes when every buffered record is complete.</summary>
     public async Task WaitDrainedAsync(CancellationToken cancellationToken)
     {
@@ -216,11 +232,6 @@ internal sealed class ShardProcessor : IShardProcessor, IDisposable
             {
                 _lanes.Remove(lane.Key);
                 retire = true;
-                if (_lanes.Count == 0 && _lanes.EnsureCapacity(0) > 4096)
-                {
-                    // After a burst over many keys, give the table's memory back: idle keys must cost nothing.
-                    _lanes.TrimExcess();
-                }
             }
 
             exited = --_activePumps == 0 && _stopped;

@@ -67,6 +67,11 @@ internal sealed class CheckpointScheduler(
             while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
             {
                 await CheckpointAllAsync(cancellationToken).ConfigureAwait(false);
+                foreach (ShardProcessor shard in shards())
+                {
+                    shard.TrimIdleLanes();
+                }
+
                 Interlocked.Increment(ref _rounds);
             }
         }

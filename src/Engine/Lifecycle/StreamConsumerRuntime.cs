@@ -51,6 +51,7 @@ internal sealed partial class StreamConsumerRuntime : IStreamConsumer, ISourceHo
         Logger = logger;
         Counters = new ConsumerCounters(name, timeProvider);
         Bounds = new BufferBounds(options.MaxBufferedRecordsPerShard, options.MaxBufferedRecords);
+        Lanes = new LanePool(options.MaxBufferedRecords);
         Attempts = new RecordAttempts(name, options, invoker, pipeline, nonRetryable, timeProvider, logger, Counters);
         _deadLetters = new DeadLetterWriter(name, options, sink, timeProvider, logger, Counters);
         _checkpoints = new CheckpointScheduler(name, options.CheckpointInterval, () => _shards.Values, timeProvider, logger);
@@ -69,7 +70,7 @@ internal sealed partial class StreamConsumerRuntime : IStreamConsumer, ISourceHo
 
     public BufferBounds Bounds { get; }
 
-    public LanePool Lanes { get; } = new();
+    public LanePool Lanes { get; }
 
     public RecordAttempts Attempts { get; }
 
