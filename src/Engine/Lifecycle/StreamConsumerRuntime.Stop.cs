@@ -95,7 +95,7 @@ internal sealed partial class StreamConsumerRuntime
             using var releaseTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(30), TimeProvider);
             await _source.ReleaseAsync(releaseTimeout.Token).ConfigureAwait(false);
             await DeadLetterFileLock.ReleaseAsync(DeadLetterSink).ConfigureAwait(false);
-            StreamLanesMetrics.Untrack(this);
+            Counters.Instruments.Untrack(this);
             Log.ConsumerStopped(Logger, Name, BufferedCount);
         }
     }

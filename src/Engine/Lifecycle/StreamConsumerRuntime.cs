@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging;
@@ -132,6 +133,9 @@ internal sealed partial class StreamConsumerRuntime : IStreamConsumer, ISourceHo
         return released;
     }
 
+    /// <summary>Publishes this consumer's metrics on the meter <paramref name="meterFactory"/> creates (the host's), if any.</summary>
+    public void UseMeterFactory(IMeterFactory? meterFactory) => Counters.Instruments = StreamLanesInstruments.For(meterFactory);
+
     public StreamConsumerStatus GetStatus() => _health.GetStatus();
 
     public HealthCheckResult EvaluateHealth() => _health.Evaluate();
@@ -142,7 +146,7 @@ internal sealed partial class StreamConsumerRuntime : IStreamConsumer, ISourceHo
         {
             _health.Started(TimeProvider.GetUtcNow());
             DeadLetterFileLock.Acquire(Name, _options, DeadLetterSink, Logger);
-            StreamLanesMetrics.Track(this);
+            Counters.Instruments.Track(this);
             await _source.StartAsync(this, cancellationToken).ConfigureAwait(false);
             _running = true;
             _checkpoints.Start();
@@ -191,7 +195,7 @@ internal sealed partial class StreamConsumerRuntime : IStreamConsumer, ISourceHo
         _hardStop.Dispose();
         _checkpoints.Dispose();
         Attempts.Gate.Dispose();
-        StreamLanesMetrics.Untrack(this);
+        Counters.Instruments.Untrack(this);
     }
 
     // ISourceHost

@@ -234,7 +234,7 @@ internal sealed class RecordAttempts
             Gate.Release();
             if (lane is not null)
             {
-                _counters.AttemptDuration(_timeProvider.GetElapsedTime(started));
+                _counters.AttemptDuration(started);
             }
         }
     }

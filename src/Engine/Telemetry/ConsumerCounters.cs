@@ -16,7 +16,16 @@ internal sealed class ConsumerCounters(string consumer, TimeProvider timeProvide
     private int _consecutiveSinkFailures;
     private long _lastCheckpointTicks = -1;
 
+    private StreamLanesInstruments? _instruments;
+
     public KeyValuePair<string, object?> ConsumerTag { get; } = new("consumer", consumer);
+
+    /// <summary>The instruments of the host's meter factory (<see cref="StreamConsumerRuntime.UseMeterFactory"/>), else the engine's own meter.</summary>
+    public StreamLanesInstruments Instruments
+    {
+        get => _instruments ??= StreamLanesInstruments.For(null);
+        set => _instruments = value;
+    }
 
     public long Received => Interlocked.Read(ref _received);
 
@@ -42,26 +51,27 @@ internal sealed class ConsumerCounters(string consumer, TimeProvider timeProvide
     public void RecordReceived()
     {
         Interlocked.Increment(ref _received);
-        StreamLanesMetrics.RecordsReceived.Add(1, ConsumerTag);
+        Instruments.RecordsReceived.Add(1, ConsumerTag);
     }
 
     public void RecordHandled()
     {
         Interlocked.Increment(ref _handled);
-        StreamLanesMetrics.RecordsHandled.Add(1, ConsumerTag);
+        Instruments.RecordsHandled.Add(1, ConsumerTag);
     }
 
     public void AttemptRetried()
     {
         Interlocked.Increment(ref _retried);
-        StreamLanesMetrics.RecordsRetried.Add(1, ConsumerTag);
+        Instruments.RecordsRetried.Add(1, ConsumerTag);
     }
 
-    public void AttemptDuration(TimeSpan elapsed)
+    /// <summary>Records a handler call's duration; reads the clock only when someone listens.</summary>
+    public void AttemptDuration(long startedTimestamp)
     {
-        if (StreamLanesMetrics.HandlerDuration.Enabled)
+        if (Instruments.HandlerDuration.Enabled)
         {
-            StreamLanesMetrics.HandlerDuration.Record(elapsed.TotalSeconds, ConsumerTag);
+            Instruments.HandlerDuration.Record(timeProvider.GetElapsedTime(startedTimestamp).TotalSeconds, ConsumerTag);
         }
     }
 
@@ -69,19 +79,19 @@ internal sealed class ConsumerCounters(string consumer, TimeProvider timeProvide
     {
         Volatile.Write(ref _consecutiveSinkFailures, 0);
         Interlocked.Increment(ref _deadLettered);
-        StreamLanesMetrics.RecordsDeadLettered.Add(1, ConsumerTag, StreamLanesMetrics.ReasonTag(reason));
+        Instruments.RecordsDeadLettered.Add(1, ConsumerTag, StreamLanesMetrics.ReasonTag(reason));
     }
 
     public void SinkWriteFailed()
     {
         Interlocked.Increment(ref _consecutiveSinkFailures);
-        StreamLanesMetrics.SinkFailures.Add(1, ConsumerTag);
+        Instruments.SinkFailures.Add(1, ConsumerTag);
     }
 
     public void CheckpointSaved()
     {
         Interlocked.Exchange(ref _lastCheckpointTicks, timeProvider.GetUtcNow().UtcTicks);
-        StreamLanesMetrics.CheckpointsSaved.Add(1, ConsumerTag);
+        Instruments.CheckpointsSaved.Add(1, ConsumerTag);
     }
 
     /// <summary>The lane's head record failed (an attempt or a dead-letter write): counted once until it completes.</summary>

@@ -115,7 +115,7 @@ internal sealed partial class KinesisSource
                     backoff = _options.ReadBackoff;
                     if (next.MillisBehindLatest is long behind)
                     {
-                        StreamLanesMetrics.MillisBehindLatest.Record(behind, _consumerTag, shardTag);
+                        StreamLanesMetrics.For(Host).MillisBehindLatest.Record(behind, _consumerTag, shardTag);
                     }
 
                     foreach (KinesisRecord record in next.Records)
