@@ -9,7 +9,8 @@ namespace StreamLanes.Benchmarks.Micro;
 /// A lane's queue as the engine uses it today (a pooled <see cref="Queue{T}"/> under the shard's lock) against a
 /// <see cref="Channel{T}"/> lane (unbounded, single reader, pooled with the lane), with the dispatcher's access pattern:
 /// the shard's reader enqueues each record into its key's lane (renting a lane from the pool when the key has none),
-/// the lane's pump dequeues it, and an emptied lane goes back to the pool (at most 4,096 pooled, as in the engine).
+/// the lane's pump dequeues it, and an emptied lane goes back to the pool with the engine's policy (LanePool: at most
+/// 16,384 pooled lanes; the first 8 keep their queue's capacity, the others are trimmed back to 64 entries).
 /// </summary>
 /// <remarks>
 /// <see cref="PerRecordQueue"/> and <see cref="PerRecordChannel"/> move <see cref="RecordsPerInvocation"/> records through
@@ -22,7 +23,8 @@ public class LaneQueueBenchmarks
 {
     public const int RecordsPerInvocation = 200_000;
     private const int Round = 10_000;
-    private const int MaxPooledLanes = 4096;
+    private const int MaxPooledLanes = 16_384;
+    private const int WarmPooledLanes = 8;
     private const int IdleLanes = 1_000;
 
     private static readonly UnboundedChannelOptions LaneChannelOptions = new() { SingleReader = true, SingleWriter = true };
@@ -80,7 +82,7 @@ public class LaneQueueBenchmarks
                         if (!lane.Queue.TryDequeue(out LaneEntry entry))
                         {
                             _queueLanes.Remove(key);
-                            if (lane.Queue.EnsureCapacity(0) > 64)
+                            if (_queuePool.Count >= WarmPooledLanes && lane.Queue.EnsureCapacity(0) > 64)
                             {
                                 lane.Queue.TrimExcess();
                             }
