@@ -194,7 +194,6 @@ internal sealed partial class StreamConsumerRuntime : IStreamConsumer, ISourceHo
         AttemptTimeouts?.Dispose();
         _hardStop.Dispose();
         _checkpoints.Dispose();
-        Attempts.Gate.Dispose();
         Counters.Instruments.Untrack(this);
     }
 

@@ -51,11 +51,11 @@ internal sealed class RecordAttempts
         _timeProvider = timeProvider;
         _logger = logger;
         _counters = counters;
-        Gate = new SemaphoreSlim(options.MaxConcurrentHandlers, options.MaxConcurrentHandlers);
+        Gate = new ConcurrencyGate(options.MaxConcurrentHandlers);
     }
 
     /// <summary>Caps the handler calls running at once (<c>MaxConcurrentHandlers</c>); back-off waits hold no slot.</summary>
-    public SemaphoreSlim Gate { get; }
+    public ConcurrencyGate Gate { get; }
 
     public NonRetryablePolicy NonRetryable { get; }
 
