@@ -110,7 +110,7 @@ internal sealed partial class KinesisSource
                     inUseSince = 0;
                     if (next.MillisBehindLatest is long behind)
                     {
-                        StreamLanesMetrics.MillisBehindLatest.Record(behind, _consumerTag, shardTag);
+                        StreamLanesMetrics.For(Host).MillisBehindLatest.Record(behind, _consumerTag, shardTag);
                     }
 
                     foreach (KinesisRecord record in next.Records)

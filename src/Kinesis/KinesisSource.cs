@@ -110,7 +110,7 @@ internal sealed partial class KinesisSource : LeasedShardSource
                 backoff = _options.ReadBackoff;
                 if (response.MillisBehindLatest is long behind)
                 {
-                    StreamLanesMetrics.MillisBehindLatest.Record(behind, _consumerTag, shardTag);
+                    StreamLanesMetrics.For(Host).MillisBehindLatest.Record(behind, _consumerTag, shardTag);
                 }
 
                 iterator = response.NextShardIterator;

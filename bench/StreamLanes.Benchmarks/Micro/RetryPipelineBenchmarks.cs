@@ -45,7 +45,7 @@ public class RetryPipelineBenchmarks
 
         // The full per-record path of a started consumer with default options, minus dispatching: a lane of a real shard.
         _consumer = BenchmarkConsumer.StartAsync().GetAwaiter().GetResult();
-        _lane = _consumer.Runtime.RentLane(_consumer.Source.Shard(0), "key");
+        _lane = _consumer.Runtime.Lanes.Rent(_consumer.Source.Shard(0), "key");
     }
 
     [GlobalCleanup]

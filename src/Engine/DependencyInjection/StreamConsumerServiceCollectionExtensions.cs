@@ -126,6 +126,7 @@ public static class StreamConsumerServiceCollectionExtensions
             : options;
         runtime.ReplayPipeline = RetryPipelineFactory.Create(replayOptions, timeProvider, registration.ConfigureRetry, registration.ConfigurePipeline);
         runtime.AttemptTimeouts = RetryPipelineFactory.CreateAttemptTimeouts(options, timeProvider);
+        runtime.UseMeterFactory(provider.GetService<System.Diagnostics.Metrics.IMeterFactory>());
         return runtime;
     }
 

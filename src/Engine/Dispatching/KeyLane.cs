@@ -16,11 +16,12 @@ internal sealed partial class KeyLane : IThreadPoolWorkItem
 {
     private const int RecordsPerTurn = 64;
 
-    private readonly Action _resume;
+    // Created on first use: most lanes live for one record that completes synchronously and never need them, and a
+    // lane beyond the pool's capacity is a fresh allocation per key (bench/RESULTS.md §1, 100,000 keys).
+    private Action? _resume;
+    private List<DeadLetterAttempt>? _attempts;
     private ValueTask _pending;
     private LaneEntry _pendingEntry;
-
-    public KeyLane() => _resume = Resume;
 
     /// <summary>Records of this key in sequence order; the head is the one being handled. Guarded by the shard's lock.</summary>
     public Queue<LaneEntry> Queue { get; } = new();
@@ -41,7 +42,10 @@ internal sealed partial class KeyLane : IThreadPoolWorkItem
 
     public bool Blocked { get; set; }
 
-    public List<DeadLetterAttempt> Attempts { get; } = [];
+    public List<DeadLetterAttempt> Attempts => _attempts ??= [];
+
+    /// <summary>The failure of the attempt called before the retry pipeline was entered (see <see cref="RecordAttempts"/>).</summary>
+    public Exception? FirstFailure { get; set; }
 
     public void Assign(ShardProcessor shard, string key)
     {
@@ -67,13 +71,14 @@ internal sealed partial class KeyLane : IThreadPoolWorkItem
         ClearFailure();
         AttemptNumber = 0;
         StopReason = null;
-        Attempts.Clear();
+        FirstFailure = null;
+        _attempts?.Clear();
     }
 
     public void EndRecord()
     {
         CurrentRecord = null;
-        Attempts.Clear();
+        _attempts?.Clear();
     }
 
     public void Execute() => Run(dequeueHead: false);
@@ -129,7 +134,7 @@ internal sealed partial class KeyLane : IThreadPoolWorkItem
             {
                 _pending = handling;
                 _pendingEntry = entry;
-                handling.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(_resume);
+                handling.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(_resume ??= Resume);
                 return;
             }
 

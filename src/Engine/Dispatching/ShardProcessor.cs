@@ -20,12 +20,9 @@ internal sealed partial class ShardProcessor : IShardProcessor, IDisposable
     private readonly Dictionary<string, KeyLane> _lanes = new(StringComparer.Ordinal);
     private int _activePumps;
     private bool _stopped;
-    private TaskCompletionSource? _pumpsExited;
+    private readonly AsyncSignal _pumpsExited = new();
 
-    private TaskCompletionSource? _drained;
-
-    // The shard's reader waiting for room in this shard's buffer (see StreamConsumerRuntime.WaitForCapacityAsync).
-    private TaskCompletionSource? _capacityWaiter;
+    private readonly AsyncSignal _drained = new();
     private SequenceNumber _savedCheckpoint;
     private long _savedCoveredCount;
 
@@ -39,6 +36,7 @@ internal sealed partial class ShardProcessor : IShardProcessor, IDisposable
         ShardId = shardId;
         Checkpointer = checkpointer;
         Tracker = new CheckpointTracker(startAfter);
+        Buffer = new ShardBuffer(Tracker);
         _savedCheckpoint = startAfter;
         _stopping = CancellationTokenSource.CreateLinkedTokenSource(runtime.HardStopToken);
 
@@ -53,6 +51,9 @@ internal sealed partial class ShardProcessor : IShardProcessor, IDisposable
     public IShardCheckpointer Checkpointer { get; }
 
     public CheckpointTracker Tracker { get; }
+
+    /// <summary>This shard's part of the consumer's buffer bounds.</summary>
+    public ShardBuffer Buffer { get; }
 
     public CancellationToken Stopping { get; }
 
@@ -77,7 +78,7 @@ internal sealed partial class ShardProcessor : IShardProcessor, IDisposable
     public ValueTask EnqueueAsync(StreamRecord record, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(record);
-        if (!Runtime.TryReserve(this))
+        if (!Runtime.Bounds.TryReserve(Buffer))
         {
             return WaitThenEnqueueAsync(record, cancellationToken);
         }
@@ -95,7 +96,7 @@ internal sealed partial class ShardProcessor : IShardProcessor, IDisposable
             await Checkpointer.SaveAsync(SequenceNumber.ShardEnd, cancellationToken).ConfigureAwait(false);
             _savedCheckpoint = SequenceNumber.ShardEnd;
             Volatile.Write(ref _savedCoveredCount, Tracker.RegisteredCount);
-            Runtime.OnCheckpointSaved();
+            Runtime.Counters.CheckpointSaved();
         }
         finally
         {
@@ -138,7 +139,7 @@ internal sealed partial class ShardProcessor : IShardProcessor, IDisposable
             await Checkpointer.SaveAsync(position, cancellationToken).ConfigureAwait(false);
             _savedCheckpoint = position;
             Volatile.Write(ref _savedCoveredCount, covered);
-            Runtime.OnCheckpointSaved();
+            Runtime.Counters.CheckpointSaved();
             return true;
         }
         catch (CheckpointFencedException)
@@ -154,25 +155,34 @@ internal sealed partial class ShardProcessor : IShardProcessor, IDisposable
 
     public SequenceNumber SavedCheckpoint => _savedCheckpoint;
 
+    /// <summary>
+    /// After a burst over many keys, gives the lane table's memory back once the shard has no lane left: idle keys
+    /// must cost nothing. Called on the checkpoint cadence rather than whenever the table empties, which made every
+    /// burst regrow it (about 5 B per record at 100,000 keys).
+    /// </summary>
+    public void TrimIdleLanes()
+    {
+        lock (_lock)
+        {
+            if (_lanes.Count == 0 && _lanes.EnsureCapacity(0) > 4096)
+            {
+                _lanes.TrimExcess();
+            }
+        }
+    }
+
     /// <summary>Completes when every buffered record is complete.</summary>
     public async Task WaitDrainedAsync(CancellationToken cancellationToken)
     {
         while (Tracker.PendingCount > 0)
         {
-            TaskCompletionSource drained = Volatile.Read(ref _drained) ?? InstallDrainWaiter();
-            if (drained.Task.IsCompleted)
-            {
-                // Signalled for an earlier wait: discard it and install a fresh one.
-                Interlocked.CompareExchange(ref _drained, null, drained);
-                continue;
-            }
-
+            Task drained = _drained.Arm();
             if (Tracker.PendingCount == 0)
             {
                 return;
             }
 
-            await drained.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+            await drained.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -189,8 +199,7 @@ internal sealed partial class ShardProcessor : IShardProcessor, IDisposable
             }
             else
             {
-                _pumpsExited ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                exited = _pumpsExited.Task;
+                exited = _pumpsExited.Arm();
             }
         }
 
@@ -205,7 +214,7 @@ internal sealed partial class ShardProcessor : IShardProcessor, IDisposable
     public bool NextEntry(KeyLane lane, bool dequeueHead, out LaneEntry entry)
     {
         bool retire = false;
-        TaskCompletionSource? exited = null;
+        bool exited = false;
         lock (_lock)
         {
             if (dequeueHead)
@@ -223,25 +232,21 @@ internal sealed partial class ShardProcessor : IShardProcessor, IDisposable
             {
                 _lanes.Remove(lane.Key);
                 retire = true;
-                if (_lanes.Count == 0 && _lanes.EnsureCapacity(0) > 4096)
-                {
-                    // After a burst over many keys, give the table's memory back: idle keys must cost nothing.
-                    _lanes.TrimExcess();
-                }
             }
 
-            if (--_activePumps == 0 && _stopped)
-            {
-                exited = _pumpsExited;
-            }
+            exited = --_activePumps == 0 && _stopped;
         }
 
         if (retire)
         {
-            Runtime.ReturnLane(lane);
+            Runtime.Lanes.Return(lane);
         }
 
-        exited?.TrySetResult();
+        if (exited)
+        {
+            _pumpsExited.Signal();
+        }
+
         entry = default;
         return false;
     }
@@ -254,16 +259,12 @@ internal sealed partial class ShardProcessor : IShardProcessor, IDisposable
         }
 
         Tracker.Complete(entry.Token);
-        if (lane.Blocked)
-        {
-            lane.Blocked = false;
-            Runtime.OnLaneUnblocked();
-        }
-
-        Runtime.OnRecordComplete(this);
+        Runtime.Counters.LaneUnblocked(lane);
+        Runtime.Bounds.Release(Buffer);
         if (Tracker.PendingCount == 0)
         {
-            Interlocked.Exchange(ref _drained, null)?.TrySetResult();
+            // Unconditional (an interlocked exchange, a full fence): a waiter arms, then re-reads the count.
+            _drained.Signal();
         }
     }
 
@@ -275,23 +276,18 @@ internal sealed partial class ShardProcessor : IShardProcessor, IDisposable
             Runtime.ReportFault(exception);
         }
 
-        if (lane.Blocked)
-        {
-            lane.Blocked = false;
-            Runtime.OnLaneUnblocked();
-        }
-
-        TaskCompletionSource? exited = null;
+        Runtime.Counters.LaneUnblocked(lane);
+        bool exited;
         lock (_lock)
         {
             lane.Scheduled = false;
-            if (--_activePumps == 0 && _stopped)
-            {
-                exited = _pumpsExited;
-            }
+            exited = --_activePumps == 0 && _stopped;
         }
 
-        exited?.TrySetResult();
+        if (exited)
+        {
+            _pumpsExited.Signal();
+        }
     }
 
     private void Acknowledge(StreamRecord record)
@@ -311,7 +307,7 @@ internal sealed partial class ShardProcessor : IShardProcessor, IDisposable
     private void Enqueue(StreamRecord record)
     {
         long token = Tracker.Register(record.Position);
-        Runtime.OnRecordBuffered();
+        Runtime.Counters.RecordReceived();
         KeyLane? schedule = null;
         lock (_lock)
         {
@@ -319,7 +315,7 @@ internal sealed partial class ShardProcessor : IShardProcessor, IDisposable
             ref KeyLane? lane = ref CollectionsMarshal.GetValueRefOrAddDefault(_lanes, key, out bool exists);
             if (!exists)
             {
-                lane = Runtime.RentLane(this, key);
+                lane = Runtime.Lanes.Rent(this, key);
             }
 
             lane!.Queue.Enqueue(new LaneEntry(record, token));
@@ -339,33 +335,8 @@ internal sealed partial class ShardProcessor : IShardProcessor, IDisposable
 
     private async ValueTask WaitThenEnqueueAsync(StreamRecord record, CancellationToken cancellationToken)
     {
-        await Runtime.WaitForCapacityAsync(this, cancellationToken).ConfigureAwait(false);
+        await Runtime.Bounds.ReserveAsync(Buffer, cancellationToken).ConfigureAwait(false);
         Enqueue(record);
-    }
-
-    public bool HasCapacityWaiter => Volatile.Read(ref _capacityWaiter) is not null;
-
-    /// <summary>The waiter of this shard's reader for room in the shard's buffer, installed if there is none.</summary>
-    public TaskCompletionSource GetCapacityWaiter()
-    {
-        if (Volatile.Read(ref _capacityWaiter) is { } existing)
-        {
-            return existing;
-        }
-
-        var created = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        return Interlocked.CompareExchange(ref _capacityWaiter, created, null) ?? created;
-    }
-
-    /// <summary>Removes a waiter that was already signalled, so that the next wait installs a fresh one.</summary>
-    public void DiscardCapacityWaiter(TaskCompletionSource waiter) => Interlocked.CompareExchange(ref _capacityWaiter, null, waiter);
-
-    public void SignalCapacity() => Interlocked.Exchange(ref _capacityWaiter, null)?.TrySetResult();
-
-    private TaskCompletionSource InstallDrainWaiter()
-    {
-        var created = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        return Interlocked.CompareExchange(ref _drained, created, null) ?? created;
     }
 
     public void Dispose()

@@ -1,60 +1,34 @@
 using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging;
 using Polly;
-using Polly.Timeout;
 using StreamLanes.Checkpointing;
 using StreamLanes.Sinks;
 
 namespace StreamLanes;
 
 /// <summary>
-/// One consumer's engine: the source host, the shards, the handling of each record (retry, dead letter, park),
-/// the checkpoint loop, health and graceful stop.
+/// One consumer's engine: composes its parts (buffer bounds, lane pool, record attempts, dead-letter writer,
+/// checkpoint scheduler, health) around the shards its source opens, decides what happens to each record (handle,
+/// park, dead-letter) and owns the lifecycle: start, graceful stop, disposal.
 /// </summary>
 internal sealed partial class StreamConsumerRuntime : IStreamConsumer, ISourceHost, IAsyncDisposable
 {
-    private const int MaxPooledLanes = 4096;
-    private const int WarmPooledLanes = 8;
-
-    // The attempt's result type is object, not bool: the pipeline's retry strategy is a ResilienceStrategy<object>
-    // (RetryStrategyOptions is RetryStrategyOptions<object>), and Polly bridges any other result type by boxing it into
-    // an Outcome<object>, which cost one allocation per record. The value is never read: success is "no exception".
-    private static readonly Func<ResilienceContext, KeyLane, ValueTask<Outcome<object?>>> AttemptCallback = AttemptAsync;
-
     private readonly StreamConsumerOptions _options;
     private readonly IStreamSource _source;
     private readonly ICheckpointStore _checkpointStore;
-    private readonly IDeadLetterSink _sink;
-    private readonly ResiliencePipeline _pipeline;
-    private readonly NonRetryablePolicy _nonRetryable;
     private readonly CancellationTokenSource _hardStop = new();
     private readonly ConcurrentDictionary<string, ShardProcessor> _shards = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, string> _parkedKeys = new(StringComparer.Ordinal);
-    private readonly Stack<KeyLane> _lanePool = new();
-    private readonly KeyValuePair<string, object?> _consumerTag;
-    private readonly int _resumeShardBuffered;
-    private readonly int _resumeTotalBuffered;
     private readonly Func<StreamRecord, string>? _laneKey;
+    private readonly DeadLetterWriter _deadLetters;
+    private readonly CheckpointScheduler _checkpoints;
+    private readonly ConsumerHealth _health;
 
-    private int _buffered;
     private int _disposed;
-    private int _blockedLanes;
-    private long _received;
-    private long _handled;
-    private long _retried;
-    private long _deadLettered;
-    private int _consecutiveSinkFailures;
-    private long _lastCheckpointTicks = -1;
-    private long _closedShardsLag;
-    private long _checkpointRounds;
-    private Exception? _fault;
-    private DateTimeOffset _startedAt;
     private volatile bool _running;
-    private TaskCompletionSource? _capacityWaiter;
-    private Task? _checkpointLoop;
-    private CancellationTokenSource? _checkpointLoopStop;
 
     public StreamConsumerRuntime(
         string name,
@@ -72,21 +46,17 @@ internal sealed partial class StreamConsumerRuntime : IStreamConsumer, ISourceHo
         _laneKey = laneKey;
         Name = name;
         _options = options;
-        Invoker = invoker;
         _source = source;
         _checkpointStore = checkpointStore;
-        _sink = sink;
-        _pipeline = pipeline;
-        _nonRetryable = nonRetryable;
         TimeProvider = timeProvider;
         Logger = logger;
-        Gate = new SemaphoreSlim(options.MaxConcurrentHandlers, options.MaxConcurrentHandlers);
-        _consumerTag = new KeyValuePair<string, object?>("consumer", name);
-
-        // Readers blocked by backpressure resume once a quarter of the buffer is free, not at every completed
-        // record, so a saturated consumer wakes its readers once per many records.
-        _resumeShardBuffered = options.MaxBufferedRecordsPerShard - Math.Max(1, options.MaxBufferedRecordsPerShard / 4);
-        _resumeTotalBuffered = options.MaxBufferedRecords - Math.Max(1, options.MaxBufferedRecords / 4);
+        Counters = new ConsumerCounters(name, timeProvider);
+        Bounds = new BufferBounds(options.MaxBufferedRecordsPerShard, options.MaxBufferedRecords);
+        Lanes = new LanePool(options.MaxBufferedRecords);
+        Attempts = new RecordAttempts(name, options, invoker, pipeline, nonRetryable, timeProvider, logger, Counters);
+        _deadLetters = new DeadLetterWriter(name, options, sink, timeProvider, logger, Counters);
+        _checkpoints = new CheckpointScheduler(name, options.CheckpointInterval, () => _shards.Values, timeProvider, logger);
+        _health = new ConsumerHealth(this, options, Counters, logger);
     }
 
     public string Name { get; }
@@ -97,43 +67,57 @@ internal sealed partial class StreamConsumerRuntime : IStreamConsumer, ISourceHo
 
     public ILogger Logger { get; }
 
-    public IHandlerInvoker Invoker { get; }
+    public ConsumerCounters Counters { get; }
 
-    public SemaphoreSlim Gate { get; }
+    public BufferBounds Bounds { get; }
+
+    public LanePool Lanes { get; }
+
+    public RecordAttempts Attempts { get; }
 
     public CancellationToken HardStopToken => _hardStop.Token;
 
-    public KeyValuePair<string, object?> ConsumerTag => _consumerTag;
+    public KeyValuePair<string, object?> ConsumerTag => Counters.ConsumerTag;
 
     /// <summary>
     /// The pipeline dead-letter replays run through: the consumer's, except that <see cref="KeyFailureMode.RetryUntilSuccess"/>
     /// is bounded by <c>MaxAttempts</c>, so a replay that keeps failing ends and keeps its dead letter.
     /// </summary>
-    public ResiliencePipeline ReplayPipeline { get; set; } = ResiliencePipeline.Empty;
+    public ResiliencePipeline ReplayPipeline
+    {
+        get => Attempts.ReplayPipeline;
+        set => Attempts.ReplayPipeline = value;
+    }
 
     /// <summary>Times every handler call of this consumer (records and replays); its sweeper timer ends with the consumer.</summary>
-    public AttemptTimeouts? AttemptTimeouts { get; set; }
-
-    public NonRetryablePolicy NonRetryable => _nonRetryable;
+    public AttemptTimeouts? AttemptTimeouts
+    {
+        get => Attempts.Timeouts;
+        set => Attempts.Timeouts = value;
+    }
 
     /// <summary>The consumer's own dead-letter sink: its store for replay, so nobody opens a second writer on it.</summary>
-    public IDeadLetterSink DeadLetterSink => _sink;
+    public IDeadLetterSink DeadLetterSink => _deadLetters.Sink;
 
     public IReadOnlyDictionary<string, string> ParkedKeys => _parkedKeys;
 
-    public int BufferedCount => Volatile.Read(ref _buffered);
+    public bool Running => _running;
 
-    public int BlockedLaneCount => Volatile.Read(ref _blockedLanes);
+    public int OpenShardCount => _shards.Count;
+
+    public int BufferedCount => Bounds.Total;
+
+    public int BlockedLaneCount => Counters.BlockedLanes;
 
     public int ActiveLaneCount => _shards.Values.Sum(static shard => shard.LaneCount);
 
     public long CheckpointLag => _shards.Values.Sum(static shard => shard.CheckpointLag);
 
     /// <summary>Rounds of the periodic checkpoint loop completed: lets a test wait for "several intervals passed" without sleeping.</summary>
-    internal long CheckpointRounds => Interlocked.Read(ref _checkpointRounds);
+    internal long CheckpointRounds => _checkpoints.Rounds;
 
     /// <summary>Whether a shard's reader is parked waiting for buffer space (backpressure), observed rather than assumed after a sleep.</summary>
-    internal bool ReaderWaitsForCapacity => Volatile.Read(ref _capacityWaiter) is { Task.IsCompleted: false } || _shards.Values.Any(static shard => shard.HasCapacityWaiter);
+    internal bool ReaderWaitsForCapacity => Bounds.ReaderWaitsForTotal || _shards.Values.Any(static shard => shard.Buffer.ReaderWaits);
 
     /// <summary>The key records are ordered by: the partition key unless the consumer chose another.</summary>
     public string LaneKeyOf(StreamRecord record) => _laneKey is null ? record.PartitionKey : _laneKey(record);
@@ -149,123 +133,28 @@ internal sealed partial class StreamConsumerRuntime : IStreamConsumer, ISourceHo
         return released;
     }
 
-    public StreamConsumerStatus GetStatus()
-    {
-        long ticks = Interlocked.Read(ref _lastCheckpointTicks);
-        return new StreamConsumerStatus
-        {
-            Name = Name,
-            Running = _running,
-            OpenShards = _shards.Count,
-            Received = Interlocked.Read(ref _received),
-            Handled = Interlocked.Read(ref _handled),
-            Retried = Interlocked.Read(ref _retried),
-            DeadLettered = Interlocked.Read(ref _deadLettered),
-            Buffered = BufferedCount,
-            ActiveLanes = ActiveLaneCount,
-            BlockedLanes = BlockedLaneCount,
-            CheckpointLag = CheckpointLag,
-            ConsecutiveSinkFailures = Volatile.Read(ref _consecutiveSinkFailures),
-            LastCheckpointAt = ticks < 0 ? null : new DateTimeOffset(ticks, TimeSpan.Zero),
-            Fault = Volatile.Read(ref _fault),
-            ReaderFaults = SnapshotReaderFaults(),
-        };
-    }
+    /// <summary>Publishes this consumer's metrics on the meter <paramref name="meterFactory"/> creates (the host's), if any.</summary>
+    public void UseMeterFactory(IMeterFactory? meterFactory) => Counters.Instruments = StreamLanesInstruments.For(meterFactory);
 
-    public HealthCheckResult EvaluateHealth()
-    {
-        var data = new Dictionary<string, object>
-        {
-            ["buffered"] = BufferedCount,
-            ["blockedLanes"] = BlockedLaneCount,
-            ["checkpointLag"] = CheckpointLag,
-            ["consecutiveSinkFailures"] = Volatile.Read(ref _consecutiveSinkFailures),
-        };
-        if (ReaderHealth(data) is HealthCheckResult readerHealth)
-        {
-            return readerHealth;
-        }
+    public StreamConsumerStatus GetStatus() => _health.GetStatus();
 
-        if (Volatile.Read(ref _fault) is Exception fault)
-        {
-            return HealthCheckResult.Unhealthy($"Consumer '{Name}' stopped processing part of its input: {SafeText.Escape(fault.Message, SafeText.MessageMaxLength)}", fault, data);
-        }
-
-        int sinkFailures = Volatile.Read(ref _consecutiveSinkFailures);
-        if (sinkFailures >= _options.SinkFailuresBeforeUnhealthy)
-        {
-            return HealthCheckResult.Unhealthy($"Consumer '{Name}': the dead-letter sink failed {sinkFailures} times in a row; affected keys wait and the checkpoint holds.", data: data);
-        }
-
-        if (CheckpointLag > 0)
-        {
-            long ticks = Interlocked.Read(ref _lastCheckpointTicks);
-            DateTimeOffset since = ticks < 0 ? _startedAt : new DateTimeOffset(ticks, TimeSpan.Zero);
-            TimeSpan age = TimeProvider.GetUtcNow() - since;
-            if (age > _options.MaxCheckpointAge)
-            {
-                return HealthCheckResult.Unhealthy($"Consumer '{Name}': no checkpoint saved for {age:g} while {CheckpointLag} records wait for one (MaxCheckpointAge {_options.MaxCheckpointAge:g}).", data: data);
-            }
-        }
-
-        return _running ? HealthCheckResult.Healthy($"Consumer '{Name}' is running.", data) : HealthCheckResult.Degraded($"Consumer '{Name}' is not running.", data: data);
-    }
+    public HealthCheckResult EvaluateHealth() => _health.Evaluate();
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         try
         {
-            _startedAt = TimeProvider.GetUtcNow();
-            DeadLetterFileLock.Acquire(Name, _options, _sink, Logger);
-            StreamLanesMetrics.Track(this);
+            _health.Started(TimeProvider.GetUtcNow());
+            DeadLetterFileLock.Acquire(Name, _options, DeadLetterSink, Logger);
+            Counters.Instruments.Track(this);
             await _source.StartAsync(this, cancellationToken).ConfigureAwait(false);
             _running = true;
-            _checkpointLoopStop = new CancellationTokenSource();
-            _checkpointLoop = Task.Run(() => CheckpointLoopAsync(_checkpointLoopStop.Token), CancellationToken.None);
+            _checkpoints.Start();
             Log.ConsumerStarted(Logger, Name, _source.Kind, SafeText.Escape(_source.StreamName));
         }
         finally
         {
             _startCompleted.TrySetResult();
-        }
-    }
-
-    private async Task StopOnceAsync(CancellationToken cancellationToken)
-    {
-        if (!_running)
-        {
-            return;
-        }
-
-        _running = false;
-        try
-        {
-            await _source.StopReadingAsync(cancellationToken).ConfigureAwait(false);
-            await DrainAsync(cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            // Whatever is still running is cancelled; its records stay incomplete, below the final checkpoint.
-            await Task.WhenAll(_shards.Values.Select(static shard => shard.StopPumpsAsync())).ConfigureAwait(false);
-            if (_checkpointLoopStop is not null)
-            {
-                await _checkpointLoopStop.CancelAsync().ConfigureAwait(false);
-                await _checkpointLoop!.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            }
-
-            // The final checkpoint is written even when the host's stop token has fired: skipping it only costs
-            // re-processing, but writing it keeps that to the minimum.
-            using var finalCheckpointTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(10), TimeProvider);
-            await CheckpointAllAsync(finalCheckpointTimeout.Token).ConfigureAwait(false);
-
-            // The release has a budget of its own, not what the checkpoint left of a shared one: an SQS source waits
-            // here for its last long polls to return (up to its WaitTime after the stop began) so that no message is
-            // left hidden. A cap, not a wait: leases are released in a few calls.
-            using var releaseTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(30), TimeProvider);
-            await _source.ReleaseAsync(releaseTimeout.Token).ConfigureAwait(false);
-            await DeadLetterFileLock.ReleaseAsync(_sink).ConfigureAwait(false);
-            StreamLanesMetrics.Untrack(this);
-            Log.ConsumerStopped(Logger, Name, BufferedCount);
         }
     }
 
@@ -290,7 +179,7 @@ internal sealed partial class StreamConsumerRuntime : IStreamConsumer, ISourceHo
         }
 
         // The runtime owns the source, store and sink it was built with: their connections and timers end here.
-        foreach (object owned in new object[] { _source, _checkpointStore, _sink })
+        foreach (object owned in new object[] { _source, _checkpointStore, DeadLetterSink })
         {
             if (owned is IAsyncDisposable asyncDisposable)
             {
@@ -304,9 +193,8 @@ internal sealed partial class StreamConsumerRuntime : IStreamConsumer, ISourceHo
 
         AttemptTimeouts?.Dispose();
         _hardStop.Dispose();
-        _checkpointLoopStop?.Dispose();
-        Gate.Dispose();
-        StreamLanesMetrics.Untrack(this);
+        _checkpoints.Dispose();
+        Counters.Instruments.Untrack(this);
     }
 
     // ISourceHost
@@ -332,141 +220,18 @@ internal sealed partial class StreamConsumerRuntime : IStreamConsumer, ISourceHo
 
     public void ReportFault(Exception exception)
     {
-        Volatile.Write(ref _fault, exception);
+        _health.RecordFault(exception);
         Log.SourceFault(Logger, SafeText.ForLog(exception), Name);
     }
-
-    // Called by shards and lanes.
 
     public void OnShardClosed(ShardProcessor shard)
     {
         if (_shards.TryRemove(new KeyValuePair<string, ShardProcessor>(shard.ShardId, shard)))
         {
-            ForgetReaderFault(shard.ShardId);
+            _health.ForgetReader(shard.ShardId);
 
             // Records the closed shard still buffers (abandoned) no longer count against the consumer's bound.
-            int remaining = shard.BufferedCount;
-            if (remaining > 0)
-            {
-                Interlocked.Add(ref _buffered, -remaining);
-                SignalCapacity();
-            }
-        }
-    }
-
-    /// <summary>
-    /// Takes room for one record in the shard's and the consumer's buffers. The consumer-wide count is reserved
-    /// atomically, since several shards' readers enqueue at once; the shard's own count has a single reader.
-    /// </summary>
-    public bool TryReserve(ShardProcessor shard)
-    {
-        if (shard.Tracker.PendingCount >= _options.MaxBufferedRecordsPerShard)
-        {
-            return false;
-        }
-
-        if (Interlocked.Increment(ref _buffered) > _options.MaxBufferedRecords)
-        {
-            Interlocked.Decrement(ref _buffered);
-            return false;
-        }
-
-        return true;
-    }
-
-    /// <summary>Waits until <see cref="TryReserve"/> succeeds; returns holding the reservation.</summary>
-    public async ValueTask WaitForCapacityAsync(ShardProcessor shard, CancellationToken cancellationToken)
-    {
-        while (!TryReserve(shard))
-        {
-            // Wait on the bound that is reached. A full shard waits on its own waiter, signalled by its own completions
-            // once a quarter of its buffer is free; otherwise the consumer's total is full and the shared waiter is
-            // signalled as before. (A single shared waiter for both made a full shard's reader wake at every completion
-            // whenever the total was below three quarters, i.e. always with fewer than 8 shards at default options:
-            // one wake-up, a TaskCompletionSource and two state machines per record read.)
-            bool shardFull = shard.Tracker.PendingCount >= _options.MaxBufferedRecordsPerShard;
-            TaskCompletionSource waiter = shardFull
-                ? shard.GetCapacityWaiter()
-                : Volatile.Read(ref _capacityWaiter) ?? InstallCapacityWaiter();
-            if (waiter.Task.IsCompleted)
-            {
-                if (shardFull)
-                {
-                    shard.DiscardCapacityWaiter(waiter);
-                }
-                else
-                {
-                    Interlocked.CompareExchange(ref _capacityWaiter, null, waiter);
-                }
-
-                continue;
-            }
-
-            if (TryReserve(shard))
-            {
-                return;
-            }
-
-            await waiter.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
-        }
-    }
-
-    /// <summary>Counts a record enqueued under a reservation from <see cref="TryReserve"/>.</summary>
-    public void OnRecordBuffered()
-    {
-        Interlocked.Increment(ref _received);
-        StreamLanesMetrics.RecordsReceived.Add(1, _consumerTag);
-    }
-
-    public void OnRecordComplete(ShardProcessor shard)
-    {
-        int total = Interlocked.Decrement(ref _buffered);
-        if (shard.HasCapacityWaiter && shard.Tracker.PendingCount <= _resumeShardBuffered)
-        {
-            // The reader re-checks both bounds when it wakes: if the total is full it then waits on the shared waiter.
-            shard.SignalCapacity();
-        }
-
-        if (Volatile.Read(ref _capacityWaiter) is not null
-            && (total <= _resumeTotalBuffered || (shard.Tracker.PendingCount <= _resumeShardBuffered && total < _options.MaxBufferedRecords)))
-        {
-            SignalCapacity();
-        }
-    }
-
-    public void OnLaneUnblocked() => Interlocked.Decrement(ref _blockedLanes);
-
-    public void OnCheckpointSaved()
-    {
-        Interlocked.Exchange(ref _lastCheckpointTicks, TimeProvider.GetUtcNow().UtcTicks);
-        StreamLanesMetrics.CheckpointsSaved.Add(1, _consumerTag);
-    }
-
-    public KeyLane RentLane(ShardProcessor shard, string key)
-    {
-        KeyLane? lane;
-        lock (_lanePool)
-        {
-            _lanePool.TryPop(out lane);
-        }
-
-        lane ??= new KeyLane();
-        lane.Assign(shard, key);
-        return lane;
-    }
-
-    public void ReturnLane(KeyLane lane)
-    {
-        lock (_lanePool)
-        {
-            // A hot key's lane empties whenever its pump catches up with the reader and is rented again at once:
-            // trimming its queue each time would regrow it (an allocation per few records). The first few lanes in
-            // the pool keep their queues, which bounds the memory this keeps to WarmPooledLanes queues.
-            lane.Reset(keepCapacity: _lanePool.Count < WarmPooledLanes);
-            if (_lanePool.Count < MaxPooledLanes)
-            {
-                _lanePool.Push(lane);
-            }
+            Bounds.ReleaseAbandoned(shard.BufferedCount);
         }
     }
 
@@ -481,35 +246,22 @@ internal sealed partial class StreamConsumerRuntime : IStreamConsumer, ISourceHo
         stopping.ThrowIfCancellationRequested();
         if (_options.FailureMode == KeyFailureMode.ParkKey && _parkedKeys.TryGetValue(lane.Key, out string? parkedBehind))
         {
-            await DeadLetterAsync(lane, record, DeadLetterReason.ParkedBehind, [], parkedBehind, stopping).ConfigureAwait(false);
+            await _deadLetters.WriteAsync(lane, record, DeadLetterReason.ParkedBehind, [], parkedBehind, stopping).ConfigureAwait(false);
             return;
         }
 
         if (IsTooOld(record))
         {
-            await DeadLetterAsync(lane, record, DeadLetterReason.RecordTooOld, [], null, stopping).ConfigureAwait(false);
+            await _deadLetters.WriteAsync(lane, record, DeadLetterReason.RecordTooOld, [], null, stopping).ConfigureAwait(false);
             ParkIfConfigured(lane, record);
             return;
         }
 
         lane.BeginRecord(record);
-        Outcome<object?> outcome;
-        ResilienceContext context = ResilienceContextPool.Shared.Get(stopping);
-        try
-        {
-            context.Properties.Set(RetryPipelineFactory.LaneKey, lane);
-            outcome = await _pipeline.ExecuteOutcomeAsync(AttemptCallback, context, lane).ConfigureAwait(false);
-        }
-        finally
-        {
-            ResilienceContextPool.Shared.Return(context);
-        }
-
-        if (outcome.Exception is null)
+        if (await Attempts.RunAsync(lane, stopping).ConfigureAwait(false))
         {
             lane.EndRecord();
-            Interlocked.Increment(ref _handled);
-            StreamLanesMetrics.RecordsHandled.Add(1, _consumerTag);
+            Counters.RecordHandled();
             return;
         }
 
@@ -517,70 +269,8 @@ internal sealed partial class StreamConsumerRuntime : IStreamConsumer, ISourceHo
         DeadLetterReason reason = lane.StopReason ?? (IsTooOld(record) ? DeadLetterReason.RecordTooOld : DeadLetterReason.RetriesExhausted);
         DeadLetterAttempt[] attempts = [.. lane.Attempts];
         lane.EndRecord();
-        await DeadLetterAsync(lane, record, reason, attempts, null, stopping).ConfigureAwait(false);
+        await _deadLetters.WriteAsync(lane, record, reason, attempts, null, stopping).ConfigureAwait(false);
         ParkIfConfigured(lane, record);
-    }
-
-    // Pooled like ProcessAsync: when the handler completes asynchronously this state machine would otherwise be boxed
-    // on the heap for every attempt (about 180 B). Polly awaits the callback's ValueTask exactly once, as pooling needs.
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private static async ValueTask<Outcome<object?>> AttemptAsync(ResilienceContext context, KeyLane lane)
-    {
-        StreamConsumerRuntime runtime = lane.Shard.Runtime;
-        StreamRecord record = lane.CurrentRecord!;
-        int attempt = ++lane.AttemptNumber;
-        if (attempt > 1)
-        {
-            Interlocked.Increment(ref runtime._retried);
-            StreamLanesMetrics.RecordsRetried.Add(1, runtime._consumerTag);
-            if (runtime.IsTooOld(record))
-            {
-                lane.StopReason = DeadLetterReason.RecordTooOld;
-                return Outcome.FromException<object?>(new RecordTooOldException(record, runtime._options.MaxRecordAge!.Value));
-            }
-        }
-
-        await runtime.Gate.WaitAsync(context.CancellationToken).ConfigureAwait(false);
-        long started = runtime.TimeProvider.GetTimestamp();
-        AttemptTimeouts.RunningAttempt timing = StreamLanes.AttemptTimeouts.Start(runtime.AttemptTimeouts, context.CancellationToken);
-        try
-        {
-            await runtime.Invoker.InvokeAsync(record, new HandlerContext(runtime.Name, record, attempt, timing.Token)).ConfigureAwait(false);
-            timing.Stop();
-            return Outcome.FromResult<object?>(null);
-        }
-        catch (Exception caught)
-        {
-            DateTimeOffset failedAt = runtime.TimeProvider.GetUtcNow();
-            Exception ex = timing.StopAfterFailure(caught);
-            lane.AddFailure(DeadLetterAttempt.FromException(attempt, failedAt - runtime.TimeProvider.GetElapsedTime(started), failedAt, ex));
-            if (!lane.Blocked)
-            {
-                lane.Blocked = true;
-                Interlocked.Increment(ref runtime._blockedLanes);
-            }
-
-            if (runtime._nonRetryable.IsNonRetryable(ex))
-            {
-                lane.StopReason = DeadLetterReason.NonRetryable;
-            }
-
-            if (runtime.Logger.IsEnabled(LogLevel.Debug))
-            {
-                // The handler's message may quote the key: the logger gets it escaped (the dead letter keeps it exact).
-                Log.AttemptFailed(runtime.Logger, SafeText.ForLog(ex), runtime.Name, attempt, SafeText.Escape(record.ShardId), SafeText.Escape(record.SequenceNumber), SafeText.Escape(record.PartitionKey));
-            }
-
-            return Outcome.FromException<object?>(ex);
-        }
-        finally
-        {
-            runtime.Gate.Release();
-            if (StreamLanesMetrics.HandlerDuration.Enabled)
-            {
-                StreamLanesMetrics.HandlerDuration.Record(runtime.TimeProvider.GetElapsedTime(started).TotalSeconds, runtime._consumerTag);
-            }
-        }
     }
 
     private bool IsTooOld(StreamRecord record)
@@ -592,146 +282,5 @@ internal sealed partial class StreamConsumerRuntime : IStreamConsumer, ISourceHo
         {
             Log.KeyParked(Logger, Name, SafeText.Escape(lane.Key), SafeText.Escape(record.SequenceNumber));
         }
-    }
-
-    private async ValueTask DeadLetterAsync(
-        KeyLane lane,
-        StreamRecord record,
-        DeadLetterReason reason,
-        DeadLetterAttempt[] attempts,
-        string? parkedBehind,
-        CancellationToken cancellationToken)
-    {
-        var envelope = new DeadLetterEnvelope
-        {
-            Consumer = Name,
-            SourceKind = record.SourceKind,
-            Stream = record.StreamName,
-            Shard = record.ShardId,
-            SequenceNumber = record.SequenceNumber,
-            SubSequenceNumber = record.SubSequenceNumber,
-            PartitionKey = record.PartitionKey,
-            ArrivalTime = record.ArrivalTime,
-            Attributes = record.Attributes,
-            Payload = record.Data,
-            Reason = reason,
-            ParkedBehindSequenceNumber = parkedBehind,
-            Attempts = attempts,
-            DeadLetteredAt = TimeProvider.GetUtcNow(),
-        };
-
-        TimeSpan delay = _options.SinkRetryBaseDelay;
-        for (int failures = 1; ; failures++)
-        {
-            try
-            {
-                await _sink.WriteAsync(envelope, cancellationToken).ConfigureAwait(false);
-                Volatile.Write(ref _consecutiveSinkFailures, 0);
-                Interlocked.Increment(ref _deadLettered);
-                StreamLanesMetrics.RecordsDeadLettered.Add(1, _consumerTag, StreamLanesMetrics.ReasonTag(reason));
-                Log.RecordDeadLettered(Logger, Name, SafeText.Escape(record.ShardId), SafeText.Escape(record.SequenceNumber), SafeText.Escape(record.PartitionKey), reason, attempts.Length);
-                return;
-            }
-            catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
-            {
-                if (!lane.Blocked)
-                {
-                    lane.Blocked = true;
-                    Interlocked.Increment(ref _blockedLanes);
-                }
-
-                Interlocked.Increment(ref _consecutiveSinkFailures);
-                StreamLanesMetrics.SinkFailures.Add(1, _consumerTag);
-                TimeSpan wait = Backoff.Jittered(delay);
-                Log.SinkWriteFailed(Logger, SafeText.ForLog(ex), Name, SafeText.Escape(record.ShardId), SafeText.Escape(record.SequenceNumber), failures, wait);
-                await Task.Delay(wait, TimeProvider, cancellationToken).ConfigureAwait(false);
-                delay = Backoff.Next(delay, _options.SinkRetryMaxDelay);
-            }
-        }
-    }
-
-    private async Task DrainAsync(CancellationToken cancellationToken)
-    {
-        using var timeout = new CancellationTokenSource(_options.DrainTimeout, TimeProvider);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
-        try
-        {
-            await Task.WhenAll(_shards.Values.Select(shard => shard.WaitDrainedAsync(linked.Token))).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (timeout.IsCancellationRequested || cancellationToken.IsCancellationRequested)
-        {
-            Log.DrainTimedOut(Logger, Name, _options.DrainTimeout, BufferedCount);
-        }
-    }
-
-    private async Task CheckpointLoopAsync(CancellationToken cancellationToken)
-    {
-        using var timer = new PeriodicTimer(_options.CheckpointInterval, TimeProvider);
-        try
-        {
-            while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
-            {
-                await CheckpointAllAsync(cancellationToken).ConfigureAwait(false);
-                Interlocked.Increment(ref _checkpointRounds);
-            }
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-        }
-    }
-
-    private async Task CheckpointAllAsync(CancellationToken cancellationToken)
-    {
-        foreach (ShardProcessor shard in _shards.Values)
-        {
-            try
-            {
-                if (!await shard.CheckpointAsync(cancellationToken).ConfigureAwait(false))
-                {
-                    await shard.AbandonAsync().ConfigureAwait(false);
-                }
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
-            {
-                Log.CheckpointFailed(Logger, SafeText.ForLog(ex), Name, SafeText.Escape(shard.ShardId));
-            }
-        }
-    }
-
-    private TaskCompletionSource InstallCapacityWaiter()
-    {
-        var created = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        return Interlocked.CompareExchange(ref _capacityWaiter, created, null) ?? created;
-    }
-
-    private void SignalCapacity() => Interlocked.Exchange(ref _capacityWaiter, null)?.TrySetResult();
-}
-
-/// <summary>The failure recorded when a record became older than <c>MaxRecordAge</c> between attempts.</summary>
-public sealed class RecordTooOldException : Exception
-{
-    /// <summary>Initializes the exception.</summary>
-    public RecordTooOldException()
-    {
-    }
-
-    /// <summary>Initializes the exception with a message.</summary>
-    /// <param name="message">The message.</param>
-    public RecordTooOldException(string message)
-        : base(message)
-    {
-    }
-
-    /// <summary>Initializes the exception with a message and a cause.</summary>
-    /// <param name="message">The message.</param>
-    /// <param name="innerException">The cause.</param>
-    public RecordTooOldException(string message, Exception innerException)
-        : base(message, innerException)
-    {
-    }
-
-    internal RecordTooOldException(StreamRecord record, TimeSpan maxAge)
-        : base($"Record {record} arrived at {record.ArrivalTime:O}, more than MaxRecordAge ({maxAge}) ago.")
-    {
     }
 }

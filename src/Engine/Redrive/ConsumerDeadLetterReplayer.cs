@@ -1,4 +1,3 @@
-using Polly;
 using StreamLanes.Checkpointing;
 using StreamLanes.Sinks;
 
@@ -79,42 +78,16 @@ public static class StreamConsumerDeadLetterExtensions
     }
 }
 
-/// <summary>Replays dead letters through a runtime's handler invoker and replay pipeline.</summary>
+/// <summary>Replays dead letters through a runtime's handler, with the attempts runner its live records use.</summary>
 internal sealed class ConsumerDeadLetterReplayer(StreamConsumerRuntime runtime) : IDeadLetterReplayer
 {
-    private static readonly Func<ResilienceContext, ReplayState, ValueTask<Outcome<bool>>> AttemptCallback = AttemptAsync;
-
     public string Consumer => runtime.Name;
 
     public async ValueTask<DeadLetterReplayResult> ReplayAsync(DeadLetterEnvelope envelope, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(envelope);
-        var state = new ReplayState(runtime, ToRecord(envelope), envelope.Attempts.Count);
-        ResilienceContext context = ResilienceContextPool.Shared.Get(cancellationToken);
-        Outcome<bool> outcome;
-        try
-        {
-            outcome = await runtime.ReplayPipeline.ExecuteOutcomeAsync(AttemptCallback, context, state).ConfigureAwait(false);
-        }
-        finally
-        {
-            ResilienceContextPool.Shared.Return(context);
-        }
-
-        cancellationToken.ThrowIfCancellationRequested();
-        if (outcome.Exception is null)
-        {
-            return DeadLetterReplayResult.Success;
-        }
-
-        if (state.Attempts.Count == 0)
-        {
-            // The pipeline refused before any attempt ran (e.g. a user's circuit breaker): record that as the failure.
-            DateTimeOffset now = runtime.TimeProvider.GetUtcNow();
-            state.Attempts.Add(DeadLetterAttempt.FromException(state.BaseAttempt + 1, now, now, outcome.Exception));
-        }
-
-        return DeadLetterReplayResult.Failed(state.Attempts);
+        IReadOnlyList<DeadLetterAttempt>? failed = await runtime.Attempts.ReplayAsync(ToRecord(envelope), envelope.Attempts.Count, cancellationToken).ConfigureAwait(false);
+        return failed is null ? DeadLetterReplayResult.Success : DeadLetterReplayResult.Failed(failed);
     }
 
     public ValueTask<bool> KeyDrainedAsync(DeadLetterEnvelope lastReplayed, CancellationToken cancellationToken)
@@ -133,46 +106,4 @@ internal sealed class ConsumerDeadLetterReplayer(StreamConsumerRuntime runtime) 
             envelope.Payload,
             envelope.ArrivalTime,
             envelope.Attributes);
-
-    private static async ValueTask<Outcome<bool>> AttemptAsync(ResilienceContext context, ReplayState state)
-    {
-        StreamConsumerRuntime runtime = state.Runtime;
-        int attempt = state.BaseAttempt + state.Attempts.Count + 1;
-        await runtime.Gate.WaitAsync(context.CancellationToken).ConfigureAwait(false);
-        long started = runtime.TimeProvider.GetTimestamp();
-        AttemptTimeouts.RunningAttempt timing = AttemptTimeouts.Start(runtime.AttemptTimeouts, context.CancellationToken);
-        try
-        {
-            await runtime.Invoker.InvokeAsync(state.Record, new HandlerContext(runtime.Name, state.Record, attempt, timing.Token)).ConfigureAwait(false);
-            timing.Stop();
-            return Outcome.FromResult(true);
-        }
-        catch (Exception caught)
-        {
-            DateTimeOffset failedAt = runtime.TimeProvider.GetUtcNow();
-            Exception ex = timing.StopAfterFailure(caught);
-            state.Attempts.Add(DeadLetterAttempt.FromException(attempt, failedAt - runtime.TimeProvider.GetElapsedTime(started), failedAt, ex));
-            if (runtime.NonRetryable.IsNonRetryable(ex))
-            {
-                context.Properties.Set(RetryPipelineFactory.StopRetryingKey, true);
-            }
-
-            return Outcome.FromException<bool>(ex);
-        }
-        finally
-        {
-            runtime.Gate.Release();
-        }
-    }
-
-    private sealed class ReplayState(StreamConsumerRuntime runtime, StreamRecord record, int baseAttempt)
-    {
-        public StreamConsumerRuntime Runtime { get; } = runtime;
-
-        public StreamRecord Record { get; } = record;
-
-        public int BaseAttempt { get; } = baseAttempt;
-
-        public List<DeadLetterAttempt> Attempts { get; } = [];
-    }
 }

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Polly;
 using Polly.Retry;
 
@@ -13,6 +14,13 @@ internal static class RetryPipelineFactory
 
     /// <summary>Set by a dead-letter replay (which has no lane) when its failure is non-retryable.</summary>
     public static readonly ResiliencePropertyKey<bool> StopRetryingKey = new("StreamLanes.StopRetrying");
+
+    // The pipelines this factory built with no user strategy (ConfigurePipeline not used): for those the engine calls
+    // the first attempt itself and enters the pipeline only after a failure (see RecordAttempts).
+    private static readonly ConditionalWeakTable<ResiliencePipeline, object> BuiltInRetryOnly = [];
+
+    /// <summary>Whether <paramref name="pipeline"/> holds nothing but the engine's own retry strategy (or nothing at all).</summary>
+    public static bool IsBuiltInRetryOnly(ResiliencePipeline pipeline) => BuiltInRetryOnly.TryGetValue(pipeline, out _);
 
     public static ResiliencePipeline Create(
         StreamConsumerOptions options,
@@ -55,7 +63,13 @@ internal static class RetryPipelineFactory
         }
 
         configurePipeline?.Invoke(builder);
-        return builder.Build();
+        ResiliencePipeline pipeline = builder.Build();
+        if (configurePipeline is null)
+        {
+            BuiltInRetryOnly.TryAdd(pipeline, BuiltInRetryOnly);
+        }
+
+        return pipeline;
     }
 
     /// <summary>The consumer's attempt timeout, shared by its pipelines' callbacks and disposed with the consumer; null when disabled.</summary>

@@ -1,25 +1,23 @@
 using System.Diagnostics.Metrics;
+using System.Runtime.CompilerServices;
 using StreamLanes.Sinks;
 
 namespace StreamLanes;
 
 /// <summary>The names of the metrics StreamLanes publishes (System.Diagnostics.Metrics; OpenTelemetry-ready).</summary>
-/// <remarks>Every instrument carries the tag <c>consumer</c>; dead letters also carry <c>reason</c>.</remarks>
+/// <remarks>
+/// Every instrument carries the tag <c>consumer</c>; dead letters also carry <c>reason</c>. The meter is created by the
+/// host's <see cref="IMeterFactory"/> (registered by every .NET host), so a test or an app with several hosts sees
+/// each host's measurements on its own meter; without a factory in the services the engine creates its own meter.
+/// </remarks>
 public static class StreamLanesMetrics
 {
     /// <summary>The meter's name: <c>StreamLanes</c>. Subscribe to it with OpenTelemetry's <c>AddMeter("StreamLanes")</c>.</summary>
     public const string MeterName = "StreamLanes";
 
-    internal static readonly Meter Meter = new(MeterName, typeof(StreamLanesMetrics).Assembly.GetName().Version?.ToString());
-
-    internal static readonly Counter<long> RecordsReceived = Meter.CreateCounter<long>("streamlanes.records.received", "{record}", "Records read from the source and enqueued.");
-    internal static readonly Counter<long> RecordsHandled = Meter.CreateCounter<long>("streamlanes.records.handled", "{record}", "Records the handler completed successfully.");
-    internal static readonly Counter<long> RecordsRetried = Meter.CreateCounter<long>("streamlanes.records.retried", "{attempt}", "Handler attempts after the first (retries).");
-    internal static readonly Counter<long> RecordsDeadLettered = Meter.CreateCounter<long>("streamlanes.records.dead_lettered", "{record}", "Records durably written to the dead-letter sink.");
-    internal static readonly Counter<long> SinkFailures = Meter.CreateCounter<long>("streamlanes.sink.failures", "{write}", "Failed dead-letter writes (each is retried).");
-    internal static readonly Counter<long> CheckpointsSaved = Meter.CreateCounter<long>("streamlanes.checkpoints.saved", "{checkpoint}", "Shard checkpoints saved.");
-    internal static readonly Gauge<long> MillisBehindLatest = Meter.CreateGauge<long>("streamlanes.source.millis_behind_latest", "ms", "How far a Kinesis shard's reader is behind the tip of the shard (tags: consumer, shard).");
-    internal static readonly Histogram<double> HandlerDuration = Meter.CreateHistogram<double>("streamlanes.handler.duration", "s", "Duration of each handler attempt.");
+    /// <summary>The instruments of the meter that <paramref name="host"/>'s consumer publishes to, for a source's own measurements.</summary>
+    internal static StreamLanesInstruments For(ISourceHost host)
+        => host is StreamConsumerRuntime runtime ? runtime.Counters.Instruments : StreamLanesInstruments.For(null);
 
     internal static KeyValuePair<string, object?> ReasonTag(DeadLetterReason reason) => reason switch
     {
@@ -36,45 +34,99 @@ public static class StreamLanesMetrics
         new("reason", nameof(DeadLetterReason.NonRetryable)),
         new("reason", nameof(DeadLetterReason.ParkedBehind)),
     ];
+}
 
-    private static readonly Lock RuntimesLock = new();
-    private static readonly List<StreamConsumerRuntime> Runtimes = [];
+/// <summary>
+/// The instruments on one <see cref="IMeterFactory"/>'s StreamLanes meter, shared by the consumers of that factory
+/// (its host), with the observable gauges reading each consumer tracked on it.
+/// </summary>
+internal sealed class StreamLanesInstruments
+{
+    // One set per factory: a factory returns the same meter for the same name, and a second set of observable gauges
+    // on it would report every consumer twice.
+    private static readonly ConditionalWeakTable<IMeterFactory, StreamLanesInstruments> ByFactory = [];
+    private static readonly Lazy<StreamLanesInstruments> Own = new(static () => new StreamLanesInstruments(new OwnMeterFactory()));
 
-    static StreamLanesMetrics()
+    private readonly Lock _runtimesLock = new();
+    private readonly List<StreamConsumerRuntime> _runtimes = [];
+
+    private StreamLanesInstruments(IMeterFactory factory)
     {
-        Meter.CreateObservableGauge("streamlanes.lanes.active", () => Observe(static r => r.ActiveLaneCount), "{lane}", "Partition-key lanes holding records.");
-        Meter.CreateObservableGauge("streamlanes.lanes.blocked", () => Observe(static r => r.BlockedLaneCount), "{lane}", "Lanes whose head record has failed at least once and is retrying or waiting for the dead-letter sink.");
-        Meter.CreateObservableGauge("streamlanes.records.buffered", () => Observe(static r => r.BufferedCount), "{record}", "Records read and not yet complete.");
-        Meter.CreateObservableGauge("streamlanes.checkpoint.lag", () => Observe(static r => r.CheckpointLag), "{record}", "Records read that the saved checkpoints do not cover yet.");
+        Meter meter = factory.Create(new MeterOptions(StreamLanesMetrics.MeterName) { Version = typeof(StreamLanesMetrics).Assembly.GetName().Version?.ToString() });
+        RecordsReceived = meter.CreateCounter<long>("streamlanes.records.received", "{record}", "Records read from the source and enqueued.");
+        RecordsHandled = meter.CreateCounter<long>("streamlanes.records.handled", "{record}", "Records the handler completed successfully.");
+        RecordsRetried = meter.CreateCounter<long>("streamlanes.records.retried", "{attempt}", "Handler attempts after the first (retries).");
+        RecordsDeadLettered = meter.CreateCounter<long>("streamlanes.records.dead_lettered", "{record}", "Records durably written to the dead-letter sink.");
+        SinkFailures = meter.CreateCounter<long>("streamlanes.sink.failures", "{write}", "Failed dead-letter writes (each is retried).");
+        CheckpointsSaved = meter.CreateCounter<long>("streamlanes.checkpoints.saved", "{checkpoint}", "Shard checkpoints saved.");
+        MillisBehindLatest = meter.CreateGauge<long>("streamlanes.source.millis_behind_latest", "ms", "How far a Kinesis shard's reader is behind the tip of the shard (tags: consumer, shard).");
+        HandlerDuration = meter.CreateHistogram<double>("streamlanes.handler.duration", "s", "Duration of each handler attempt.");
+        meter.CreateObservableGauge("streamlanes.lanes.active", () => Observe(static r => r.ActiveLaneCount), "{lane}", "Partition-key lanes holding records.");
+        meter.CreateObservableGauge("streamlanes.lanes.blocked", () => Observe(static r => r.BlockedLaneCount), "{lane}", "Lanes whose head record has failed at least once and is retrying or waiting for the dead-letter sink.");
+        meter.CreateObservableGauge("streamlanes.records.buffered", () => Observe(static r => r.BufferedCount), "{record}", "Records read and not yet complete.");
+        meter.CreateObservableGauge("streamlanes.checkpoint.lag", () => Observe(static r => r.CheckpointLag), "{record}", "Records read that the saved checkpoints do not cover yet.");
     }
 
-    internal static void Track(StreamConsumerRuntime runtime)
+    public Counter<long> RecordsReceived { get; }
+
+    public Counter<long> RecordsHandled { get; }
+
+    public Counter<long> RecordsRetried { get; }
+
+    public Counter<long> RecordsDeadLettered { get; }
+
+    public Counter<long> SinkFailures { get; }
+
+    public Counter<long> CheckpointsSaved { get; }
+
+    public Gauge<long> MillisBehindLatest { get; }
+
+    public Histogram<double> HandlerDuration { get; }
+
+    /// <summary>The instruments of <paramref name="factory"/>'s meter; the engine's own meter when there is no factory.</summary>
+    public static StreamLanesInstruments For(IMeterFactory? factory)
+        => factory is null ? Own.Value : ByFactory.GetValue(factory, static f => new StreamLanesInstruments(f));
+
+    public void Track(StreamConsumerRuntime runtime)
     {
-        lock (RuntimesLock)
+        lock (_runtimesLock)
         {
-            Runtimes.Add(runtime);
+            if (!_runtimes.Contains(runtime))
+            {
+                _runtimes.Add(runtime);
+            }
         }
     }
 
-    internal static void Untrack(StreamConsumerRuntime runtime)
+    public void Untrack(StreamConsumerRuntime runtime)
     {
-        lock (RuntimesLock)
+        lock (_runtimesLock)
         {
-            Runtimes.Remove(runtime);
+            _runtimes.Remove(runtime);
         }
     }
 
-    private static List<Measurement<long>> Observe(Func<StreamConsumerRuntime, long> read)
+    private List<Measurement<long>> Observe(Func<StreamConsumerRuntime, long> read)
     {
-        lock (RuntimesLock)
+        lock (_runtimesLock)
         {
-            var measurements = new List<Measurement<long>>(Runtimes.Count);
-            foreach (StreamConsumerRuntime runtime in Runtimes)
+            var measurements = new List<Measurement<long>>(_runtimes.Count);
+            foreach (StreamConsumerRuntime runtime in _runtimes)
             {
                 measurements.Add(new Measurement<long>(read(runtime), runtime.ConsumerTag));
             }
 
             return measurements;
+        }
+    }
+
+    /// <summary>The meter factory of a consumer built without one in its services (no host): meters live for the process.</summary>
+    private sealed class OwnMeterFactory : IMeterFactory
+    {
+        public Meter Create(MeterOptions options) => new(options);
+
+        public void Dispose()
+        {
         }
     }
 }

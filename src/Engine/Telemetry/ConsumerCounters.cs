@@ -1,0 +1,115 @@
+using StreamLanes.Sinks;
+
+namespace StreamLanes;
+
+/// <summary>
+/// One consumer's counters, read by its status and health check, each paired with the metric it publishes. The
+/// parts of the runtime (attempts, dead-letter writer, shards) report here instead of reaching into each other.
+/// </summary>
+internal sealed class ConsumerCounters(string consumer, TimeProvider timeProvider)
+{
+    private long _received;
+    private long _handled;
+    private long _retried;
+    private long _deadLettered;
+    private int _blockedLanes;
+    private int _consecutiveSinkFailures;
+    private long _lastCheckpointTicks = -1;
+
+    private StreamLanesInstruments? _instruments;
+
+    public KeyValuePair<string, object?> ConsumerTag { get; } = new("consumer", consumer);
+
+    /// <summary>The instruments of the host's meter factory (<see cref="StreamConsumerRuntime.UseMeterFactory"/>), else the engine's own meter.</summary>
+    public StreamLanesInstruments Instruments
+    {
+        get => _instruments ??= StreamLanesInstruments.For(null);
+        set => _instruments = value;
+    }
+
+    public long Received => Interlocked.Read(ref _received);
+
+    public long Handled => Interlocked.Read(ref _handled);
+
+    public long Retried => Interlocked.Read(ref _retried);
+
+    public long DeadLettered => Interlocked.Read(ref _deadLettered);
+
+    public int BlockedLanes => Volatile.Read(ref _blockedLanes);
+
+    public int ConsecutiveSinkFailures => Volatile.Read(ref _consecutiveSinkFailures);
+
+    public DateTimeOffset? LastCheckpointAt
+    {
+        get
+        {
+            long ticks = Interlocked.Read(ref _lastCheckpointTicks);
+            return ticks < 0 ? null : new DateTimeOffset(ticks, TimeSpan.Zero);
+        }
+    }
+
+    public void RecordReceived()
+    {
+        Interlocked.Increment(ref _received);
+        Instruments.RecordsReceived.Add(1, ConsumerTag);
+    }
+
+    public void RecordHandled()
+    {
+        Interlocked.Increment(ref _handled);
+        Instruments.RecordsHandled.Add(1, ConsumerTag);
+    }
+
+    public void AttemptRetried()
+    {
+        Interlocked.Increment(ref _retried);
+        Instruments.RecordsRetried.Add(1, ConsumerTag);
+    }
+
+    /// <summary>Records a handler call's duration; reads the clock only when someone listens.</summary>
+    public void AttemptDuration(long startedTimestamp)
+    {
+        if (Instruments.HandlerDuration.Enabled)
+        {
+            Instruments.HandlerDuration.Record(timeProvider.GetElapsedTime(startedTimestamp).TotalSeconds, ConsumerTag);
+        }
+    }
+
+    public void RecordDeadLettered(DeadLetterReason reason)
+    {
+        Volatile.Write(ref _consecutiveSinkFailures, 0);
+        Interlocked.Increment(ref _deadLettered);
+        Instruments.RecordsDeadLettered.Add(1, ConsumerTag, StreamLanesMetrics.ReasonTag(reason));
+    }
+
+    public void SinkWriteFailed()
+    {
+        Interlocked.Increment(ref _consecutiveSinkFailures);
+        Instruments.SinkFailures.Add(1, ConsumerTag);
+    }
+
+    public void CheckpointSaved()
+    {
+        Interlocked.Exchange(ref _lastCheckpointTicks, timeProvider.GetUtcNow().UtcTicks);
+        Instruments.CheckpointsSaved.Add(1, ConsumerTag);
+    }
+
+    /// <summary>The lane's head record failed (an attempt or a dead-letter write): counted once until it completes.</summary>
+    public void LaneBlocked(KeyLane lane)
+    {
+        if (!lane.Blocked)
+        {
+            lane.Blocked = true;
+            Interlocked.Increment(ref _blockedLanes);
+        }
+    }
+
+    public void LaneUnblocked(KeyLane lane)
+    {
+        if (lane.Blocked)
+        {
+            lane.Blocked = false;
+            Interlocked.Decrement(ref _blockedLanes);
+        }
+    }
+}
