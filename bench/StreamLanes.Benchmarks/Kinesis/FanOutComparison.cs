@@ -24,9 +24,9 @@ internal static class FanOutComparison
 {
     public static async Task<int> RunAsync(string[] args)
     {
-        int shards = Option(args, "--shards", 2), rate = Option(args, "--rate", 50), seconds = Option(args, "--seconds", 20), records = Option(args, "--records", 10_000);
-        var kinesisUrl = new Uri(OptionText(args, "--kinesis-url") ?? Environment.GetEnvironmentVariable("STREAMLANES_KINESIS_URL") ?? "http://127.0.0.1:4568");
-        var dynamoDbUrl = new Uri(OptionText(args, "--dynamodb-url") ?? Environment.GetEnvironmentVariable("STREAMLANES_DYNAMODB_URL") ?? "http://127.0.0.1:8000");
+        int shards = KinesisReadComparison.Option(args, "--shards", 2), rate = KinesisReadComparison.Option(args, "--rate", 50), seconds = KinesisReadComparison.Option(args, "--seconds", 20), records = KinesisReadComparison.Option(args, "--records", 10_000);
+        var kinesisUrl = new Uri(KinesisReadComparison.OptionText(args, "--kinesis-url") ?? Environment.GetEnvironmentVariable("STREAMLANES_KINESIS_URL") ?? "http://127.0.0.1:4568");
+        var dynamoDbUrl = new Uri(KinesisReadComparison.OptionText(args, "--dynamodb-url") ?? Environment.GetEnvironmentVariable("STREAMLANES_DYNAMODB_URL") ?? "http://127.0.0.1:8000");
         var aws = new AwsClientOptions { Region = "us-east-1", ServiceUrl = kinesisUrl, Credentials = new BasicAWSCredentials("bench", "bench") };
         using var kinesis = new KinesisClient(aws);
         Console.WriteLine($"load average at start: {(File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : "n/a")} ({Environment.ProcessorCount} cores)");
@@ -45,14 +45,14 @@ internal static class FanOutComparison
         }
 
         string full = await CreateStreamAsync(kinesis, shards);
-        await FillAsync(kinesis, full, records);
+        await KinesisReadComparison.FillAsync(kinesis, full, records);
         Console.WriteLine();
         Console.WriteLine("| reader | records/s | ratio to the bare loop |");
         Console.WriteLine("|---|---:|---:|");
-        double bare = await BareLoopAsync(kinesis, full, records);
+        double bare = await KinesisReadComparison.BareLoopAsync(kinesis, full, records, 1_000);
         foreach (KinesisReadMode mode in new[] { KinesisReadMode.Polling, KinesisReadMode.EnhancedFanOut })
         {
-            double lanes = await ThroughputAsync(aws, dynamoDbUrl, full, mode, records);
+            double lanes = await KinesisReadComparison.StreamLanesAsync(aws, dynamoDbUrl, full, records, 1_000, mode);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| StreamLanes {mode}, no-op handler | {lanes:N0} | {lanes / bare:P0} |"));
         }
 
@@ -77,7 +77,7 @@ internal static class FanOutComparison
         for (int app = 0; app < applications; app++)
         {
             // Only the first application's latencies are reported; the others only compete for the shards' reads.
-            IHost host = BuildHost(aws, dynamoDbUrl, stream, mode, $"app-{app}", app == 0 ? latencies : null, throttled, configure: null);
+            IHost host = BuildHost(aws, dynamoDbUrl, stream, mode, $"app-{app}", app == 0 ? latencies : null, throttled);
             await host.StartAsync();
             hosts.Add(host);
         }
@@ -114,34 +114,8 @@ internal static class FanOutComparison
         return new LatencyResult(Percentile(sorted, 0.50), Percentile(sorted, 0.99), sorted[^1], throttled.Count);
     }
 
-    private static async Task<double> ThroughputAsync(AwsClientOptions aws, Uri dynamoDbUrl, string stream, KinesisReadMode mode, int records)
-    {
-        using IHost host = BuildHost(aws, dynamoDbUrl, stream, mode, $"tp-{mode}", latencies: null, new ThrottleCounter(), configure: kinesis =>
-        {
-            kinesis.MaxRecordsPerRead = 1_000;
-            kinesis.MinTimeBetweenReads = TimeSpan.Zero;
-            kinesis.IdleTimeBetweenReads = TimeSpan.FromMilliseconds(10);
-        });
-        await host.StartAsync();
-        IStreamConsumer consumer = host.Services.GetRequiredKeyedService<IStreamConsumer>("bench");
-        while (consumer.GetStatus().Received == 0)
-        {
-            await Task.Delay(1);
-        }
-
-        var clock = Stopwatch.StartNew();
-        while (consumer.GetStatus().Handled < records)
-        {
-            await Task.Delay(5);
-        }
-
-        double result = records / clock.Elapsed.TotalSeconds;
-        await host.StopAsync();
-        return result;
-    }
-
     private static IHost BuildHost(
-        AwsClientOptions aws, Uri dynamoDbUrl, string stream, KinesisReadMode mode, string application, ConcurrentBag<double>? latencies, ThrottleCounter throttled, Action<KinesisSourceOptions>? configure)
+        AwsClientOptions aws, Uri dynamoDbUrl, string stream, KinesisReadMode mode, string application, ConcurrentBag<double>? latencies, ThrottleCounter throttled)
     {
         HostApplicationBuilder builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
         builder.Services.AddSingleton(new LatencyHandler(latencies));
@@ -159,66 +133,12 @@ internal static class FanOutComparison
                 kinesis.Leases.TableName = $"efo-bench-{application}-{Guid.NewGuid():N}"[..40];
                 kinesis.ReadMode = mode;
                 kinesis.FanOut.ConsumerName = application;
-                configure?.Invoke(kinesis);
             })
             .UseDeadLetterSink(new InMemoryDeadLetterSink());
         return builder.Build();
     }
 
-    private static async Task FillAsync(KinesisClient kinesis, string stream, int records)
-    {
-        var random = new Random(1);
-        for (int put = 0; put < records; put += 500)
-        {
-            var batch = Enumerable.Range(0, Math.Min(500, records - put))
-                .Select(_ => new KinesisPutRecordsEntry { PartitionKey = $"key-{random.Next(1000)}", Data = new byte[100] })
-                .ToList();
-            while (batch.Count > 0)
-            {
-                KinesisPutRecordsResponse response = await kinesis.PutRecordsAsync(stream, batch);
-                batch = [.. batch.Where((_, i) => response.Records[i].SequenceNumber is null)];
-            }
-        }
-    }
-
-    private static async Task<double> BareLoopAsync(KinesisClient kinesis, string stream, int records)
-    {
-        Stopwatch? clock = null;
-        IReadOnlyList<KinesisShard> shards = await kinesis.ListAllShardsAsync(stream);
-        long[] read = new long[shards.Count];
-        await Task.WhenAll(shards.Select(async (shard, index) =>
-        {
-            string? iterator = await kinesis.GetShardIteratorAsync(stream, shard.ShardId, KinesisShardIteratorType.TrimHorizon);
-            while (iterator is not null)
-            {
-                KinesisGetRecordsResponse response = await kinesis.GetRecordsAsync(iterator, 1_000);
-                if (response.Records.Count > 0)
-                {
-                    Interlocked.CompareExchange(ref clock, Stopwatch.StartNew(), null);
-                }
-
-                read[index] += response.Records.Count;
-                if (response.Records.Count == 0 && response.MillisBehindLatest == 0)
-                {
-                    break;
-                }
-
-                iterator = response.NextShardIterator;
-            }
-        }));
-        return read.Sum() == records ? records / clock!.Elapsed.TotalSeconds : throw new InvalidOperationException($"The bare loop read {read.Sum()} of {records}.");
-    }
-
     private static double Percentile(double[] sorted, double fraction) => sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(fraction * sorted.Length) - 1)];
-
-    private static int Option(string[] args, string name, int fallback)
-        => OptionText(args, name) is { } text ? int.Parse(text, CultureInfo.InvariantCulture) : fallback;
-
-    private static string? OptionText(string[] args, string name)
-    {
-        int index = Array.IndexOf(args, name);
-        return index >= 0 && index + 1 < args.Length ? args[index + 1] : null;
-    }
 
     private sealed record LatencyResult(double P50, double P99, double Max, int Throttled);
 

@@ -36,18 +36,7 @@ internal static class KinesisReadComparison
         await kinesis.CreateStreamAsync(stream, shards);
         await kinesis.WaitForStreamActiveAsync(stream);
         var fill = Stopwatch.StartNew();
-        var random = new Random(1);
-        for (int put = 0; put < records; put += 500)
-        {
-            var batch = Enumerable.Range(0, Math.Min(500, records - put))
-                .Select(i => new KinesisPutRecordsEntry { PartitionKey = $"key-{random.Next(1000)}", Data = new byte[100] })
-                .ToList();
-            while (batch.Count > 0)
-            {
-                KinesisPutRecordsResponse response = await kinesis.PutRecordsAsync(stream, batch);
-                batch = [.. batch.Where((_, i) => response.Records[i].SequenceNumber is null)];
-            }
-        }
+        await FillAsync(kinesis, stream, records);
 
         Console.WriteLine($"stream {stream}: {shards} shards, {records:N0} records of 100 bytes, filled in {fill.Elapsed.TotalSeconds:F1} s (not timed); {page:N0} records per GetRecords call");
         // One untimed round first: JIT, connection pools and DynamoDB Local's first table.
@@ -74,9 +63,26 @@ internal static class KinesisReadComparison
         return 0;
     }
 
+    /// <summary>Puts <paramref name="records"/> 100-byte records over 1,000 keys, 500 per call, retrying what was throttled.</summary>
+    internal static async Task FillAsync(KinesisClient kinesis, string stream, int records)
+    {
+        var random = new Random(1);
+        for (int put = 0; put < records; put += 500)
+        {
+            var batch = Enumerable.Range(0, Math.Min(500, records - put))
+                .Select(_ => new KinesisPutRecordsEntry { PartitionKey = $"key-{random.Next(1000)}", Data = new byte[100] })
+                .ToList();
+            while (batch.Count > 0)
+            {
+                KinesisPutRecordsResponse response = await kinesis.PutRecordsAsync(stream, batch);
+                batch = [.. batch.Where((_, i) => response.Records[i].SequenceNumber is null)];
+            }
+        }
+    }
+
     // Both readers are timed from their first record to their last, so start-up (listing shards, creating and taking
     // leases) is left out and only the reading throughput is compared.
-    private static async Task<double> BareLoopAsync(KinesisClient kinesis, string stream, int records, int page)
+    internal static async Task<double> BareLoopAsync(KinesisClient kinesis, string stream, int records, int page)
     {
         Stopwatch? clock = null;
         IReadOnlyList<KinesisShard> shards = await kinesis.ListAllShardsAsync(stream);
@@ -109,7 +115,7 @@ internal static class KinesisReadComparison
         return records / clock!.Elapsed.TotalSeconds;
     }
 
-    private static async Task<double> StreamLanesAsync(AwsClientOptions aws, Uri dynamoDbUrl, string stream, int records, int page)
+    internal static async Task<double> StreamLanesAsync(AwsClientOptions aws, Uri dynamoDbUrl, string stream, int records, int page, KinesisReadMode mode = KinesisReadMode.Polling)
     {
         HostApplicationBuilder builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
         builder.Services.AddStreamConsumer<NoOpKinesisHandler>("bench", options => options.MaxConcurrentHandlers = 64)
@@ -121,8 +127,8 @@ internal static class KinesisReadComparison
                 kinesis.MaxRecordsPerRead = page;
                 kinesis.MinTimeBetweenReads = TimeSpan.Zero;
                 kinesis.IdleTimeBetweenReads = TimeSpan.FromMilliseconds(10);
+                kinesis.ReadMode = mode;
             })
-            .UseInMemoryCheckpoints()
             .UseDeadLetterSink(new InMemoryDeadLetterSink());
         using IHost host = builder.Build();
         await host.StartAsync();
@@ -149,10 +155,10 @@ internal static class KinesisReadComparison
         return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[(sorted.Count / 2) - 1] + sorted[sorted.Count / 2]) / 2;
     }
 
-    private static int Option(string[] args, string name, int fallback)
+    internal static int Option(string[] args, string name, int fallback)
         => OptionText(args, name) is { } text ? int.Parse(text, CultureInfo.InvariantCulture) : fallback;
 
-    private static string? OptionText(string[] args, string name)
+    internal static string? OptionText(string[] args, string name)
     {
         int index = Array.IndexOf(args, name);
         return index >= 0 && index + 1 < args.Length ? args[index + 1] : null;
