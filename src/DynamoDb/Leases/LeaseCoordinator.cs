@@ -21,7 +21,7 @@ namespace StreamLanes.DynamoDb;
 /// </remarks>
 internal sealed partial class LeaseCoordinator : IAsyncDisposable
 {
-    private readonly DynamoDbLeaseTable _table;
+    private readonly ILeaseTable _table;
     private readonly DynamoDbLeaseOptions _options;
     private readonly Func<CancellationToken, Task<IReadOnlyList<ShardDescriptor>>> _listShards;
     private readonly string _initialCheckpoint;
@@ -39,7 +39,7 @@ internal sealed partial class LeaseCoordinator : IAsyncDisposable
     private int _disposed;
 
     public LeaseCoordinator(
-        DynamoDbLeaseTable table,
+        ILeaseTable table,
         DynamoDbLeaseOptions options,
         Func<CancellationToken, Task<IReadOnlyList<ShardDescriptor>>> listShards,
         string initialCheckpoint,
