@@ -54,5 +54,7 @@ public sealed class KinesisSourceContractTests(KinesisAndDynamoDbFixture emulato
             var source = new KinesisSource(options, new KinesisClient(options.Aws), emulators.DynamoDb.CreateDynamoDbClient(), TimeProvider.System, NullLogger.Instance);
             return new ContractSource(source, source.DisposeAsync);
         }
+
+        protected override void Release() => client.Dispose();
     }
 }

@@ -24,7 +24,7 @@ public abstract class StreamSourceContract
         string[] keys = [.. Enumerable.Range(0, 60).Select(i => $"key-{i % 7}")];
         await stream.PutAsync(keys);
 
-        var host = new RecordingSourceHost();
+        var host = new RecordingSourceHost(stream.PayloadOf);
         await using (ContractSource source = stream.CreateSource("worker-1"))
         {
             await source.Source.StartAsync(host, default);
@@ -50,7 +50,7 @@ public abstract class StreamSourceContract
         string[] keys = [.. Enumerable.Range(0, 20).Select(i => $"key-{i % 5}")];
         await stream.PutAsync(keys);
 
-        var first = new RecordingSourceHost();
+        var first = new RecordingSourceHost(stream.PayloadOf);
         await using (ContractSource source = stream.CreateSource("worker-1"))
         {
             await source.Source.StartAsync(first, default);
@@ -61,7 +61,7 @@ public abstract class StreamSourceContract
 
         // Nothing was checkpointed (the host never completes records): the next source reads everything again,
         // from shards the first one gave up, without waiting for any lease to expire.
-        var second = new RecordingSourceHost(first.Checkpoints);
+        var second = new RecordingSourceHost(stream.PayloadOf, first.Checkpoints);
         await using (ContractSource source = stream.CreateSource("worker-2"))
         {
             await source.Source.StartAsync(second, default);
@@ -91,7 +91,19 @@ public abstract class StreamSourceContract
 
         public abstract ContractSource CreateSource(string workerId);
 
-        public virtual ValueTask DisposeAsync() => ValueTask.CompletedTask;
+        /// <summary>The payload <see cref="PutAsync"/> wrote, as the source delivers it (by default the record's bytes).</summary>
+        public virtual string PayloadOf(StreamRecord record) => Encoding.UTF8.GetString(record.Data.Span);
+
+        public ValueTask DisposeAsync()
+        {
+            Release();
+            return ValueTask.CompletedTask;
+        }
+
+        /// <summary>Disposes the stream's own clients.</summary>
+        protected virtual void Release()
+        {
+        }
     }
 
     /// <summary>A source under test and what disposes it.</summary>
@@ -103,7 +115,7 @@ public abstract class StreamSourceContract
     }
 
     /// <summary>The engine's side, recording what the source hands it.</summary>
-    internal sealed class RecordingSourceHost(ConcurrentDictionary<string, SequenceNumber>? checkpoints = null) : ISourceHost
+    internal sealed class RecordingSourceHost(Func<StreamRecord, string> payloadOf, ConcurrentDictionary<string, SequenceNumber>? checkpoints = null) : ISourceHost
     {
         private readonly ConcurrentQueue<string> _violations = new();
         private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -113,7 +125,7 @@ public abstract class StreamSourceContract
 
         public ConcurrentDictionary<string, RecordingProcessor> Processors { get; } = new(StringComparer.Ordinal);
 
-        public IEnumerable<string> Payloads => Processors.Values.SelectMany(p => p.Records).Select(r => Encoding.UTF8.GetString(r.Data.Span));
+        public IEnumerable<string> Payloads => Processors.Values.SelectMany(p => p.Records).Select(payloadOf);
 
         public string ConsumerName => "contract";
 
