@@ -9,7 +9,7 @@ namespace StreamLanes.DynamoDb;
 /// and is conditional on the counter (and owner) the writer last saw, so a worker acting on a stale view fails
 /// instead of overwriting (KCL's protocol).
 /// </summary>
-internal sealed class DynamoDbLeaseTable(IAmazonDynamoDB dynamoDb, string tableName)
+internal sealed class DynamoDbLeaseTable(IAmazonDynamoDB dynamoDb, string tableName) : ILeaseTable
 {
     public string TableName => tableName;
 

@@ -8,14 +8,14 @@ namespace StreamLanes.DynamoDb;
 /// </summary>
 internal sealed class HeldLease : IShardCheckpointer, IDisposable
 {
-    private readonly DynamoDbLeaseTable _table;
+    private readonly ILeaseTable _table;
     private readonly SemaphoreSlim _writes = new(1, 1);
     private Lease _lease;
     private volatile bool _lost;
     private bool _uncertain;
     private IReadOnlyList<string>? _childShardIds;
 
-    public HeldLease(DynamoDbLeaseTable table, Lease lease, long acquiredTimestamp)
+    public HeldLease(ILeaseTable table, Lease lease, long acquiredTimestamp)
     {
         _table = table;
         _lease = lease;

@@ -6,58 +6,62 @@ using StreamLanes.Checkpointing;
 namespace StreamLanes.DynamoDb;
 
 /// <summary>
-/// Shares a stream's shards among workers through the lease table, the way the Kinesis Client Library does: renew
-/// held leases every third of the failover time, take expired or unowned ones, steal one at a time from the most
-/// loaded worker until the counts are even, create leases for new shards, and never take a child shard's lease
-/// before all its parents reached <c>SHARD_END</c>.
+/// Shares a stream's shards among workers through the lease table, the way the Kinesis Client Library does, by
+/// composing one part per verb: the <see cref="LeaseRenewer"/> renews held leases every third of the failover time,
+/// the <see cref="LeaseTaker"/> takes expired or unowned ones and steals one at a time from the most loaded worker
+/// until the counts are even, and the <see cref="ShardSyncer"/> creates leases for new shards, parents first. This type
+/// owns the held leases, the round loop and the lifecycle.
 /// </summary>
 /// <remarks>
-/// Expiry is judged by observation, not by comparing clocks: a lease whose counter has not changed for the failover
-/// time, by this worker's clock, is expired. A worker that could not renew a lease for two thirds of the failover
-/// time gives it up itself, so it has stopped before any other worker can take it. A stolen lease starts being
-/// processed only after one renew interval, by when its previous owner's renewal has failed and it has stopped.
-/// A lease that still names this worker's id but was taken by an earlier run of it (a restart with a stable id) is
-/// taken back at once, which fences that run, and read after one failover time (see <see cref="TakeRoundAsync"/>).
+/// A worker that could not renew a lease for two thirds of the failover time gives it up itself, so it has stopped
+/// before any other worker can take it. A lease that still names this worker's id but was taken by an earlier run of
+/// it (a restart with a stable id) is taken back at once, which fences that run, and read after one failover time
+/// (see <see cref="LeaseTaker.TakeRoundAsync"/>).
 /// </remarks>
-internal sealed partial class LeaseCoordinator : IAsyncDisposable
+internal sealed class LeaseCoordinator : IAsyncDisposable
 {
-    private readonly DynamoDbLeaseTable _table;
+    private readonly ILeaseTable _table;
     private readonly DynamoDbLeaseOptions _options;
-    private readonly Func<CancellationToken, Task<IReadOnlyList<ShardDescriptor>>> _listShards;
-    private readonly string _initialCheckpoint;
-    private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly ILeaseListener _listener;
     private readonly ConcurrentDictionary<string, HeldLease> _held = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, (long Counter, long Since)> _observed = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stop = new();
-    private readonly List<Task> _delayedStarts = [];
+    private readonly LeaseRenewer _renewer;
+    private readonly LeaseTaker _taker;
+    private readonly ShardSyncer _syncer;
+    private readonly TimeProvider _time;
     private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Task? _loop;
-    private volatile bool _taking = true;
-    private long _lastShardSync;
     private int _disposed;
 
+    /// <param name="table">The lease table.</param>
+    /// <param name="options">The lease options (worker id, failover time, limits).</param>
+    /// <param name="listShards">Lists the stream's shards for the shard sync.</param>
+    /// <param name="initialCheckpoint">The checkpoint a new shard without parents starts with.</param>
+    /// <param name="listener">Starts and stops shards as leases are gained and lost.</param>
+    /// <param name="timeProvider">The clock of every round, delay and expiry.</param>
+    /// <param name="logger">The lease log.</param>
+    /// <param name="random">Orders the candidates of a take (default <see cref="Random.Shared"/>); a seeded one makes rounds repeatable.</param>
     public LeaseCoordinator(
-        DynamoDbLeaseTable table,
+        ILeaseTable table,
         DynamoDbLeaseOptions options,
         Func<CancellationToken, Task<IReadOnlyList<ShardDescriptor>>> listShards,
         string initialCheckpoint,
         ILeaseListener listener,
         TimeProvider timeProvider,
-        ILogger logger)
+        ILogger logger,
+        Random? random = null)
     {
         _table = table;
         _options = options;
-        _listShards = listShards;
-        _initialCheckpoint = initialCheckpoint;
-        _listener = listener;
         _time = timeProvider;
         _logger = logger;
 
         // Ordered by start time first, so that of two runs with one worker id the later one wins; the random part
         // tells apart runs started in the same tick.
         Incarnation = string.Create(CultureInfo.InvariantCulture, $"{timeProvider.GetUtcNow().UtcTicks:D19}-{Guid.NewGuid():N}");
+        _renewer = new LeaseRenewer(table, _held, options.WorkerId, options.FailoverTime, listener, timeProvider, logger);
+        _taker = new LeaseTaker(table, _held, options, Incarnation, listener, timeProvider, random ?? Random.Shared, logger, _stop.Token);
+        _syncer = new ShardSyncer(table, listShards, initialCheckpoint, timeProvider, logger);
     }
 
     public string WorkerId => _options.WorkerId;
@@ -65,7 +69,7 @@ internal sealed partial class LeaseCoordinator : IAsyncDisposable
     /// <summary>This run of the worker, written with every lease it takes (<see cref="Lease.OwnerIncarnation"/>).</summary>
     public string Incarnation { get; }
 
-    public TimeSpan RenewInterval => _options.FailoverTime / 3;
+    public TimeSpan RenewInterval => _renewer.RenewInterval;
 
     public IReadOnlyCollection<string> HeldShardIds => [.. _held.Keys];
 
@@ -78,10 +82,23 @@ internal sealed partial class LeaseCoordinator : IAsyncDisposable
     }
 
     /// <summary>Stops taking new leases (graceful stop has begun); held ones are still renewed.</summary>
-    public void StopTaking() => _taking = false;
+    public void StopTaking() => _taker.Taking = false;
 
     /// <summary>Runs a take round now rather than at the next tick (a shard ended: its children may start).</summary>
     public void RequestTakeRound() => Volatile.Read(ref _wake).TrySetResult();
+
+    /// <summary>One renew round (see <see cref="LeaseRenewer.RenewRoundAsync"/>); public so tests can drive rounds deterministically.</summary>
+    public Task RenewRoundAsync(CancellationToken cancellationToken) => _renewer.RenewRoundAsync(cancellationToken);
+
+    /// <summary>One take round (see <see cref="LeaseTaker.TakeRoundAsync"/>); public so tests can drive rounds deterministically.</summary>
+    public Task TakeRoundAsync(CancellationToken cancellationToken) => _taker.TakeRoundAsync(cancellationToken);
+
+    /// <summary>Creates the leases of new shards, parents first (see <see cref="ShardSyncer.SyncShardsAsync"/>).</summary>
+    public Task SyncShardsAsync(CancellationToken cancellationToken) => _syncer.SyncShardsAsync(cancellationToken);
+
+    /// <summary>Creates the leases of an ended shard's children (see <see cref="ShardSyncer.CreateChildLeasesAsync"/>).</summary>
+    public Task CreateChildLeasesAsync(string parentShardId, IReadOnlyList<ShardDescriptor> children, CancellationToken cancellationToken)
+        => _syncer.CreateChildLeasesAsync(parentShardId, children, cancellationToken);
 
     /// <summary>
     /// After a shard's <c>SHARD_END</c> checkpoint: gives the lease up (it ends with no owner), creates the leases of
@@ -95,7 +112,7 @@ internal sealed partial class LeaseCoordinator : IAsyncDisposable
     {
         if (_held.TryRemove(new KeyValuePair<string, HeldLease>(lease.ShardId, lease)))
         {
-            await ReleaseAsync(lease, cancellationToken).ConfigureAwait(false);
+            await _renewer.ReleaseAsync(lease, cancellationToken).ConfigureAwait(false);
         }
 
         if (!childrenKnown)
@@ -119,14 +136,14 @@ internal sealed partial class LeaseCoordinator : IAsyncDisposable
     /// <summary>Stops renewing and releases every held lease, so other workers take them over at once.</summary>
     public async Task ReleaseAllAsync(CancellationToken cancellationToken)
     {
-        _taking = false;
+        _taker.Taking = false;
         await _stop.CancelAsync().ConfigureAwait(false);
         if (_loop is not null)
         {
             await _loop.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
 
-        await Task.WhenAll(_held.Values.Select(lease => ReleaseAsync(lease, cancellationToken))).ConfigureAwait(false);
+        await Task.WhenAll(_held.Values.Select(lease => _renewer.ReleaseAsync(lease, cancellationToken))).ConfigureAwait(false);
         _held.Clear();
     }
 
@@ -143,44 +160,8 @@ internal sealed partial class LeaseCoordinator : IAsyncDisposable
             await _loop.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
 
-        Task[] starts;
-        lock (_delayedStarts)
-        {
-            starts = [.. _delayedStarts];
-        }
-
-        await Task.WhenAll(starts).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        await _taker.WhenDelayedStartsEndAsync().ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         _stop.Dispose();
-    }
-
-    /// <summary>One renew-or-take step; public so tests can drive rounds deterministically.</summary>
-    public async Task RenewRoundAsync(CancellationToken cancellationToken)
-    {
-        long now = _time.GetTimestamp();
-        TimeSpan giveUpAfter = _options.FailoverTime - RenewInterval;
-        await Task.WhenAll(_held.Values.Select(async lease =>
-        {
-            if (_time.GetElapsedTime(lease.LastRenewedTimestamp, now) > giveUpAfter)
-            {
-                await LoseAsync(lease, $"not renewed for {giveUpAfter}; giving it up before another worker can take it").ConfigureAwait(false);
-                return;
-            }
-
-            try
-            {
-                await lease.RenewAsync(now, cancellationToken).ConfigureAwait(false);
-            }
-            catch (CheckpointFencedException)
-            {
-                await LoseAsync(lease, "another worker took it").ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
-            {
-                // Transient (throttling, network): the next round retries, and the elapsed-time check above gives the
-                // lease up if renewals keep failing.
-                LeaseLog.RoundFailed(_logger, ex, WorkerId, _table.TableName);
-            }
-        })).ConfigureAwait(false);
     }
 
     private async Task LoopAsync(CancellationToken cancellationToken)
@@ -219,9 +200,9 @@ internal sealed partial class LeaseCoordinator : IAsyncDisposable
                         await RenewRoundAsync(cancellationToken).ConfigureAwait(false);
                     }
 
-                    if (_taking)
+                    if (_taker.Taking)
                     {
-                        if (_time.GetElapsedTime(_lastShardSync) >= _options.ShardSyncInterval)
+                        if (_time.GetElapsedTime(_syncer.LastSyncTimestamp) >= _options.ShardSyncInterval)
                         {
                             await SyncShardsAsync(cancellationToken).ConfigureAwait(false);
                         }
@@ -237,54 +218,6 @@ internal sealed partial class LeaseCoordinator : IAsyncDisposable
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-        }
-    }
-
-    private async Task StartLaterAsync(HeldLease lease, TimeSpan delay, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
-            if (!lease.IsLost && _held.ContainsKey(lease.ShardId))
-            {
-                await _listener.OnLeaseAcquiredAsync(lease, cancellationToken).ConfigureAwait(false);
-            }
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-        }
-        catch (Exception ex)
-        {
-            LeaseLog.RoundFailed(_logger, ex, WorkerId, _table.TableName);
-        }
-    }
-
-    private async Task LoseAsync(HeldLease lease, string reason)
-    {
-        if (_held.TryRemove(new KeyValuePair<string, HeldLease>(lease.ShardId, lease)))
-        {
-            lease.MarkLost();
-            LeaseLog.LeaseLost(_logger, WorkerId, lease.ShardId, reason);
-            await _listener.OnLeaseLostAsync(lease).ConfigureAwait(false);
-        }
-    }
-
-    private async Task ReleaseAsync(HeldLease lease, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await lease.ReleaseAsync(cancellationToken).ConfigureAwait(false);
-            lease.MarkLost();
-            LeaseLog.LeaseReleased(_logger, WorkerId, lease.ShardId);
-        }
-        catch (CheckpointFencedException)
-        {
-            // Stolen or taken over since this worker's last renewal: nothing left to give up.
-            LeaseLog.ReleaseNotNeeded(_logger, WorkerId, lease.ShardId);
-        }
-        catch (Exception ex)
-        {
-            LeaseLog.ReleaseFailed(_logger, ex, WorkerId, lease.ShardId);
         }
     }
 }

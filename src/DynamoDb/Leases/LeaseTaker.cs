@@ -1,11 +1,56 @@
+using System.Collections.Concurrent;
 using System.Globalization;
+using Microsoft.Extensions.Logging;
 using StreamLanes.Checkpointing;
 
 namespace StreamLanes.DynamoDb;
 
-/// <summary>The take round and the creation of leases for new shards.</summary>
-internal sealed partial class LeaseCoordinator
+/// <summary>
+/// Takes leases and balances them: unowned and expired leases up to an even share, leases an earlier run of this
+/// worker id left, or one stolen from the most loaded worker; never a child shard's lease before its parents ended.
+/// </summary>
+/// <remarks>
+/// Expiry is judged by observation, not by comparing clocks: a lease whose counter has not changed for the failover
+/// time, by this worker's clock, is expired. A stolen lease is handed to the listener only after one renew interval,
+/// by when its previous owner's renewal has failed and it has stopped.
+/// </remarks>
+internal sealed class LeaseTaker
 {
+    private readonly ILeaseTable _table;
+    private readonly ConcurrentDictionary<string, HeldLease> _held;
+    private readonly DynamoDbLeaseOptions _options;
+    private readonly string _incarnation;
+    private readonly ILeaseListener _listener;
+    private readonly TimeProvider _time;
+    private readonly Random _random;
+    private readonly ILogger _logger;
+    private readonly CancellationToken _stopping;
+    private readonly Dictionary<string, (long Counter, long Since)> _observed = new(StringComparer.Ordinal);
+    private readonly List<Task> _delayedStarts = [];
+    private volatile bool _taking = true;
+
+    public LeaseTaker(
+        ILeaseTable table,
+        ConcurrentDictionary<string, HeldLease> held,
+        DynamoDbLeaseOptions options,
+        string incarnation,
+        ILeaseListener listener,
+        TimeProvider time,
+        Random random,
+        ILogger logger,
+        CancellationToken stopping)
+    {
+        _table = table;
+        _held = held;
+        _options = options;
+        _incarnation = incarnation;
+        _listener = listener;
+        _time = time;
+        _random = random;
+        _logger = logger;
+        _stopping = stopping;
+    }
+
     /// <summary>How a lease that names this worker's id but is not held by this run relates to this run.</summary>
     private enum OwnRun
     {
@@ -22,9 +67,28 @@ internal sealed partial class LeaseCoordinator
         Later,
     }
 
+    private enum TakeKind
+    {
+        Free,
+        Stolen,
+        Own,
+        EarlierRun,
+    }
+
+    /// <summary>Whether take rounds still take leases (false once a graceful stop has begun).</summary>
+    public bool Taking
+    {
+        get => _taking;
+        set => _taking = value;
+    }
+
+    private string WorkerId => _options.WorkerId;
+
+    private TimeSpan RenewInterval => _options.FailoverTime / 3;
+
     /// <summary>
     /// One take round: reads the table, then takes unowned and expired leases up to an even share, leases an earlier
-    /// run of this worker left, or one stolen from the most loaded worker; public so tests can drive rounds.
+    /// run of this worker left, or one stolen from the most loaded worker.
     /// </summary>
     /// <remarks>
     /// A lease left by an earlier run of this worker id is taken at once, without waiting for expiry: the take bumps
@@ -73,7 +137,7 @@ internal sealed partial class LeaseCoordinator
 
         // This worker's own leases from an earlier run come first: they are the ones it is expected to resume.
         var toTake = active.Where(Reclaimable).Select(lease => (Lease: lease, How: RunOf(lease) == OwnRun.Same ? TakeKind.Own : TakeKind.EarlierRun))
-            .Concat(active.Where(lease => !Held(lease) && !Reclaimable(lease) && Expired(lease)).OrderBy(_ => Random.Shared.Next()).Select(lease => (Lease: lease, How: TakeKind.Free)))
+            .Concat(Shuffled(active.Where(lease => !Held(lease) && !Reclaimable(lease) && Expired(lease))).Select(lease => (Lease: lease, How: TakeKind.Free)))
             .Take(target - mine)
             .ToList();
 
@@ -84,7 +148,7 @@ internal sealed partial class LeaseCoordinator
             KeyValuePair<string, List<Lease>> mostLoaded = stealable.MaxBy(pair => pair.Value.Count);
             if (mostLoaded.Value.Count > target || mostLoaded.Value.Count > mine + 1)
             {
-                toTake = [.. mostLoaded.Value.OrderBy(_ => Random.Shared.Next())
+                toTake = [.. Shuffled(mostLoaded.Value)
                     .Take(Math.Min(_options.MaxLeasesToStealAtOneTime, target - mine))
                     .Select(lease => (Lease: lease, How: TakeKind.Stolen))];
             }
@@ -96,65 +160,25 @@ internal sealed partial class LeaseCoordinator
         }
     }
 
-    /// <summary>
-    /// At a shard's end, from the last read's <c>ChildShards</c>: creates the children's leases (parents and hash range
-    /// included) unless they exist. A merged child whose other parent has no lease yet is left to a full shard sync,
-    /// which creates parents before children, so that the child is never seen without that parent.
-    /// </summary>
-    public async Task CreateChildLeasesAsync(string parentShardId, IReadOnlyList<ShardDescriptor> children, CancellationToken cancellationToken)
+    /// <summary>Waits for the delayed hand-overs of stolen and earlier-run leases (they end when stopping is signalled).</summary>
+    public Task WhenDelayedStartsEndAsync()
     {
-        foreach (string otherParent in children.SelectMany(child => child.ParentShardIds).Where(parent => parent != parentShardId).Distinct(StringComparer.Ordinal))
+        lock (_delayedStarts)
         {
-            if (await _table.GetAsync(otherParent, cancellationToken).ConfigureAwait(false) is null)
-            {
-                await SyncShardsAsync(cancellationToken).ConfigureAwait(false);
-                return;
-            }
-        }
-
-        var created = new List<string>();
-        foreach (ShardDescriptor child in children)
-        {
-            if (await _table.CreateIfAbsentAsync(NewLease(child), cancellationToken).ConfigureAwait(false))
-            {
-                created.Add(child.ShardId);
-            }
-        }
-
-        if (created.Count > 0)
-        {
-            LeaseLog.ChildLeasesCreated(_logger, _table.TableName, parentShardId, string.Join(", ", created));
+            return Task.WhenAll([.. _delayedStarts]);
         }
     }
 
-    public async Task SyncShardsAsync(CancellationToken cancellationToken)
+    private static long StartTicks(string? incarnation)
+        => incarnation is { Length: > 19 } && long.TryParse(incarnation.AsSpan(0, 19), NumberStyles.None, CultureInfo.InvariantCulture, out long ticks) ? ticks : long.MinValue;
+
+    /// <summary>A random order (so that workers do not all go for the same lease), from the injected randomizer.</summary>
+    private List<Lease> Shuffled(IEnumerable<Lease> leases)
     {
-        IReadOnlyList<ShardDescriptor> shards = await _listShards(cancellationToken).ConfigureAwait(false);
-        IReadOnlyList<Lease> leases = await _table.ListAsync(cancellationToken).ConfigureAwait(false);
-        var known = leases.Select(lease => lease.LeaseKey).ToHashSet(StringComparer.Ordinal);
-        var created = new List<string>();
-        foreach (ShardDescriptor shard in ParentsFirst(shards).Where(shard => !known.Contains(shard.ShardId)))
+        lock (_random)
         {
-            if (await _table.CreateIfAbsentAsync(NewLease(shard), cancellationToken).ConfigureAwait(false))
-            {
-                created.Add(shard.ShardId);
-            }
+            return [.. leases.OrderBy(_ => _random.Next())];
         }
-
-        if (created.Count > 0)
-        {
-            LeaseLog.LeasesCreated(_logger, _table.TableName, string.Join(", ", created));
-        }
-
-        _lastShardSync = _time.GetTimestamp();
-    }
-
-    private enum TakeKind
-    {
-        Free,
-        Stolen,
-        Own,
-        EarlierRun,
     }
 
     private OwnRun RunOf(Lease lease)
@@ -164,23 +188,20 @@ internal sealed partial class LeaseCoordinator
             return OwnRun.None;
         }
 
-        if (lease.OwnerIncarnation == Incarnation)
+        if (lease.OwnerIncarnation == _incarnation)
         {
             return OwnRun.Same;
         }
 
-        return StartTicks(lease.OwnerIncarnation) <= StartTicks(Incarnation) ? OwnRun.Earlier : OwnRun.Later;
+        return StartTicks(lease.OwnerIncarnation) <= StartTicks(_incarnation) ? OwnRun.Earlier : OwnRun.Later;
     }
-
-    private static long StartTicks(string? incarnation)
-        => incarnation is { Length: > 19 } && long.TryParse(incarnation.AsSpan(0, 19), NumberStyles.None, CultureInfo.InvariantCulture, out long ticks) ? ticks : long.MinValue;
 
     private async Task TakeAsync(Lease lease, TakeKind how, CancellationToken cancellationToken)
     {
         Lease taken;
         try
         {
-            taken = await _table.TakeAsync(lease, WorkerId, Incarnation, cancellationToken).ConfigureAwait(false);
+            taken = await _table.TakeAsync(lease, WorkerId, _incarnation, cancellationToken).ConfigureAwait(false);
         }
         catch (LeaseLostException)
         {
@@ -209,7 +230,7 @@ internal sealed partial class LeaseCoordinator
         };
         if (delay is TimeSpan wait)
         {
-            Task start = StartLaterAsync(held, wait, _stop.Token);
+            Task start = StartLaterAsync(held, wait, _stopping);
             lock (_delayedStarts)
             {
                 _delayedStarts.RemoveAll(task => task.IsCompleted);
@@ -222,45 +243,22 @@ internal sealed partial class LeaseCoordinator
         }
     }
 
-    private Lease NewLease(ShardDescriptor shard) => new()
+    private async Task StartLaterAsync(HeldLease lease, TimeSpan delay, CancellationToken cancellationToken)
     {
-        LeaseKey = shard.ShardId,
-        // A child shard holds the records that follow its parents': it is always read from its beginning.
-        Checkpoint = shard.ParentShardIds.Count > 0 ? Lease.TrimHorizon : _initialCheckpoint,
-        ParentShardIds = shard.ParentShardIds,
-        StartingHashKey = shard.StartingHashKey,
-        EndingHashKey = shard.EndingHashKey,
-    };
-
-    /// <summary>The shards with every parent listed before its children, so a child's lease never exists without its parents'.</summary>
-    private static List<ShardDescriptor> ParentsFirst(IReadOnlyList<ShardDescriptor> shards)
-    {
-        var byId = shards.ToDictionary(shard => shard.ShardId, StringComparer.Ordinal);
-        var ordered = new List<ShardDescriptor>(shards.Count);
-        var placed = new HashSet<string>(StringComparer.Ordinal);
-        void Place(ShardDescriptor shard, int depth)
+        try
         {
-            if (depth > shards.Count || !placed.Add(shard.ShardId))
+            await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
+            if (!lease.IsLost && _held.ContainsKey(lease.ShardId))
             {
-                return;
+                await _listener.OnLeaseAcquiredAsync(lease, cancellationToken).ConfigureAwait(false);
             }
-
-            foreach (string parent in shard.ParentShardIds)
-            {
-                if (byId.TryGetValue(parent, out ShardDescriptor parentShard) && !placed.Contains(parent))
-                {
-                    Place(parentShard, depth + 1);
-                }
-            }
-
-            ordered.Add(shard);
         }
-
-        foreach (ShardDescriptor shard in shards)
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            Place(shard, 0);
         }
-
-        return ordered;
+        catch (Exception ex)
+        {
+            LeaseLog.RoundFailed(_logger, ex, WorkerId, _table.TableName);
+        }
     }
 }

@@ -1,0 +1,46 @@
+namespace StreamLanes.Checkpointing;
+
+/// <summary>
+/// The lease table's reads and conditional writes, as the lease coordinator and a held lease use them. Every write
+/// that changes a lease increments its counter and is conditional on the counter (and, except for a take, the owner)
+/// the writer last saw, so that a worker acting on a stale view fails with <see cref="LeaseLostException"/> instead of
+/// overwriting (KCL's protocol). Each method returns the lease as written.
+/// </summary>
+internal interface ILeaseTable
+{
+    /// <summary>The table's name, for logs and messages.</summary>
+    string TableName { get; }
+
+    /// <summary>Waits until the table exists and is usable, creating it first when <paramref name="create"/> is set.</summary>
+    Task EnsureExistsAsync(bool create, CancellationToken cancellationToken);
+
+    /// <summary>Every lease, read consistently.</summary>
+    Task<IReadOnlyList<Lease>> ListAsync(CancellationToken cancellationToken);
+
+    /// <summary>One lease, read consistently, or null when it does not exist.</summary>
+    Task<Lease?> GetAsync(string leaseKey, CancellationToken cancellationToken);
+
+    /// <summary>Creates a lease for a new shard (no owner, counter 0) unless one exists.</summary>
+    /// <returns>Whether this call created it.</returns>
+    Task<bool> CreateIfAbsentAsync(Lease lease, CancellationToken cancellationToken);
+
+    /// <summary>Bumps the counter if the lease still has the owner and counter of <paramref name="held"/>.</summary>
+    Task<Lease> RenewAsync(Lease held, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Makes <paramref name="newOwner"/> (in run <paramref name="incarnation"/>) the owner if nobody wrote the lease
+    /// since <paramref name="seen"/> was read; the counter bump fences whoever held it. The owner-switch count moves
+    /// only when another owner held it.
+    /// </summary>
+    Task<Lease> TakeAsync(Lease seen, string newOwner, string incarnation, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Writes the checkpoint if the lease still has the owner and counter of <paramref name="held"/>, resetting the
+    /// owner-switch count and any pending checkpoint; with <c>SHARD_END</c>, <paramref name="childShardIds"/> (when
+    /// given) are written too.
+    /// </summary>
+    Task<Lease> CheckpointAsync(Lease held, SequenceNumber position, IReadOnlyList<string>? childShardIds, CancellationToken cancellationToken);
+
+    /// <summary>Removes the owner (and incarnation) if the lease still has the owner and counter of <paramref name="held"/>.</summary>
+    Task<Lease> ReleaseAsync(Lease held, CancellationToken cancellationToken);
+}

@@ -1,0 +1,99 @@
+namespace StreamLanes.Checkpointing;
+
+/// <summary>
+/// A lease table in memory with the DynamoDB table's semantics (see <see cref="ILeaseTable"/>): conditional writes on
+/// owner and counter, the incarnation attribute, owner switches, children written with <c>SHARD_END</c>. Shared by
+/// the workers of one process (tests, single-process use); thread-safe under one lock.
+/// </summary>
+internal sealed class InMemoryLeaseTable(string tableName = "in-memory") : ILeaseTable
+{
+    private readonly Dictionary<string, Lease> _leases = new(StringComparer.Ordinal);
+    private readonly Lock _lock = new();
+
+    public string TableName => tableName;
+
+    public Task EnsureExistsAsync(bool create, CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task<IReadOnlyList<Lease>> ListAsync(CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_lock)
+        {
+            return Task.FromResult<IReadOnlyList<Lease>>([.. _leases.Values.OrderBy(lease => lease.LeaseKey, StringComparer.Ordinal)]);
+        }
+    }
+
+    public Task<Lease?> GetAsync(string leaseKey, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_lock)
+        {
+            return Task.FromResult(_leases.GetValueOrDefault(leaseKey));
+        }
+    }
+
+    public Task<bool> CreateIfAbsentAsync(Lease lease, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        ArgumentNullException.ThrowIfNull(lease);
+        lock (_lock)
+        {
+            // As the DynamoDB table's item for a new lease: no owner, counter 0, only the creation's attributes.
+            return Task.FromResult(_leases.TryAdd(lease.LeaseKey, new Lease
+            {
+                LeaseKey = lease.LeaseKey,
+                Checkpoint = lease.Checkpoint,
+                CheckpointSubSequence = lease.CheckpointSubSequence,
+                ParentShardIds = [.. lease.ParentShardIds],
+                StartingHashKey = lease.StartingHashKey is { Length: > 0 } && lease.EndingHashKey is { Length: > 0 } ? lease.StartingHashKey : null,
+                EndingHashKey = lease.StartingHashKey is { Length: > 0 } && lease.EndingHashKey is { Length: > 0 } ? lease.EndingHashKey : null,
+            }));
+        }
+    }
+
+    public Task<Lease> RenewAsync(Lease held, CancellationToken cancellationToken)
+        => UpdateAsync(held, ownerMustMatch: true, stored => stored with { Counter = stored.Counter + 1 }, cancellationToken);
+
+    public Task<Lease> TakeAsync(Lease seen, string newOwner, string incarnation, CancellationToken cancellationToken)
+        => UpdateAsync(seen, ownerMustMatch: false, stored => stored with
+        {
+            Owner = newOwner,
+            OwnerIncarnation = incarnation,
+            Counter = stored.Counter + 1,
+            OwnerSwitchesSinceCheckpoint = stored.OwnerSwitchesSinceCheckpoint + (stored.Owner is not null && stored.Owner != newOwner ? 1 : 0),
+        }, cancellationToken);
+
+    public Task<Lease> CheckpointAsync(Lease held, SequenceNumber position, IReadOnlyList<string>? childShardIds, CancellationToken cancellationToken)
+        => UpdateAsync(held, ownerMustMatch: true, stored => stored with
+        {
+            Counter = stored.Counter + 1,
+            Checkpoint = position.Value!,
+            CheckpointSubSequence = position.SubSequence,
+            OwnerSwitchesSinceCheckpoint = 0,
+            PendingCheckpoint = null,
+            PendingCheckpointSubSequence = 0,
+            ChildShardIds = position.IsShardEnd && childShardIds is { Count: > 0 } ? [.. childShardIds] : stored.ChildShardIds,
+        }, cancellationToken);
+
+    public Task<Lease> ReleaseAsync(Lease held, CancellationToken cancellationToken)
+        => UpdateAsync(held, ownerMustMatch: true, stored => stored with { Owner = null, OwnerIncarnation = null, Counter = stored.Counter + 1 }, cancellationToken);
+
+    private Task<Lease> UpdateAsync(Lease lease, bool ownerMustMatch, Func<Lease, Lease> update, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        ArgumentNullException.ThrowIfNull(lease);
+        lock (_lock)
+        {
+            if (!_leases.TryGetValue(lease.LeaseKey, out Lease? stored)
+                || stored.Counter != lease.Counter
+                || (ownerMustMatch && stored.Owner != lease.Owner))
+            {
+                throw new LeaseLostException($"Lease '{lease.LeaseKey}' in table '{tableName}' changed since counter {lease.Counter} (owner '{lease.Owner}'): another worker holds or took it.");
+            }
+
+            Lease written = update(stored);
+            _leases[lease.LeaseKey] = written;
+            return Task.FromResult(written);
+        }
+    }
+}
