@@ -91,3 +91,57 @@ public sealed class AwsServiceClientsTests
         Assert.Null(AwsServiceClients.DynamoDbServiceUrl(services, null));
     }
 }
+
+/// <summary>The S3 claim check built in DI uses the user's registered <see cref="Amazon.S3.IAmazonS3"/> and leaves it alone.</summary>
+public sealed class S3ClaimCheckClientFromDiTests
+{
+    [Fact]
+    public async Task A_registered_IAmazonS3_is_used_and_not_disposed_with_the_container()
+    {
+        using var registered = new TrackingS3Client();
+        var services = new ServiceCollection();
+        services.AddSingleton<Amazon.S3.IAmazonS3>(registered);
+        services.AddStreamConsumer<NoOp>("orders").UseS3ClaimCheck("bucket");
+        var provider = services.BuildServiceProvider();
+
+        StreamLanes.S3.S3ClaimCheck? claimCheck = StreamLanes.S3.S3ClaimCheckBuilderExtensions.For(provider, "orders");
+        Assert.NotNull(claimCheck);
+        var pointer = new StreamLanes.S3.ClaimCheckPointer { Bucket = "bucket", Key = "streamlanes/dead-letters/orders/" + new string('a', 64) + ".json", Size = 1, Sha256 = new string('a', 64), DeadLetterId = "x" };
+        Exception error = await Assert.ThrowsAnyAsync<Exception>(() => claimCheck.DeleteAsync(pointer, default));
+        Assert.True(registered.Calls > 0, $"the registered S3 client was not used: {error.Message}");
+        await provider.DisposeAsync();
+
+        Assert.True(registered.Calls > 0, "the registered S3 client was not used");
+        Assert.False(registered.Disposed, "StreamLanes disposed a client it does not own");
+    }
+
+    private sealed class NoOp : IStreamHandler<string>
+    {
+        public ValueTask HandleAsync(string message, HandlerContext context) => ValueTask.CompletedTask;
+    }
+
+    private sealed class TrackingS3Client() : Amazon.S3.AmazonS3Client(new BasicAWSCredentials("a", "b"), new Amazon.S3.AmazonS3Config { ServiceURL = "http://127.0.0.1:1/", ForcePathStyle = true, MaxErrorRetry = 0 })
+    {
+        public int Calls { get; private set; }
+
+        public bool Disposed { get; private set; }
+
+        public override Task<Amazon.S3.Model.DeleteObjectResponse> DeleteObjectAsync(Amazon.S3.Model.DeleteObjectRequest request, CancellationToken cancellationToken = default)
+        {
+            Calls++;
+            return base.DeleteObjectAsync(request, cancellationToken);
+        }
+
+        public override Task<Amazon.S3.Model.DeleteObjectResponse> DeleteObjectAsync(string bucketName, string key, CancellationToken cancellationToken = default)
+        {
+            Calls++;
+            return base.DeleteObjectAsync(bucketName, key, cancellationToken);
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            Disposed = true;
+            base.Dispose(disposing);
+        }
+    }
+}
