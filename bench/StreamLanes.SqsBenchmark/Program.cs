@@ -4,6 +4,8 @@
 // (fauxqs by default), one after the other, several rounds each; prints a Markdown table.
 //
 //   dotnet run -c Release --project bench/StreamLanes.SqsBenchmark [-- --rounds 3 --url http://127.0.0.1:4566]
+//
+// With --mode throughput: the SQS source's throughput against a bare AWSSDK.SQS loop (see Throughput.cs).
 using System.Diagnostics;
 using System.Globalization;
 using Amazon.Runtime;
@@ -14,6 +16,9 @@ using StreamLanes.Aws;
 using StreamLanes.Sinks;
 
 int rounds = 3;
+int messages = 3000;
+int receivers = 2;
+string mode = "poison";
 var url = new Uri(Environment.GetEnvironmentVariable("STREAMLANES_SQS_URL") ?? "http://127.0.0.1:4566");
 for (int i = 0; i < args.Length - 1; i++)
 {
@@ -25,6 +30,24 @@ for (int i = 0; i < args.Length - 1; i++)
     {
         url = new Uri(args[i + 1]);
     }
+    else if (args[i] == "--mode")
+    {
+        mode = args[i + 1];
+    }
+    else if (args[i] == "--messages")
+    {
+        messages = int.Parse(args[i + 1], CultureInfo.InvariantCulture);
+    }
+    else if (args[i] == "--receivers")
+    {
+        receivers = int.Parse(args[i + 1], CultureInfo.InvariantCulture);
+    }
+}
+
+if (mode == "throughput")
+{
+    await ThroughputBenchmark.RunAsync(url, rounds, messages, receivers);
+    return;
 }
 
 const int MaxReceiveCount = 3;

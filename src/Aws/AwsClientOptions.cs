@@ -58,14 +58,16 @@ public sealed class AwsClientOptions
 
     /// <summary>
     /// How many times a request is retried after a throttling error, a 5xx response, a network error or a
-    /// per-attempt timeout. Validation, not-found and access-denied errors are never retried. Default: 3.
+    /// per-attempt timeout. Validation, not-found and access-denied errors are never retried. For SQS it is the SDK
+    /// client's <c>MaxErrorRetry</c> (standard retry mode). Default: 3.
     /// </summary>
     [Range(0, 20)]
     public int MaxTransportRetries { get; set; } = 3;
 
     /// <summary>
     /// The base of the exponential back-off between transport retries; each delay is drawn uniformly from
-    /// zero to <c>min(MaxRetryDelay, BaseRetryDelay * 2^retry)</c> ("full jitter"). Default: 100 ms.
+    /// zero to <c>min(MaxRetryDelay, BaseRetryDelay * 2^retry)</c> ("full jitter"). Not used by SQS, whose SDK client
+    /// applies its own standard back-off. Default: 100 ms.
     /// </summary>
     [Range(typeof(TimeSpan), "00:00:00", "00:10:00")]
     public TimeSpan BaseRetryDelay { get; set; } = TimeSpan.FromMilliseconds(100);
@@ -75,7 +77,7 @@ public sealed class AwsClientOptions
     public TimeSpan MaxRetryDelay { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
-    /// The timeout of a single attempt. A long-polling SQS ReceiveMessage gets its wait time on top of it.
+    /// The timeout of a single attempt. An SQS client StreamLanes builds gets 20 s on top of it (the longest long poll).
     /// Default: 30 seconds.
     /// </summary>
     [Range(typeof(TimeSpan), "00:00:00.001", "01:00:00")]

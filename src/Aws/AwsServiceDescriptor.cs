@@ -15,9 +15,6 @@ internal sealed record AwsServiceDescriptor(string Name, string SigningName, str
     public static readonly AwsServiceDescriptor DynamoDbStreams =
         new("DynamoDBStreams", "dynamodb", "DynamoDBStreams_20120810", "application/x-amz-json-1.0", "streams.dynamodb");
 
-    public static readonly AwsServiceDescriptor Sqs =
-        new("SQS", "sqs", "AmazonSQS", "application/x-amz-json-1.0", "sqs");
-
     /// <summary>The configured override for this service, else the shared override, else the public regional endpoint.</summary>
     public Uri ResolveEndpoint(AwsClientOptions options, Uri? serviceOverride)
     {

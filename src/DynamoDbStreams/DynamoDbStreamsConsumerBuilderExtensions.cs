@@ -39,12 +39,13 @@ public static class DynamoDbStreamsConsumerBuilderExtensions
             var defaults = new DynamoDbStreamsSourceOptions { Stream = tableNameOrStreamArn };
             defaults.Leases.TableName = $"streamlanes-leases-{consumer}";
             DynamoDbStreamsSourceOptions options = SourceSetup.Bind(services, consumer, "DynamoDbStreams", defaults, configure, static (o, prefix) => o.Validate(prefix));
+            options.Aws = AwsServiceClients.Effective(services, options.Aws);
             TimeProvider time = SourceSetup.Time(services);
             ILoggerFactory loggers = SourceSetup.Loggers(services);
             return new DynamoDbStreamsSource(
                 options,
                 new DynamoDbStreamsClient(options.Aws, loggerFactory: loggers, timeProvider: time),
-                LeaseSetup.CreateDynamoDbClient(options.Aws, options.DynamoDbServiceUrl),
+                LeaseSetup.CreateDynamoDbClient(options.Aws, AwsServiceClients.DynamoDbServiceUrl(services, options.DynamoDbServiceUrl)),
                 time,
                 loggers.CreateLogger($"StreamLanes.Consumer.{consumer}.DynamoDbStreams"));
         });

@@ -31,12 +31,13 @@ public static class KinesisConsumerBuilderExtensions
             var defaults = new KinesisSourceOptions { StreamName = streamName };
             defaults.Leases.TableName = $"streamlanes-leases-{consumer}";
             KinesisSourceOptions options = SourceSetup.Bind(services, consumer, "Kinesis", defaults, configure, static (o, prefix) => o.Validate(prefix));
+            options.Aws = AwsServiceClients.Effective(services, options.Aws);
             TimeProvider time = SourceSetup.Time(services);
             ILoggerFactory loggers = SourceSetup.Loggers(services);
             return new KinesisSource(
                 options,
                 new KinesisClient(options.Aws, options.HttpClient, loggers, time),
-                LeaseSetup.CreateDynamoDbClient(options.Aws, options.DynamoDbServiceUrl),
+                LeaseSetup.CreateDynamoDbClient(options.Aws, AwsServiceClients.DynamoDbServiceUrl(services, options.DynamoDbServiceUrl)),
                 time,
                 loggers.CreateLogger($"StreamLanes.Consumer.{consumer}.Kinesis"));
         });

@@ -16,7 +16,9 @@ public static class S3ClaimCheckBuilderExtensions
     /// pointer; the consumer's SQS source (when it has no <c>ClaimCheck</c> of its own) loads redriven ones from there.
     /// Options are bound from <c>StreamConsumers:&lt;name&gt;:S3ClaimCheck</c> (e.g. <c>BucketName</c>, <c>KeyPrefix</c>,
     /// <c>Aws:Region</c>, <c>Aws:ServiceUrl</c>), then <paramref name="configure"/>; invalid options fail start-up naming
-    /// each option and its rule. The S3 client is created once per consumer and disposed with the host.
+    /// each option and its rule. The S3 client is the <see cref="IAmazonS3"/> registered in DI when there is one (never
+    /// disposed by StreamLanes), else one built from the registered <c>AWSOptions</c>, else from <c>Aws</c>; one built here
+    /// is created once per consumer and disposed with the host.
     /// </summary>
     /// <param name="builder">The consumer.</param>
     /// <param name="bucketName">The bucket; it must exist. Taken from configuration when <see langword="null"/>.</param>
@@ -36,8 +38,8 @@ public static class S3ClaimCheckBuilderExtensions
             }
 
             S3ClaimCheckOptions options = SourceSetup.Bind(services, consumer, Section, defaults, configure, static (o, prefix) => SourceSetup.Validate(prefix, o.Validate, o.Aws));
-            AmazonS3Client client = CreateClient(options.Aws);
-            return new ConsumerClaimCheck(client, new S3ClaimCheck(client, options));
+            var (client, owned) = AwsServiceClients.Resolve<IAmazonS3>(services, () => CreateClient(options.Aws));
+            return new ConsumerClaimCheck(owned ? client : null, new S3ClaimCheck(client, options));
         });
         return builder;
     }
@@ -64,11 +66,11 @@ public static class S3ClaimCheckBuilderExtensions
         return aws.ResolveCredentials() is { } credentials ? new AmazonS3Client(credentials, config) : new AmazonS3Client(config);
     }
 
-    /// <summary>A consumer's claim check and the S3 client it owns; the container disposes the client.</summary>
-    internal sealed class ConsumerClaimCheck(AmazonS3Client client, S3ClaimCheck claimCheck) : IDisposable
+    /// <summary>A consumer's claim check and the S3 client it owns, if any (never the user's from DI); the container disposes it.</summary>
+    internal sealed class ConsumerClaimCheck(IAmazonS3? ownedClient, S3ClaimCheck claimCheck) : IDisposable
     {
         public S3ClaimCheck ClaimCheck => claimCheck;
 
-        public void Dispose() => client.Dispose();
+        public void Dispose() => ownedClient?.Dispose();
     }
 }

@@ -38,7 +38,7 @@ public static class SqsConsumerBuilderExtensions
             ILoggerFactory loggers = SourceSetup.Loggers(services);
             return new SqsSource(
                 options,
-                new SqsClient(options.Aws, loggerFactory: loggers, timeProvider: time),
+                SqsClientFactory.Create(services, options.Aws),
                 time,
                 loggers.CreateLogger($"StreamLanes.Consumer.{consumer}.Sqs"),
                 services.GetService<IHostApplicationLifetime>()?.ApplicationStopping ?? default);

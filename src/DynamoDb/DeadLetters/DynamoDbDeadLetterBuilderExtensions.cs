@@ -1,3 +1,4 @@
+using Amazon.DynamoDBv2;
 using Microsoft.Extensions.Logging;
 using StreamLanes.Aws;
 using StreamLanes.S3;
@@ -35,14 +36,15 @@ public static class DynamoDbDeadLetterBuilderExtensions
 
             DynamoDbDeadLetterSinkOptions options = SourceSetup.Bind(services, consumer, Section, defaults, configure, static (o, prefix) => SourceSetup.Validate(prefix, o.Validate, o.Aws));
             TimeProvider time = SourceSetup.Time(services);
+            var (client, owned) = AwsServiceClients.Resolve<IAmazonDynamoDB>(services, () => LeaseSetup.CreateDynamoDbClient(options.Aws, options.Aws.ServiceUrl));
             return new DynamoDbDeadLetterSink(
-                LeaseSetup.CreateDynamoDbClient(options.Aws, options.Aws.ServiceUrl),
+                client,
                 options,
                 S3ClaimCheckBuilderExtensions.For(services, consumer),
                 time,
                 SourceSetup.Loggers(services).CreateLogger($"StreamLanes.Consumer.{consumer}.DynamoDbDeadLetters"))
             {
-                OwnsClient = true,
+                OwnsClient = owned,
             };
         });
     }

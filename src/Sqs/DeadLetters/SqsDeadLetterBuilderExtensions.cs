@@ -37,7 +37,7 @@ public static class SqsDeadLetterBuilderExtensions
             TimeProvider time = SourceSetup.Time(services);
             ILoggerFactory loggers = SourceSetup.Loggers(services);
             return new SqsDeadLetterSink(
-                new SqsClient(options.Aws, loggerFactory: loggers, timeProvider: time),
+                SqsClientFactory.Create(services, options.Aws),
                 options,
                 S3ClaimCheckBuilderExtensions.For(services, consumer),
                 time,

@@ -69,7 +69,7 @@ public sealed class SqsDeadLetterSink : IDeadLetterSink, IDeadLetterStore, IAsyn
     /// <param name="timeProvider">The clock for metrics and transport retries; <see cref="TimeProvider.System"/> when <see langword="null"/>.</param>
     /// <param name="logger">For write failures; none when <see langword="null"/>.</param>
     public SqsDeadLetterSink(SqsDeadLetterSinkOptions options, S3ClaimCheck? claimCheck = null, TimeProvider? timeProvider = null, ILogger? logger = null)
-        : this(new SqsClient((options ?? throw new ArgumentNullException(nameof(options))).Aws, timeProvider: timeProvider), options, claimCheck, timeProvider, logger)
+        : this(new SqsClient((options ?? throw new ArgumentNullException(nameof(options))).Aws), options, claimCheck, timeProvider, logger)
     {
         OwnsClient = true;
     }

@@ -83,14 +83,14 @@ public sealed class TransportRetryTests
             .ThenRespond(HttpStatusCode.InternalServerError, """{"__type":"InternalFailure"}""")
             .ThenThrow(new HttpRequestException(HttpRequestError.ConnectionError, "connection refused"))
             .ThenRespond(HttpStatusCode.BadGateway, "<html>bad gateway</html>")
-            .ThenRespond(HttpStatusCode.OK, """{"QueueUrl":"http://sqs.us-east-1.localhost:4566/000000000000/q"}""");
+            .ThenRespond(HttpStatusCode.OK, """{"Shards":[{"ShardId":"shardId-000000000000"}]}""");
         using var http = new HttpClient(handler);
         var clock = new RecordingTimeProvider(Now);
-        using var client = new SqsClient(Options(), http, null, clock, jitter: () => 1.0);
+        using var client = new KinesisClient(Options(), http, null, clock, jitter: () => 1.0);
 
-        var url = await client.GetQueueUrlAsync("q");
+        var page = await client.ListShardsAsync(new KinesisListShardsRequest { StreamName = "s" });
 
-        Assert.Equal("http://sqs.us-east-1.localhost:4566/000000000000/q", url);
+        Assert.Equal("shardId-000000000000", Assert.Single(page.Shards).ShardId);
         Assert.Equal(4, handler.Requests.Count);
         Assert.Equal(3, clock.Delays.Count);
     }
@@ -210,21 +210,5 @@ public sealed class TransportRetryTests
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => client.GetRecordsAsync("iterator", cancellationToken: cts.Token));
         Assert.Single(handler.Requests);
-    }
-
-    [Fact]
-    public async Task Sqs_requests_go_to_the_configured_endpoint_whatever_the_queue_url_host()
-    {
-        var handler = new ScriptedHandler();
-        using var http = new HttpClient(handler);
-        using var client = new SqsClient(Options(), http, null, new RecordingTimeProvider(Now));
-
-        await client.DeleteMessageAsync("http://sqs.us-east-1.localhost:4566/000000000000/q.fifo", "handle-1");
-
-        var sent = Assert.Single(handler.Requests);
-        Assert.Equal(new Uri("http://127.0.0.1:1/"), sent.Uri);
-        Assert.Equal(
-            """{"QueueUrl":"http://sqs.us-east-1.localhost:4566/000000000000/q.fifo","ReceiptHandle":"handle-1"}""",
-            sent.BodyText);
     }
 }
