@@ -138,16 +138,7 @@ internal sealed class AwsJsonTransport : IDisposable
         using (response)
         {
             var body = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
-            var exception = AwsErrorClassifier.FromResponse(
-                response.StatusCode,
-                HeaderValue(response, "x-amzn-ErrorType"),
-                HeaderValue(response, "x-amzn-query-error"),
-                HeaderValue(response, "x-amzn-RequestId") ?? HeaderValue(response, "x-amz-request-id"),
-                body,
-                _service.Name,
-                operation);
-            AwsLog.ServiceError(_logger, _service.Name, operation, exception.ErrorCode, (int)response.StatusCode, exception.Kind);
-            throw exception;
+            throw ServiceError(response, body, operation);
         }
     }
 
@@ -230,16 +221,7 @@ internal sealed class AwsJsonTransport : IDisposable
                 return body;
             }
 
-            var exception = AwsErrorClassifier.FromResponse(
-                response.StatusCode,
-                HeaderValue(response, "x-amzn-ErrorType"),
-                HeaderValue(response, "x-amzn-query-error"),
-                HeaderValue(response, "x-amzn-RequestId") ?? HeaderValue(response, "x-amz-request-id"),
-                body,
-                _service.Name,
-                operation);
-            AwsLog.ServiceError(_logger, _service.Name, operation, exception.ErrorCode, (int)response.StatusCode, exception.Kind);
-            throw exception;
+            throw ServiceError(response, body, operation);
         }
         catch (OperationCanceledException ex) when (timeoutCts.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
@@ -332,6 +314,21 @@ internal sealed class AwsJsonTransport : IDisposable
 
     /// <summary>The receive window of one subscription: what a paused shard may hold unread (4 MiB).</summary>
     internal const int EventStreamWindowBytes = 4 * 1024 * 1024;
+
+    /// <summary>The typed error for a non-success response, logged once (code, status and kind; never the body).</summary>
+    private AwsServiceException ServiceError(HttpResponseMessage response, byte[] body, string operation)
+    {
+        var exception = AwsErrorClassifier.FromResponse(
+            response.StatusCode,
+            HeaderValue(response, "x-amzn-ErrorType"),
+            HeaderValue(response, "x-amzn-query-error"),
+            HeaderValue(response, "x-amzn-RequestId") ?? HeaderValue(response, "x-amz-request-id"),
+            body,
+            _service.Name,
+            operation);
+        AwsLog.ServiceError(_logger, _service.Name, operation, exception.ErrorCode, (int)response.StatusCode, exception.Kind);
+        return exception;
+    }
 
     private static string? HeaderValue(HttpResponseMessage response, string name) =>
         response.Headers.TryGetValues(name, out var values) ? values.FirstOrDefault() : null;
