@@ -74,6 +74,18 @@ public abstract class EmulatorFixture : IAsyncLifetime
     /// <inheritdoc />
     public async Task InitializeAsync()
     {
+        await ReachAsync().ConfigureAwait(false);
+        await WarmUpAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Runs a few calls once per test process after the emulator answers, so that the first test does not pay for a
+    /// freshly started emulator's cold start (JIT, first table) inside its own time bounds.
+    /// </summary>
+    protected virtual Task WarmUpAsync() => Task.CompletedTask;
+
+    private async Task ReachAsync()
+    {
         if (await PortAnswersAsync().ConfigureAwait(false))
         {
             if (!_external)
@@ -346,6 +358,56 @@ public sealed class DynamoDbEmulatorFixture : EmulatorFixture
 
     /// <summary>A DynamoDB Streams client for the emulator.</summary>
     internal DynamoDbStreamsClient CreateStreamsClient() => new(CreateClientOptions());
+
+    private static readonly SemaphoreSlim WarmUpGate = new(1, 1);
+    private static bool _warm;
+
+    /// <summary>
+    /// A freshly started DynamoDB Local answers its first table's calls slowly for a few seconds (its JVM compiles
+    /// them): slow enough for a lease test's one-second renewals to be late. The same calls the lease table makes (a
+    /// table, conditional puts and updates, scans) are run once here first.
+    /// </summary>
+    protected override async Task WarmUpAsync()
+    {
+        await WarmUpGate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (_warm)
+            {
+                return;
+            }
+
+            using Amazon.DynamoDBv2.AmazonDynamoDBClient client = CreateDynamoDbClient();
+            string table = UniqueName("warm-up");
+            await client.CreateTableAsync(new Amazon.DynamoDBv2.Model.CreateTableRequest
+            {
+                TableName = table,
+                BillingMode = Amazon.DynamoDBv2.BillingMode.PAY_PER_REQUEST,
+                KeySchema = [new Amazon.DynamoDBv2.Model.KeySchemaElement("leaseKey", Amazon.DynamoDBv2.KeyType.HASH)],
+                AttributeDefinitions = [new Amazon.DynamoDBv2.Model.AttributeDefinition("leaseKey", Amazon.DynamoDBv2.ScalarAttributeType.S)],
+            }).ConfigureAwait(false);
+            for (int i = 0; i < 50; i++)
+            {
+                var key = new Dictionary<string, Amazon.DynamoDBv2.Model.AttributeValue> { ["leaseKey"] = new($"shard-{i % 5}") };
+                await client.UpdateItemAsync(new Amazon.DynamoDBv2.Model.UpdateItemRequest
+                {
+                    TableName = table,
+                    Key = key,
+                    UpdateExpression = "SET leaseOwner = :owner ADD leaseCounter :one",
+                    ConditionExpression = "attribute_not_exists(leaseOwner) OR leaseOwner = :owner",
+                    ExpressionAttributeValues = new() { [":owner"] = new("warm-up"), [":one"] = new() { N = "1" } },
+                }).ConfigureAwait(false);
+                await client.ScanAsync(new Amazon.DynamoDBv2.Model.ScanRequest { TableName = table, ConsistentRead = true }).ConfigureAwait(false);
+            }
+
+            await client.DeleteTableAsync(table).ConfigureAwait(false);
+            _warm = true;
+        }
+        finally
+        {
+            WarmUpGate.Release();
+        }
+    }
 }
 
 /// <summary>fauxqs (SQS, SNS, S3) on <c>http://127.0.0.1:4566</c> (or <c>STREAMLANES_SQS_URL</c>).</summary>
