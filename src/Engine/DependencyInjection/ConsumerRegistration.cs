@@ -35,6 +35,8 @@ internal sealed class ConsumerRegistration(string name, Type handlerType, Type m
 
     public Func<StreamRecord, string>? LaneKey { get; set; }
 
+    public Func<StreamRecord, System.Diagnostics.ActivityContext?>? TraceContextExtractor { get; set; }
+
     /// <summary>
     /// The configuration sections under <c>StreamConsumers:&lt;name&gt;</c> a source bound (e.g. <c>Kinesis</c>), with their
     /// options type: known keys for the start-up warning about unknown ones.

@@ -223,6 +223,22 @@ public sealed class StreamConsumerBuilder
         return this;
     }
 
+    /// <summary>
+    /// Reads the producer's trace context from a record whose source has no attributes to carry it (a Kinesis or
+    /// DynamoDB Streams payload envelope): the record's processing span links to what it returns. Without an extractor,
+    /// or when it returns null, the context comes from the record's W3C <c>traceparent</c> / <c>tracestate</c>
+    /// attributes, else from SQS's <c>AWSTraceHeader</c>. Called only while a listener samples the <c>StreamLanes</c>
+    /// activity source (and once per dead letter); an exception it throws means "no context".
+    /// </summary>
+    /// <param name="extractor">Returns the record's producer context, or null; keep it cheap, it runs for every traced record.</param>
+    /// <returns>This builder.</returns>
+    public StreamConsumerBuilder ExtractTraceContext(Func<StreamRecord, System.Diagnostics.ActivityContext?> extractor)
+    {
+        ArgumentNullException.ThrowIfNull(extractor);
+        _registration.TraceContextExtractor = extractor;
+        return this;
+    }
+
     // Escaped even though registration validates names: a path is never built from a name as it is.
     internal static string DefaultDeadLetterPath(StreamConsumerOptions options, string consumerName)
         => ConsumerNames.PathInside(Path.Combine(options.DataDirectory, "dead-letters"), $"{ConsumerNames.ToFileName(consumerName)}.jsonl");

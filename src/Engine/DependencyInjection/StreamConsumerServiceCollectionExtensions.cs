@@ -127,6 +127,7 @@ public static class StreamConsumerServiceCollectionExtensions
         runtime.ReplayPipeline = RetryPipelineFactory.Create(replayOptions, timeProvider, registration.ConfigureRetry, registration.ConfigurePipeline);
         runtime.AttemptTimeouts = RetryPipelineFactory.CreateAttemptTimeouts(options, timeProvider);
         runtime.UseMeterFactory(provider.GetService<System.Diagnostics.Metrics.IMeterFactory>());
+        runtime.Tracing.Extractor = registration.TraceContextExtractor;
         return runtime;
     }
 

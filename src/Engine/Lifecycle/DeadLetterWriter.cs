@@ -14,7 +14,8 @@ internal sealed class DeadLetterWriter(
     IDeadLetterSink sink,
     TimeProvider timeProvider,
     ILogger logger,
-    ConsumerCounters counters)
+    ConsumerCounters counters,
+    RecordTracing tracing)
 {
     public IDeadLetterSink Sink => sink;
 
@@ -27,6 +28,7 @@ internal sealed class DeadLetterWriter(
         string? parkedBehind,
         CancellationToken cancellationToken)
     {
+        (string? processing, string? producer, string? producerState) = tracing.EnvelopeContext(record);
         var envelope = new DeadLetterEnvelope
         {
             Consumer = consumer,
@@ -43,6 +45,9 @@ internal sealed class DeadLetterWriter(
             ParkedBehindSequenceNumber = parkedBehind,
             Attempts = attempts,
             DeadLetteredAt = timeProvider.GetUtcNow(),
+            ProcessingTraceParent = processing,
+            ProducerTraceParent = producer,
+            ProducerTraceState = producerState,
         };
 
         TimeSpan delay = options.SinkRetryBaseDelay;

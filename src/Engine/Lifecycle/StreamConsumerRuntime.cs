@@ -54,7 +54,8 @@ internal sealed partial class StreamConsumerRuntime : IStreamConsumer, ISourceHo
         Bounds = new BufferBounds(options.MaxBufferedRecordsPerShard, options.MaxBufferedRecords);
         Lanes = new LanePool(options.MaxBufferedRecords);
         Attempts = new RecordAttempts(name, options, invoker, pipeline, nonRetryable, timeProvider, logger, Counters);
-        _deadLetters = new DeadLetterWriter(name, options, sink, timeProvider, logger, Counters);
+        Tracing = new RecordTracing(name, Counters, timeProvider);
+        _deadLetters = new DeadLetterWriter(name, options, sink, timeProvider, logger, Counters, Tracing);
         _checkpoints = new CheckpointScheduler(name, options.CheckpointInterval, () => _shards.Values, timeProvider, logger);
         _health = new ConsumerHealth(this, options, Counters, logger);
     }
@@ -74,6 +75,9 @@ internal sealed partial class StreamConsumerRuntime : IStreamConsumer, ISourceHo
     public LanePool Lanes { get; }
 
     public RecordAttempts Attempts { get; }
+
+    /// <summary>Spans and messaging-convention metrics of record processing (inert while nobody listens).</summary>
+    public RecordTracing Tracing { get; }
 
     public CancellationToken HardStopToken => _hardStop.Token;
 
@@ -244,33 +248,45 @@ internal sealed partial class StreamConsumerRuntime : IStreamConsumer, ISourceHo
     {
         CancellationToken stopping = lane.Shard.Stopping;
         stopping.ThrowIfCancellationRequested();
-        if (_options.FailureMode == KeyFailureMode.ParkKey && _parkedKeys.TryGetValue(lane.Key, out string? parkedBehind))
+        ProcessingScope trace = Tracing.Start(record);
+        try
         {
-            await _deadLetters.WriteAsync(lane, record, DeadLetterReason.ParkedBehind, [], parkedBehind, stopping).ConfigureAwait(false);
-            return;
-        }
+            if (_options.FailureMode == KeyFailureMode.ParkKey && _parkedKeys.TryGetValue(lane.Key, out string? parkedBehind))
+            {
+                await _deadLetters.WriteAsync(lane, record, DeadLetterReason.ParkedBehind, [], parkedBehind, stopping).ConfigureAwait(false);
+                trace.DeadLettered(DeadLetterReason.ParkedBehind, []);
+                return;
+            }
 
-        if (IsTooOld(record))
-        {
-            await _deadLetters.WriteAsync(lane, record, DeadLetterReason.RecordTooOld, [], null, stopping).ConfigureAwait(false);
-            ParkIfConfigured(lane, record);
-            return;
-        }
+            if (IsTooOld(record))
+            {
+                await _deadLetters.WriteAsync(lane, record, DeadLetterReason.RecordTooOld, [], null, stopping).ConfigureAwait(false);
+                trace.DeadLettered(DeadLetterReason.RecordTooOld, []);
+                ParkIfConfigured(lane, record);
+                return;
+            }
 
-        lane.BeginRecord(record);
-        if (await Attempts.RunAsync(lane, stopping).ConfigureAwait(false))
-        {
+            lane.BeginRecord(record);
+            if (await Attempts.RunAsync(lane, stopping).ConfigureAwait(false))
+            {
+                trace.Succeeded(lane.AttemptNumber);
+                lane.EndRecord();
+                Counters.RecordHandled();
+                return;
+            }
+
+            stopping.ThrowIfCancellationRequested();
+            DeadLetterReason reason = lane.StopReason ?? (IsTooOld(record) ? DeadLetterReason.RecordTooOld : DeadLetterReason.RetriesExhausted);
+            DeadLetterAttempt[] attempts = [.. lane.Attempts];
             lane.EndRecord();
-            Counters.RecordHandled();
-            return;
+            await _deadLetters.WriteAsync(lane, record, reason, attempts, null, stopping).ConfigureAwait(false);
+            trace.DeadLettered(reason, attempts);
+            ParkIfConfigured(lane, record);
         }
-
-        stopping.ThrowIfCancellationRequested();
-        DeadLetterReason reason = lane.StopReason ?? (IsTooOld(record) ? DeadLetterReason.RecordTooOld : DeadLetterReason.RetriesExhausted);
-        DeadLetterAttempt[] attempts = [.. lane.Attempts];
-        lane.EndRecord();
-        await _deadLetters.WriteAsync(lane, record, reason, attempts, null, stopping).ConfigureAwait(false);
-        ParkIfConfigured(lane, record);
+        finally
+        {
+            Tracing.End(trace, record);
+        }
     }
 
     private bool IsTooOld(StreamRecord record)

@@ -86,8 +86,26 @@ internal sealed class ConsumerDeadLetterReplayer(StreamConsumerRuntime runtime) 
     public async ValueTask<DeadLetterReplayResult> ReplayAsync(DeadLetterEnvelope envelope, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(envelope);
-        IReadOnlyList<DeadLetterAttempt>? failed = await runtime.Attempts.ReplayAsync(ToRecord(envelope), envelope.Attempts.Count, cancellationToken).ConfigureAwait(false);
-        return failed is null ? DeadLetterReplayResult.Success : DeadLetterReplayResult.Failed(failed);
+        StreamRecord record = ToRecord(envelope);
+        ProcessingScope trace = runtime.Tracing.StartReplay(record, envelope);
+        try
+        {
+            IReadOnlyList<DeadLetterAttempt>? failed = await runtime.Attempts.ReplayAsync(record, envelope.Attempts.Count, cancellationToken).ConfigureAwait(false);
+            if (failed is null)
+            {
+                // The replay succeeded (its attempt spans carry the numbers, after the envelope's).
+                trace.Succeeded(1);
+                return DeadLetterReplayResult.Success;
+            }
+
+            // The dead letter stays (with these attempts appended): for the trace, this processing dead-lettered it again.
+            trace.DeadLettered(envelope.Reason == DeadLetterReason.ParkedBehind ? DeadLetterReason.RetriesExhausted : envelope.Reason, [.. failed]);
+            return DeadLetterReplayResult.Failed(failed);
+        }
+        finally
+        {
+            runtime.Tracing.End(trace, record);
+        }
     }
 
     public ValueTask<bool> KeyDrainedAsync(DeadLetterEnvelope lastReplayed, CancellationToken cancellationToken)

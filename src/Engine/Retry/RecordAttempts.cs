@@ -211,16 +211,19 @@ internal sealed class RecordAttempts
         await Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         long started = _timeProvider.GetTimestamp();
         AttemptTimeouts.RunningAttempt timing = AttemptTimeouts.Start(Timeouts, cancellationToken);
+        System.Diagnostics.Activity? span = RecordTracing.StartAttempt(record, attempt);
         try
         {
             await _invoker.InvokeAsync(record, new HandlerContext(_consumer, record, attempt, timing.Token)).ConfigureAwait(false);
             timing.Stop();
+            RecordTracing.EndAttempt(span, null);
             return null;
         }
         catch (Exception caught)
         {
             DateTimeOffset failedAt = _timeProvider.GetUtcNow();
             Exception ex = timing.StopAfterFailure(caught);
+            RecordTracing.EndAttempt(span, ex);
             var failure = DeadLetterAttempt.FromException(attempt, failedAt - _timeProvider.GetElapsedTime(started), failedAt, ex);
             if (lane is not null)
             {

@@ -48,10 +48,11 @@ internal sealed class ConsumerCounters(string consumer, TimeProvider timeProvide
         }
     }
 
-    public void RecordReceived()
+    public void RecordReceived(StreamRecord record)
     {
         Interlocked.Increment(ref _received);
         Instruments.RecordsReceived.Add(1, ConsumerTag);
+        RecordTracing.Consumed(Instruments, consumer, record);
     }
 
     public void RecordHandled()

@@ -61,6 +61,16 @@ internal sealed class StreamLanesInstruments
         CheckpointsSaved = meter.CreateCounter<long>("streamlanes.checkpoints.saved", "{checkpoint}", "Shard checkpoints saved.");
         MillisBehindLatest = meter.CreateGauge<long>("streamlanes.source.millis_behind_latest", "ms", "How far a Kinesis shard's reader is behind the tip of the shard (tags: consumer, shard).");
         HandlerDuration = meter.CreateHistogram<double>("streamlanes.handler.duration", "s", "Duration of each handler attempt.");
+
+        // OpenTelemetry's messaging conventions, with their attributes (messaging.system, messaging.destination.name,
+        // messaging.operation.name, messaging.consumer.group.name, error.type) instead of the consumer tag.
+        ProcessDuration = meter.CreateHistogram(
+            "messaging.process.duration",
+            "s",
+            "Duration of processing operation.",
+            tags: null,
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10] });
+        ConsumedMessages = meter.CreateCounter<long>("messaging.client.consumed.messages", "{message}", "Number of messages that were delivered to the application.");
         meter.CreateObservableGauge("streamlanes.lanes.active", () => Observe(static r => r.ActiveLaneCount), "{lane}", "Partition-key lanes holding records.");
         meter.CreateObservableGauge("streamlanes.lanes.blocked", () => Observe(static r => r.BlockedLaneCount), "{lane}", "Lanes whose head record has failed at least once and is retrying or waiting for the dead-letter sink.");
         meter.CreateObservableGauge("streamlanes.records.buffered", () => Observe(static r => r.BufferedCount), "{record}", "Records read and not yet complete.");
@@ -82,6 +92,12 @@ internal sealed class StreamLanesInstruments
     public Gauge<long> MillisBehindLatest { get; }
 
     public Histogram<double> HandlerDuration { get; }
+
+    /// <summary>The conventions' <c>messaging.process.duration</c>: a record's processing, from its first attempt to its outcome.</summary>
+    public Histogram<double> ProcessDuration { get; }
+
+    /// <summary>The conventions' <c>messaging.client.consumed.messages</c>: records read from the source.</summary>
+    public Counter<long> ConsumedMessages { get; }
 
     /// <summary>The instruments of <paramref name="factory"/>'s meter; the engine's own meter when there is no factory.</summary>
     public static StreamLanesInstruments For(IMeterFactory? factory)

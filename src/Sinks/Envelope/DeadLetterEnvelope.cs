@@ -86,6 +86,24 @@ public sealed record DeadLetterEnvelope
     /// <summary>When the record was dead-lettered.</summary>
     public required DateTimeOffset DeadLetteredAt { get; init; }
 
+    // The trace context fields are optional additions to version 1: an envelope without them (written before they
+    // existed, or while nothing traced) reads as before, and a reader that does not know them ignores them.
+
+    /// <summary>
+    /// The W3C <c>traceparent</c> of the processing span that dead-lettered the record, so that a replay or a republish
+    /// links back to it; null when the processing was not traced (no listener on the <c>StreamLanes</c> source).
+    /// </summary>
+    public string? ProcessingTraceParent { get; init; }
+
+    /// <summary>
+    /// The W3C <c>traceparent</c> of the record's producer, as the record carried it (a <c>traceparent</c> or SQS
+    /// <c>AWSTraceHeader</c> attribute, or the consumer's trace-context extractor); null when it carried none.
+    /// </summary>
+    public string? ProducerTraceParent { get; init; }
+
+    /// <summary>The W3C <c>tracestate</c> that came with <see cref="ProducerTraceParent"/>; null when none.</summary>
+    public string? ProducerTraceState { get; init; }
+
     private static bool IsValidUnicode(string value)
     {
         ReadOnlySpan<char> rest = value;

@@ -73,7 +73,18 @@ public sealed class DeadLetterRedriver
             options,
             async (envelope, ct) =>
             {
-                await target.RepublishAsync(envelope, ct).ConfigureAwait(false);
+                System.Diagnostics.Activity? span = RedriveTracing.StartRepublish(envelope);
+                try
+                {
+                    await target.RepublishAsync(envelope, ct).ConfigureAwait(false);
+                }
+                catch (Exception ex)
+                {
+                    RedriveTracing.End(span, ex);
+                    throw;
+                }
+
+                RedriveTracing.End(span, null);
                 return DeadLetterReplayResult.Success;
             },
             DeadLetterOutcome.Republished,

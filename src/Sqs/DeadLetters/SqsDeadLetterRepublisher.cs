@@ -67,13 +67,36 @@ public sealed class SqsDeadLetterRepublisher : IDeadLetterRepublisher, IDisposab
             {
                 QueueUrl = queueUrl,
                 MessageBody = body,
-                MessageAttributes = envelope.Attributes.Count == 0
+                MessageAttributes = WithTraceContext(envelope.Attributes.Count == 0
                     ? null
                     : envelope.Attributes.Where(static a => a.Value.Length > 0).Take(10)
-                        .ToDictionary(static a => a.Key, static a => new SqsMessageAttributeValue { DataType = "String", StringValue = a.Value }),
+                        .ToDictionary(static a => a.Key, static a => new SqsMessageAttributeValue { DataType = "String", StringValue = a.Value })),
                 MessageGroupId = fifo ? SqsNaming.MessageGroupFor(envelope.PartitionKey) : null,
                 MessageDeduplicationId = fifo ? SqsNaming.Hash("republish#" + envelope.Id) : null,
             },
             cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The republished message carries the republish span's <c>traceparent</c> (replacing the original producer's, which
+    /// that span links to), so that its next processing links back through the republish to the dead-lettered one.
+    /// </summary>
+    private static Dictionary<string, SqsMessageAttributeValue>? WithTraceContext(Dictionary<string, SqsMessageAttributeValue>? attributes)
+    {
+        if (RedriveTracing.CurrentPublishTraceParent() is not string traceParent)
+        {
+            return attributes;
+        }
+
+        attributes ??= new Dictionary<string, SqsMessageAttributeValue>(StringComparer.Ordinal);
+        attributes.Remove("tracestate");
+        if (!attributes.ContainsKey("traceparent") && attributes.Count >= 10)
+        {
+            // SQS takes at most 10 message attributes: the trace context is the one to give up.
+            return attributes;
+        }
+
+        attributes["traceparent"] = new SqsMessageAttributeValue { DataType = "String", StringValue = traceParent };
+        return attributes;
     }
 }
