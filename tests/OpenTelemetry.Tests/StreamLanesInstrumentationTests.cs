@@ -17,7 +17,7 @@ public sealed class StreamLanesInstrumentationTests
     private static (InMemoryStream Stream, Action<StreamConsumerBuilder> Source) NewStream()
     {
         var stream = new InMemoryStream("orders-" + Guid.NewGuid().ToString("N")[..6]);
-        return (stream, b => b.FromInMemory(stream));
+        return (stream, b => b.FromInMemory(stream).UseInMemoryCheckpoints());
     }
 
     [Fact]

@@ -104,7 +104,6 @@ public sealed class TracedConsumer : IAsyncDisposable
                 options.DrainTimeout = TimeSpan.FromSeconds(10);
                 configure?.Invoke(options);
             })
-            .UseInMemoryCheckpoints()
             .UseDeadLetterSink(sink);
         source(consumer);
         build?.Invoke(consumer);
@@ -220,11 +219,22 @@ public sealed class TracedConsumer : IAsyncDisposable
 
     public static byte[] Json(Order order) => JsonSerializer.SerializeToUtf8Bytes(order, JsonSerializerOptions.Web);
 
-    public Task StartAsync() => Host.StartAsync();
+    private bool _started;
+
+    public async Task StartAsync()
+    {
+        await Host.StartAsync();
+        _started = true;
+    }
 
     public async ValueTask DisposeAsync()
     {
-        await Host.StopAsync();
+        // A host whose start failed cannot be stopped; the start's exception is the one the test reports.
+        if (_started)
+        {
+            await Host.StopAsync();
+        }
+
         Host.Dispose();
         _tracer.Dispose();
         _meter.Dispose();
