@@ -1,7 +1,11 @@
 using System.Text.Json;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
 using StreamLanes;
 using StreamLanes.AspNetCore;
+using StreamLanes.OpenTelemetry;
 using StreamLanes.Samples.AspNetHost;
 using StreamLanes.Sinks;
 
@@ -14,6 +18,11 @@ using StreamLanes.Sinks;
 //    POST /consumers/orders/keys/c-locked/replay replays them in order and releases the key)
 // The operator's dashboard is at http://127.0.0.1:5080/streamlanes: in this sample anyone on the loopback interface
 // is the operator (see the "ops" policy below); a real app names its own policy (a role, a group claim).
+// Traces and metrics go to the console, or to an OTLP collector when OpenTelemetry:OtlpEndpoint (or the standard
+// OTEL_EXPORTER_OTLP_ENDPOINT variable) is set; Prometheus scrapes http://127.0.0.1:5080/metrics. An order posted with a
+// W3C traceparent header carries it as a record attribute, and its processing span links to it:
+//   curl -X POST 127.0.0.1:5080/orders -d '{"orderId":2,"customerId":"c-2"}' -H 'content-type: application/json' \
+//        -H 'traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
 WebApplicationBuilder builder = WebApplication.CreateBuilder(args);
 builder.Services.AddAntiforgery();
 builder.Services.AddAuthentication();
@@ -29,16 +38,51 @@ builder.Services.AddStreamConsumer<OrderHandler>("orders", options =>
     .FromInMemory(stream)
     .TreatAsNonRetryable<ArgumentException>();
 
+string? otlpEndpoint = builder.Configuration["OpenTelemetry:OtlpEndpoint"] ?? builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"];
+builder.Services.AddOpenTelemetry()
+    .ConfigureResource(resource => resource.AddService("streamlanes-aspnet-sample"))
+    .WithTracing(tracing =>
+    {
+        tracing.AddStreamLanesInstrumentation();
+        if (otlpEndpoint is null)
+        {
+            tracing.AddConsoleExporter();
+        }
+        else
+        {
+            tracing.AddOtlpExporter(otlp => otlp.Endpoint = new Uri(otlpEndpoint));
+        }
+    })
+    .WithMetrics(metrics =>
+    {
+        metrics.AddStreamLanesInstrumentation().AddPrometheusExporter();
+        if (otlpEndpoint is null)
+        {
+            metrics.AddConsoleExporter((_, reader) => reader.PeriodicExportingMetricReaderOptions.ExportIntervalMilliseconds = 30_000);
+        }
+        else
+        {
+            metrics.AddOtlpExporter(otlp => otlp.Endpoint = new Uri(otlpEndpoint));
+        }
+    });
+
 WebApplication app = builder.Build();
+
+// Prometheus' scraping endpoint (metric names and consumer, stream and queue names; never a payload), for operators only.
+app.MapPrometheusScrapingEndpoint("/metrics").RequireAuthorization("ops");
 
 // The dashboard: consumers, shards, blocked and parked keys, dead letters (payloads shown: this is a demo), and the
 // replay, release and purge actions, each confirmed after a dry run.
 app.MapStreamLanesDashboard("/streamlanes", options => options.ShowPayloads = true)
     .RequireAuthorization("ops");
 
-app.MapPost("/orders", (OrderPlaced order, InMemoryStream orders) =>
+app.MapPost("/orders", (OrderPlaced order, InMemoryStream orders, HttpRequest request) =>
 {
-    StreamRecord record = orders.Put(order.CustomerId, JsonSerializer.SerializeToUtf8Bytes(order, JsonSerializerOptions.Web));
+    // The producer's trace context travels with the record, as an SQS message attribute would carry it.
+    Dictionary<string, string>? attributes = request.Headers.TraceParent is [{ } traceParent]
+        ? new() { ["traceparent"] = traceParent }
+        : null;
+    StreamRecord record = orders.Put(order.CustomerId, JsonSerializer.SerializeToUtf8Bytes(order, JsonSerializerOptions.Web), attributes);
     return Results.Accepted(value: new { record.ShardId, record.SequenceNumber });
 });
 

@@ -26,6 +26,12 @@ internal sealed class RecordTracing(string consumer, ConsumerCounters counters, 
     [ThreadStatic]
     private static ActivityLink[]? t_oneLink;
 
+    // Span names and small numbers as objects, made once: a sampled record would otherwise allocate two name strings
+    // and box its attempt numbers (bench/RESULTS.md §14).
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, (string Process, string Attempt)> Names = new(StringComparer.Ordinal);
+    private static readonly object[] SmallNumbers = [.. Enumerable.Range(0, 33).Select(static n => (object)n)];
+    private const int MaxCachedNames = 1024;
+
     /// <summary>Reads a producer's context from a record (a payload envelope); null reads the record's attributes only.</summary>
     public Func<StreamRecord, ActivityContext?>? Extractor { get; set; }
 
@@ -104,7 +110,7 @@ internal sealed class RecordTracing(string consumer, ConsumerCounters counters, 
         if (scope.Span is Activity span)
         {
             span.SetTag("streamlanes.outcome", OutcomeName(scope.Outcome));
-            span.SetTag("streamlanes.attempts", scope.Attempts);
+            span.SetTag("streamlanes.attempts", Boxed(scope.Attempts));
             if (scope.Reason is DeadLetterReason reason)
             {
                 span.SetTag("streamlanes.dead_letter.reason", reason.ToString());
@@ -155,8 +161,8 @@ internal sealed class RecordTracing(string consumer, ConsumerCounters counters, 
         Activity? span = Source.StartActivity(AttemptOperation, ActivityKind.Internal);
         if (span is not null)
         {
-            span.DisplayName = "attempt " + record.StreamName;
-            span.SetTag("streamlanes.attempt", attempt);
+            span.DisplayName = NamesOf(record.StreamName).Attempt;
+            span.SetTag("streamlanes.attempt", Boxed(attempt));
         }
 
         return span;
@@ -212,7 +218,7 @@ internal sealed class RecordTracing(string consumer, ConsumerCounters counters, 
 
     private void Describe(Activity span, StreamRecord record)
     {
-        span.DisplayName = "process " + record.StreamName;
+        span.DisplayName = NamesOf(record.StreamName).Process;
         if (!span.IsAllDataRequested)
         {
             return;
@@ -227,8 +233,30 @@ internal sealed class RecordTracing(string consumer, ConsumerCounters counters, 
         span.SetTag("messaging.consumer.group.name", consumer);
         span.SetTag("messaging.message.body.size", record.Data.Length);
         span.SetTag("streamlanes.partition_key", SafeText.Escape(record.PartitionKey));
-        span.SetTag("streamlanes.sequence_number", record.SequenceNumber);
+        if (record.SourceKind == SourceKind.Sqs)
+        {
+            // A stream record's message id is its sequence number already; an SQS message's is its MessageId.
+            span.SetTag("streamlanes.sequence_number", record.SequenceNumber);
+        }
     }
+
+    private static (string Process, string Attempt) NamesOf(string stream)
+    {
+        if (Names.TryGetValue(stream, out (string Process, string Attempt) names))
+        {
+            return names;
+        }
+
+        names = ("process " + stream, "attempt " + stream);
+        if (Names.Count < MaxCachedNames)
+        {
+            Names.TryAdd(stream, names);
+        }
+
+        return names;
+    }
+
+    private static object Boxed(int number) => (uint)number < (uint)SmallNumbers.Length ? SmallNumbers[number] : number;
 
     private static TagList MetricTags(StreamRecord record, string consumer, string operation) => new()
     {
