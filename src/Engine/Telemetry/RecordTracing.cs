@@ -21,11 +21,6 @@ internal sealed class RecordTracing(string consumer, ConsumerCounters counters, 
 
     public static readonly ActivitySource Source = new(StreamLanesTracing.ActivitySourceName, typeof(RecordTracing).Assembly.GetName().Version?.ToString());
 
-    // Reused for the one link of a live record: StartActivity copies links into the activity before it returns, and no
-    // sampler callback starts another processing span on the same thread.
-    [ThreadStatic]
-    private static ActivityLink[]? t_oneLink;
-
     // Span names and small numbers as objects, made once: a sampled record would otherwise allocate two name strings
     // and box its attempt numbers (bench/RESULTS.md §14).
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, (string Process, string Attempt)> Names = new(StringComparer.Ordinal);
@@ -41,23 +36,22 @@ internal sealed class RecordTracing(string consumer, ConsumerCounters counters, 
         Activity? span = null;
         if (Source.HasListeners())
         {
-            ActivityContext producer = TraceContextReader.ProducerContext(record, Extractor);
-            ActivityLink[]? links = null;
-            if (producer != default)
+            // The producer's context is read only once the span exists: parsing a traceparent allocates its two ids,
+            // which a listener that samples the record out must not pay for (samplers see no links; they rarely look).
+            span = Source.StartActivity(ActivityKind.Consumer, default, null, null, default, ProcessOperation);
+            if (span is { IsAllDataRequested: true })
             {
-                links = t_oneLink ??= new ActivityLink[1];
-                links[0] = new ActivityLink(producer);
-            }
+                ActivityContext producer = TraceContextReader.ProducerContext(record, Extractor);
+                if (producer != default)
+                {
+                    span.AddLink(new ActivityLink(producer));
+                }
 
-            span = Source.StartActivity(ActivityKind.Consumer, default, null, links, default, ProcessOperation);
-            if (links is not null)
-            {
-                links[0] = default;
-            }
-
-            if (span is not null)
-            {
                 Describe(span, record);
+            }
+            else if (span is not null)
+            {
+                span.DisplayName = NamesOf(record.StreamName).Process;
             }
         }
 
