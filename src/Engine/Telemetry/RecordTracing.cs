@@ -9,7 +9,8 @@ namespace StreamLanes;
 /// </summary>
 /// <remarks>
 /// Every entry point first asks whether anyone listens (<see cref="ActivitySource.HasListeners"/>, the instrument's
-/// <c>Enabled</c>): with nobody listening a record costs two field reads and allocates nothing. The producer's context is
+/// <c>Enabled</c>): with nobody listening a record costs a few field reads and allocates nothing, and a span that a
+/// sampler drops is never described (no attribute, no link parsed). The producer's context is
 /// a link, not the parent: a record is processed long after, often in a batch with others from unrelated traces,
 /// retried and maybe replayed days later, so the processing is its own trace that points at its cause (as the
 /// messaging conventions recommend for consumers), rather than stretching the producer's trace over hours.
@@ -101,7 +102,11 @@ internal sealed class RecordTracing(string consumer, ConsumerCounters counters, 
         string? errorType = scope.Outcome is ProcessingOutcome.DeadLettered or ProcessingOutcome.Parked
             ? scope.ErrorType ?? scope.Reason?.ToString()
             : null;
-        if (scope.Span is Activity span)
+        if (scope.Span is Activity { IsAllDataRequested: false } propagationOnly)
+        {
+            propagationOnly.Dispose();
+        }
+        else if (scope.Span is Activity span)
         {
             span.SetTag("streamlanes.outcome", OutcomeName(scope.Outcome));
             span.SetTag("streamlanes.attempts", Boxed(scope.Attempts));
@@ -147,7 +152,7 @@ internal sealed class RecordTracing(string consumer, ConsumerCounters counters, 
     {
         // Under a processing span kept only to propagate its context (sampled out, e.g. OpenTelemetry's AlwaysOff), no
         // attempt span: nobody would see it, and the handler sees the processing span's context anyway.
-        if (!Source.HasListeners() || Activity.Current is not { OperationName: ProcessOperation, Recorded: true } processing || processing.Source != Source)
+        if (!Source.HasListeners() || Activity.Current is not { OperationName: ProcessOperation, IsAllDataRequested: true } processing || processing.Source != Source)
         {
             return null;
         }
