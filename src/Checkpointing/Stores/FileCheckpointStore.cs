@@ -84,9 +84,10 @@ public sealed class FileCheckpointStore : ICheckpointStore, IKeyStateCheckpointS
             {
                 [key.Shard] = new ShardEntry(position, state is { Length: > 0 } ? state : null),
             };
-            if (position.IsNone)
+            if (position.IsNone && updated[key.Shard].KeyState is null)
             {
-                // "No checkpoint" is the absence of an entry: a null sequence number on disk is refused as corrupt.
+                // "No checkpoint" is the absence of an entry (or an entry with only a key state): a null sequence
+                // number on disk is refused as corrupt.
                 updated.Remove(key.Shard);
             }
 
@@ -139,7 +140,14 @@ public sealed class FileCheckpointStore : ICheckpointStore, IKeyStateCheckpointS
 
                 foreach (JsonProperty shard in root.GetProperty("shards").EnumerateObject())
                 {
-                    shards[shard.Name] = new ShardEntry(ParsePosition(path, shard), ParseKeyState(path, shard));
+                    byte[]? keyState = ParseKeyState(path, shard);
+
+                    // Before the first checkpoint a shard may already have a key state (a key stuck or parked at its
+                    // first record): then the entry holds the state alone.
+                    SequenceNumber position = keyState is not null && !shard.Value.TryGetProperty("sequenceNumber", out _)
+                        ? SequenceNumber.None
+                        : ParsePosition(path, shard);
+                    shards[shard.Name] = new ShardEntry(position, keyState);
                 }
             }
             catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
@@ -240,8 +248,12 @@ public sealed class FileCheckpointStore : ICheckpointStore, IKeyStateCheckpointS
                     foreach ((string shard, ShardEntry entry) in shards.OrderBy(pair => pair.Key, StringComparer.Ordinal))
                     {
                         writer.WriteStartObject(shard);
-                        writer.WriteString("sequenceNumber", entry.Position.Value);
-                        writer.WriteNumber("subSequenceNumber", entry.Position.SubSequence);
+                        if (!entry.Position.IsNone)
+                        {
+                            writer.WriteString("sequenceNumber", entry.Position.Value);
+                            writer.WriteNumber("subSequenceNumber", entry.Position.SubSequence);
+                        }
+
                         if (entry.KeyState is { Length: > 0 } state)
                         {
                             writer.WriteBase64String("keyState", state);

@@ -158,6 +158,11 @@ internal sealed class DynamoDbLeaseTable(IAmazonDynamoDB dynamoDb, string tableN
     /// </summary>
     public Task<Lease> CheckpointAsync(Lease held, SequenceNumber position, IReadOnlyList<string>? childShardIds, byte[]? keyState, CancellationToken cancellationToken)
     {
+        if (position.IsNone)
+        {
+            return WriteKeyStateOnlyAsync(held, keyState, cancellationToken);
+        }
+
         var values = new Dictionary<string, AttributeValue>
         {
             [":owner"] = new() { S = held.Owner },
@@ -201,6 +206,32 @@ internal sealed class DynamoDbLeaseTable(IAmazonDynamoDB dynamoDb, string tableN
                 ChildShardIds = children ? childShardIds! : held.ChildShardIds,
                 KeyState = keyState is null ? held.KeyState : keyState.Length == 0 ? null : keyState,
             },
+            cancellationToken);
+    }
+
+    /// <summary>
+    /// Before any record is complete the checkpoint keeps its initial position (TRIM_HORIZON, LATEST...), but a key may
+    /// already be stuck or parked: the key state alone is written, fenced like a checkpoint.
+    /// </summary>
+    private Task<Lease> WriteKeyStateOnlyAsync(Lease held, byte[]? keyState, CancellationToken cancellationToken)
+    {
+        var values = new Dictionary<string, AttributeValue>
+        {
+            [":owner"] = new() { S = held.Owner },
+            [":counter"] = Number(held.Counter),
+        };
+        bool set = keyState is { Length: > 0 };
+        if (set)
+        {
+            values[":keyState"] = new AttributeValue { B = new MemoryStream(keyState!, writable: false) };
+        }
+
+        return UpdateAsync(
+            held,
+            "SET leaseCounter = leaseCounter + :one" + (set ? $", {LeaseItem.KeyState} = :keyState" : $" REMOVE {LeaseItem.KeyState}"),
+            "leaseOwner = :owner AND leaseCounter = :counter",
+            values,
+            lease => lease with { Counter = held.Counter + 1, KeyState = set ? keyState : null },
             cancellationToken);
     }
 

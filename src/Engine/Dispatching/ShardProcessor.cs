@@ -146,7 +146,7 @@ internal sealed partial class ShardProcessor : IShardProcessor, IDisposable
             }
 
             (SequenceNumber position, long covered) = Tracker.Snapshot();
-            if (position.IsNone)
+            if (position.IsNone && !SavesKeyState)
             {
                 return true;
             }
