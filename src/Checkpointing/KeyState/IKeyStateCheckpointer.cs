@@ -13,6 +13,15 @@ internal interface IKeyStateCheckpointer
     /// </summary>
     byte[]? LoadedKeyState { get; }
 
+    /// <summary>
+    /// Parked keys a child shard takes over from its parents (see <see cref="ParkedKeyInheritance"/>), set before the
+    /// shard is opened; empty otherwise.
+    /// </summary>
+    IReadOnlyList<ParkedKeyState> InheritedParkedKeys => [];
+
+    /// <summary>The parents those keys come from: they stop carrying them once the child does.</summary>
+    IReadOnlyList<string> InheritedFrom => [];
+
     /// <summary>Where the state is kept, for error messages (the lease table and key, or the file and shard).</summary>
     string KeyStateLocation { get; }
 

@@ -42,6 +42,10 @@ internal sealed class HeldLease : IShardCheckpointer, IKeyStateCheckpointer, IDi
     /// <summary>The key state the lease carried when this worker took it (the previous owner's last checkpoint write).</summary>
     public byte[]? LoadedKeyState { get; }
 
+    public IReadOnlyList<ParkedKeyState> InheritedParkedKeys { get; set; } = [];
+
+    public IReadOnlyList<string> InheritedFrom => Current.ParentShardIds;
+
     public string KeyStateLocation => $"lease table '{_table.TableName}', lease '{ShardId}', attribute {"streamLanesKeyState"}";
 
     public async ValueTask SaveAsync(SequenceNumber position, byte[] keyState, CancellationToken cancellationToken)

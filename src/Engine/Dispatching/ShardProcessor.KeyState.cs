@@ -36,7 +36,17 @@ internal sealed partial class ShardProcessor
     private void LoadKeyState(SequenceNumber startAfter)
     {
         _lastEnqueued = startAfter;
-        if (Checkpointer is not IKeyStateCheckpointer keyed || keyed.LoadedKeyState is not { Length: > 0 } bytes)
+        if (Checkpointer is not IKeyStateCheckpointer keyed)
+        {
+            return;
+        }
+
+        if (keyed.InheritedParkedKeys.Count > 0)
+        {
+            Runtime.InheritParkedKeys(ShardId, keyed.InheritedFrom, keyed.InheritedParkedKeys);
+        }
+
+        if (keyed.LoadedKeyState is not { Length: > 0 } bytes)
         {
             return;
         }

@@ -39,7 +39,7 @@ internal sealed partial class StreamConsumerRuntime
         lock (_parkedOrigins)
         {
             _parkedOrigins.TryGetValue(key, out ParkedKey? origin);
-            return new ParkedKeyDetails(key, sequenceNumber) { ShardId = origin?.ShardId, DeadLetterId = origin?.State.DeadLetterId };
+            return new ParkedKeyDetails(key, sequenceNumber) { ShardId = origin is null ? null : string.Join(",", origin.ShardIds), DeadLetterId = origin?.State.DeadLetterId };
         }
     }
 }

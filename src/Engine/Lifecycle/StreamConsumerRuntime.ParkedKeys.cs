@@ -41,7 +41,7 @@ internal sealed partial class StreamConsumerRuntime
         {
             foreach (ParkedKey parked in _parkedOrigins.Values)
             {
-                if (parked.ShardId == shardId)
+                if (parked.ShardIds.Contains(shardId))
                 {
                     keys.Add(parked.State);
                 }
@@ -57,7 +57,7 @@ internal sealed partial class StreamConsumerRuntime
     {
         lock (_parkedOrigins)
         {
-            return _parkedOrigins.Values.Count(parked => parked.ShardId == shardId);
+            return _parkedOrigins.Values.Count(parked => parked.ShardIds.Contains(shardId));
         }
     }
 
@@ -74,18 +74,24 @@ internal sealed partial class StreamConsumerRuntime
     }
 
     /// <summary>
-    /// Hands a shard's parked keys to another shard (a child taking over from its parent at <c>SHARD_END</c>), so that
-    /// the other shard's checkpoints save them from now on.
+    /// A child shard takes over parked keys from its parents (at their <c>SHARD_END</c>): its checkpoints carry them
+    /// from now on, and the parents (closed) no longer do. A key parked already (its parent ran in this process) keeps
+    /// its dead letter and gains the child.
     /// </summary>
-    internal void MoveParkedKeys(string fromShardId, string toShardId, Func<string, bool> belongs)
+    internal void InheritParkedKeys(string shardId, IReadOnlyList<string> parents, IReadOnlyList<ParkedKeyState> keys)
     {
         lock (_parkedOrigins)
         {
-            foreach (ParkedKey parked in _parkedOrigins.Values.ToList())
+            foreach (ParkedKeyState key in keys)
             {
-                if (parked.ShardId == fromShardId && belongs(parked.State.Key))
+                if (_parkedOrigins.TryGetValue(key.Key, out ParkedKey? parked))
                 {
-                    _parkedOrigins[parked.State.Key] = parked with { ShardId = toShardId };
+                    _parkedOrigins[key.Key] = parked with { ShardIds = [.. parked.ShardIds.Where(id => !parents.Contains(id)).Append(shardId).Distinct()] };
+                }
+                else if (_parkedKeys.TryAdd(key.Key, key.Position.Value ?? ""))
+                {
+                    _parkedOrigins[key.Key] = new ParkedKey([shardId], key);
+                    Log.KeyParkedFromState(Logger, Name, SafeText.Escape(key.Key), SafeText.Escape(shardId), SafeText.Escape(key.Position.ToString()));
                 }
             }
         }
@@ -100,7 +106,7 @@ internal sealed partial class StreamConsumerRuntime
                 return false;
             }
 
-            _parkedOrigins[key] = new ParkedKey(shardId, new ParkedKeyState(key, position, deadLetterId));
+            _parkedOrigins[key] = new ParkedKey([shardId], new ParkedKeyState(key, position, deadLetterId));
             return true;
         }
     }
@@ -119,9 +125,12 @@ internal sealed partial class StreamConsumerRuntime
         }
 
         // Durably at once rather than at the next checkpoint interval: a crash in between would park the key again.
-        if (origin is not null && _shards.TryGetValue(origin.ShardId, out ShardProcessor? shard))
+        foreach (string shardId in origin?.ShardIds ?? [])
         {
-            _ = SaveReleasedAsync(shard);
+            if (_shards.TryGetValue(shardId, out ShardProcessor? shard))
+            {
+                _ = SaveReleasedAsync(shard);
+            }
         }
 
         return true;
@@ -144,7 +153,7 @@ internal sealed partial class StreamConsumerRuntime
     }
 }
 
-/// <summary>A parked key, with the shard whose checkpoint saves it.</summary>
-/// <param name="ShardId">The shard.</param>
+/// <summary>A parked key, with the shards whose checkpoints save it.</summary>
+/// <param name="ShardIds">The shard that parked it, or the children that took it over (several when the key's shard is unknown).</param>
 /// <param name="State">The key, the position of the record that parked it, and its dead letter's id.</param>
-internal sealed record ParkedKey(string ShardId, ParkedKeyState State);
+internal sealed record ParkedKey(IReadOnlyList<string> ShardIds, ParkedKeyState State);
