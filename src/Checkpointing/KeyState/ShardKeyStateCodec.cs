@@ -8,7 +8,7 @@ namespace StreamLanes.Checkpointing;
 
 /// <summary>
 /// The binary form of a <see cref="ShardKeyState"/>: compact (a lane costs its 8-byte hash plus its position as the
-/// distance from the checkpoint, typically 12 to 20 bytes), versioned, and read back strictly: anything the encoder
+/// distance from the checkpoint, about 20 to 23 bytes with Kinesis sequence numbers), versioned, and read back strictly: anything the encoder
 /// never writes is refused.
 /// </summary>
 /// <remarks>
