@@ -15,8 +15,8 @@ namespace StreamLanes.Checkpointing;
 /// Layout: version byte; flags (1: custom lane key, 2: incomplete set present); the checkpoint; when the set is
 /// present, the furthest position read, the lane count and each lane (hash, little endian; distance from the
 /// checkpoint; sub-sequence number); the parked-key count and each parked key (key, position, dead-letter id).
-/// Positions are a tag (0 none, 1 <c>SHARD_END</c>, 2 a sequence number) then the number as unsigned big-endian
-/// bytes with a length prefix, then the sub-sequence number; integers and lengths are LEB128 varints; strings UTF-8.
+/// Positions are a tag (0 none, 1 <c>SHARD_END</c>, 2 a sequence number, 3 one written with leading zeros, then their
+/// count) then the number as unsigned big-endian bytes with a length prefix, then the sub-sequence number; integers and lengths are LEB128 varints; strings UTF-8.
 /// </remarks>
 internal static class ShardKeyStateCodec
 {
@@ -156,7 +156,20 @@ internal static class ShardKeyStateCodec
             return;
         }
 
-        buffer.Write([(byte)2]);
+        // Leading zeros are kept: a position is also an identity (an SQS FIFO sequence number is zero-padded to 20
+        // digits), shown and compared as text in dead letters.
+        int zeros = position.Value.Length - position.Value.TrimStart('0').Length;
+        zeros = Math.Min(zeros, position.Value.Length - 1);
+        if (zeros == 0)
+        {
+            buffer.Write([(byte)2]);
+        }
+        else
+        {
+            buffer.Write([(byte)3]);
+            WriteVarint(buffer, (ulong)zeros);
+        }
+
         WriteUnsigned(buffer, BigInteger.Parse(position.Value, CultureInfo.InvariantCulture));
         WriteVarint(buffer, (ulong)position.SubSequence);
     }
@@ -262,8 +275,21 @@ internal static class ShardKeyStateCodec
                 0 => SequenceNumber.None,
                 1 => SequenceNumber.ShardEnd,
                 2 => new SequenceNumber(Unsigned().ToString(CultureInfo.InvariantCulture), SubSequence()),
+                3 => Padded(),
                 _ => throw new InvalidDataException($"key state has an unknown position tag {tag} at byte {_offset - 1}."),
             };
+        }
+
+        private SequenceNumber Padded()
+        {
+            ulong zeros = Varint();
+            if (zeros is 0 or > 1024)
+            {
+                throw new InvalidDataException($"key state has {zeros} leading zeros at byte {_offset}.");
+            }
+
+            string digits = Unsigned().ToString(CultureInfo.InvariantCulture);
+            return new SequenceNumber(new string('0', (int)zeros) + digits, SubSequence());
         }
 
         public string String()

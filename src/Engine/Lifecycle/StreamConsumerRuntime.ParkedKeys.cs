@@ -15,6 +15,9 @@ internal sealed partial class StreamConsumerRuntime
     /// <summary>The shards being processed.</summary>
     internal ICollection<ShardProcessor> Shards => _shards.Values;
 
+    /// <summary>Whether the consumer parks keys (<see cref="KeyFailureMode.ParkKey"/>): a source without checkpoints then keeps them elsewhere.</summary>
+    internal bool ParksKeys => _options.FailureMode == KeyFailureMode.ParkKey;
+
     /// <summary>Whether lanes are keyed by a custom lane key (<c>WithLaneKey</c>) rather than the partition key.</summary>
     internal bool HasCustomLaneKey => _laneKey is not null;
 

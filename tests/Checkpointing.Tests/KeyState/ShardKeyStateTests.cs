@@ -131,6 +131,17 @@ public sealed class ShardKeyStateTests
     }
 
     [Fact]
+    public void Zero_padded_positions_keep_their_text_as_identities_do()
+    {
+        var parked = new ParkedKeyState("group", new SequenceNumber("00000000000000000001"), "c/q/receivers/00000000000000000001/0");
+        var state = new ShardKeyState { Checkpoint = new SequenceNumber("0042", 3), ParkedKeys = [parked] };
+        ShardKeyState loaded = ShardKeyStateCodec.Decode(ShardKeyStateCodec.Encode(state, 0).Bytes);
+        Assert.Equal("00000000000000000001", loaded.ParkedKeys[0].Position.Value);
+        Assert.Equal("0042", loaded.Checkpoint.Value);
+        Assert.Equal(3, loaded.Checkpoint.SubSequence);
+    }
+
+    [Fact]
     public void A_state_never_claims_a_record_at_or_before_its_checkpoint_or_past_its_furthest_read()
     {
         var state = new ShardKeyState { Checkpoint = SequenceNumber.FromInteger(10), FurthestRead = SequenceNumber.FromInteger(20) };
