@@ -106,4 +106,33 @@ public sealed class KinesisKeyStateTests(KinesisAndDynamoDbFixture emulators)
         Assert.DoesNotContain(second.Handler.Calls, c => c.Record.PartitionKey == Poison);
         await PollAsync(async () => ParkedIn((await LeasesAsync(table)).Single(l => l.LeaseKey == merged)).Contains(Poison), TimeSpan.FromSeconds(30), () => "the merged shard never saved the parked key");
     }
+
+    [Fact]
+    public async Task A_graceful_restart_with_a_stuck_key_hands_on_only_its_records()
+    {
+        KinesisTestStream stream = await KinesisTestStream.CreateAsync(emulators.Kinesis.CreateKinesisClient(), EmulatorFixture.UniqueName("stuck"), 1);
+        string table = EmulatorFixture.UniqueName("leases");
+        await stream.PutAsync(["stuck", .. Enumerable.Range(0, 200).Select(i => $"key-{i % 40}"), "stuck"]);
+        StreamRecord[] stuck = [.. stream.Put.Where(r => r.PartitionKey == "stuck")];
+
+        await using (KinesisWorker first = KinesisWorker.Create(emulators, stream.Name, table, "worker-1", options => options.DrainTimeout = TimeSpan.FromMilliseconds(200), build: b => b.WithFailureMode(KeyFailureMode.RetryUntilSuccess)))
+        {
+            first.Handler.Behaviour = static (record, _, _) => record.PartitionKey == "stuck" ? ValueTask.FromException(new InvalidOperationException("down")) : ValueTask.CompletedTask;
+            await first.StartAsync();
+            await WaitUntilAsync(() => first.Handler.Successes.Count() >= 200, TimeSpan.FromSeconds(60));
+
+            // Graceful: drain (the stuck key cannot), final checkpoint with its key state, release.
+            await first.StopAsync();
+        }
+
+        Lease saved = (await LeasesAsync(table)).Single();
+        Assert.Null(saved.Owner);
+        Assert.True(saved.Position.IsNone);
+        Assert.NotNull(saved.KeyState);
+
+        await using KinesisWorker second = KinesisWorker.Create(emulators, stream.Name, table, "worker-2", build: b => b.WithFailureMode(KeyFailureMode.RetryUntilSuccess));
+        await second.StartAsync();
+        await PollAsync(async () => (await LeasesAsync(table)).Single().Position == stream.Put[^1].Position, TimeSpan.FromSeconds(60), () => $"{second.Handler.Calls.Count} calls");
+        Assert.Equal(stuck.Select(r => r.Position), second.Handler.Calls.Select(c => c.Record.Position));
+    }
 }
