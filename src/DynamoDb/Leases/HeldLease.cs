@@ -46,7 +46,7 @@ internal sealed class HeldLease : IShardCheckpointer, IKeyStateCheckpointer, IDi
 
     public IReadOnlyList<string> InheritedFrom => Current.ParentShardIds;
 
-    public string KeyStateLocation => $"lease table '{_table.TableName}', lease '{ShardId}', attribute {"streamLanesKeyState"}";
+    public string KeyStateLocation => $"lease table '{_table.TableName}', lease '{ShardId}', attribute {LeaseItem.KeyState}";
 
     public async ValueTask SaveAsync(SequenceNumber position, byte[] keyState, CancellationToken cancellationToken)
         => await WriteAsync((lease, token) => _table.CheckpointAsync(lease, position, Volatile.Read(ref _childShardIds), keyState, token), null, cancellationToken).ConfigureAwait(false);
