@@ -106,7 +106,16 @@ internal sealed partial class SqsSource : IStreamSource, IRecordAcknowledger, IA
             throw new InvalidOperationException($"SQS refused access to queue '{_options.Queue}' ({ex.ErrorCode}): check the credentials and the IAM policy (sqs:GetQueueUrl, GetQueueAttributes, ReceiveMessage, DeleteMessage, ChangeMessageVisibility).", ex);
         }
 
-        _processor = host.OpenShard(ShardId, NoCheckpointer.Instance, SequenceNumber.None, this);
+        // Only a ParkKey consumer needs state across restarts (its parked groups); any other keeps no file at all.
+        IShardCheckpointer checkpointer = NoCheckpointer.Instance;
+        if (host is StreamConsumerRuntime { ParksKeys: true })
+        {
+            var parked = new SqsParkedGroups(host.CreateCheckpointer(StreamName, ShardId));
+            await parked.GetAsync(cancellationToken).ConfigureAwait(false);
+            checkpointer = parked;
+        }
+
+        _processor = host.OpenShard(ShardId, checkpointer, SequenceNumber.None, this);
         for (int i = 0; i < _options.Receivers; i++)
         {
             _receivers.Add(Task.Run(() => ReceiveLoopAsync(_stopReading.Token), CancellationToken.None));

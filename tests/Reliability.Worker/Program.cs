@@ -10,7 +10,8 @@ using StreamLanes.Kinesis;
 // A worker for the multi-process reliability tests. Arguments: stream lease-table worker-id kinesis-url dynamodb-url
 // call-log dead-letter-file poison-keys(comma separated) failover-seconds. Every handler call is logged twice, at
 // start and at end, with the process-wide monotonic clock, so a test can check order and overlap across processes,
-// including the calls a SIGKILL interrupted.
+// including the calls a SIGKILL interrupted. An optional tenth argument names the KeyFailureMode (default
+// DeadLetterAndContinue).
 if (args.Length < 9)
 {
     Console.Error.WriteLine("usage: worker <stream> <lease-table> <worker-id> <kinesis-url> <dynamodb-url> <call-log> <dead-letter-file> <poison-keys> <failover-seconds>");
@@ -23,6 +24,7 @@ var dynamoDbUrl = new Uri(args[4]);
 string callLog = args[5], deadLetterFile = args[6];
 var poison = args[7].Split(',', StringSplitOptions.RemoveEmptyEntries).ToHashSet(StringComparer.Ordinal);
 double failover = double.Parse(args[8], CultureInfo.InvariantCulture);
+KeyFailureMode mode = args.Length > 9 ? Enum.Parse<KeyFailureMode>(args[9]) : KeyFailureMode.DeadLetterAndContinue;
 
 HostApplicationBuilder builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
 builder.Services.AddSingleton(new CallLog(callLog, workerId, poison));
@@ -45,7 +47,8 @@ builder.Services.AddStreamConsumer<LoggingHandler>("orders", options =>
         kinesis.IdleTimeBetweenReads = TimeSpan.FromMilliseconds(100);
         kinesis.MinTimeBetweenReads = TimeSpan.FromMilliseconds(20);
     })
-    .UseJsonLinesDeadLetters(deadLetterFile);
+    .UseJsonLinesDeadLetters(deadLetterFile)
+    .WithFailureMode(mode);
 
 using IHost host = builder.Build();
 await host.StartAsync();

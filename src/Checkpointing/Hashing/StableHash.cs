@@ -17,4 +17,18 @@ internal static class StableHash
 
         return hash;
     }
+
+    /// <summary>FNV-1a, 64 bits, over the UTF-16 code units: for lane keys in a saved key state, where a 32-bit hash would collide too often.</summary>
+    public static ulong Fnv1a64(string value)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        ulong hash = 14695981039346656037;
+        foreach (char c in value)
+        {
+            hash = (hash ^ (byte)c) * 1099511628211;
+            hash = (hash ^ (byte)(c >> 8)) * 1099511628211;
+        }
+
+        return hash;
+    }
 }

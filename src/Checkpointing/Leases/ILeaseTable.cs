@@ -37,9 +37,15 @@ internal interface ILeaseTable
     /// <summary>
     /// Writes the checkpoint if the lease still has the owner and counter of <paramref name="held"/>, resetting the
     /// owner-switch count and any pending checkpoint; with <c>SHARD_END</c>, <paramref name="childShardIds"/> (when
-    /// given) are written too.
+    /// given) are written too. <paramref name="keyState"/> (the encoded key state) goes into the same write: null
+    /// leaves the saved one, empty removes it. With <see cref="SequenceNumber.None"/> (no record complete yet) only the
+    /// key state is written, fenced the same way, and the checkpoint keeps its initial position.
     /// </summary>
-    Task<Lease> CheckpointAsync(Lease held, SequenceNumber position, IReadOnlyList<string>? childShardIds, CancellationToken cancellationToken);
+    Task<Lease> CheckpointAsync(Lease held, SequenceNumber position, IReadOnlyList<string>? childShardIds, byte[]? keyState, CancellationToken cancellationToken);
+
+    /// <summary>Writes the checkpoint and leaves the saved key state as it is (see the overload with a key state).</summary>
+    Task<Lease> CheckpointAsync(Lease held, SequenceNumber position, IReadOnlyList<string>? childShardIds, CancellationToken cancellationToken)
+        => CheckpointAsync(held, position, childShardIds, null, cancellationToken);
 
     /// <summary>Removes the owner (and incarnation) if the lease still has the owner and counter of <paramref name="held"/>.</summary>
     Task<Lease> ReleaseAsync(Lease held, CancellationToken cancellationToken);

@@ -47,6 +47,12 @@ internal sealed record Lease
     /// <summary>The highest hash key of the shard (a decimal string), when known.</summary>
     public string? EndingHashKey { get; init; }
 
+    /// <summary>
+    /// The shard's encoded key state (StreamLanes' own attribute, ignored by KCL), written with the checkpoint; null
+    /// when none was saved.
+    /// </summary>
+    public byte[]? KeyState { get; init; }
+
     public bool IsShardEnd => Checkpoint == "SHARD_END";
 
     /// <summary>The checkpoint as a position: <see cref="SequenceNumber.None"/> while it is still an initial-position sentinel.</summary>

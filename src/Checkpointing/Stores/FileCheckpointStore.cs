@@ -13,12 +13,12 @@ namespace StreamLanes.Checkpointing;
 /// every store of this process on the directory, released on <see cref="Dispose"/> or by the OS when the process ends),
 /// and a store in another process then fails with an <see cref="IOException"/> naming the directory.
 /// </remarks>
-public sealed class FileCheckpointStore : ICheckpointStore, IDisposable
+public sealed class FileCheckpointStore : ICheckpointStore, IKeyStateCheckpointStore, IDisposable
 {
     private const int FormatVersion = 1;
     private readonly string _directory;
     private readonly SemaphoreSlim _gate = new(1, 1);
-    private readonly Dictionary<string, Dictionary<string, SequenceNumber>> _files = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Dictionary<string, ShardEntry>> _files = new(StringComparer.Ordinal);
     private CheckpointDirectoryLock? _lock;
     private int _disposed;
 
@@ -39,8 +39,8 @@ public sealed class FileCheckpointStore : ICheckpointStore, IDisposable
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            Dictionary<string, SequenceNumber> shards = await LoadAsync(key, cancellationToken).ConfigureAwait(false);
-            return shards.TryGetValue(key.Shard, out SequenceNumber position) ? position : SequenceNumber.None;
+            Dictionary<string, ShardEntry> shards = await LoadAsync(key, cancellationToken).ConfigureAwait(false);
+            return shards.TryGetValue(key.Shard, out ShardEntry entry) ? entry.Position : SequenceNumber.None;
         }
         finally
         {
@@ -49,16 +49,45 @@ public sealed class FileCheckpointStore : ICheckpointStore, IDisposable
     }
 
     /// <inheritdoc/>
-    public async ValueTask SaveAsync(CheckpointKey key, SequenceNumber position, CancellationToken cancellationToken)
+    public ValueTask SaveAsync(CheckpointKey key, SequenceNumber position, CancellationToken cancellationToken)
+        => SaveAsync(key, position, keyState: null, cancellationToken);
+
+    /// <summary>The file a key's checkpoint is kept in, and the field of the shard's key state, for error messages.</summary>
+    internal string KeyStateLocationOf(CheckpointKey key) => $"checkpoint file '{PathOf(key)}', field shards.{key.Shard}.keyState";
+
+    async ValueTask<(SequenceNumber Position, byte[]? KeyState)> IKeyStateCheckpointStore.GetWithKeyStateAsync(CheckpointKey key, CancellationToken cancellationToken)
     {
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            Dictionary<string, SequenceNumber> shards = await LoadAsync(key, cancellationToken).ConfigureAwait(false);
-            var updated = new Dictionary<string, SequenceNumber>(shards, StringComparer.Ordinal) { [key.Shard] = position };
-            if (position.IsNone)
+            Dictionary<string, ShardEntry> shards = await LoadAsync(key, cancellationToken).ConfigureAwait(false);
+            return shards.TryGetValue(key.Shard, out ShardEntry entry) ? (entry.Position, entry.KeyState) : (SequenceNumber.None, null);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    ValueTask IKeyStateCheckpointStore.SaveAsync(CheckpointKey key, SequenceNumber position, byte[] keyState, CancellationToken cancellationToken)
+        => SaveAsync(key, position, keyState, cancellationToken);
+
+    // keyState: the encoded key state; null keeps the saved one, empty removes it.
+    private async ValueTask SaveAsync(CheckpointKey key, SequenceNumber position, byte[]? keyState, CancellationToken cancellationToken)
+    {
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            Dictionary<string, ShardEntry> shards = await LoadAsync(key, cancellationToken).ConfigureAwait(false);
+            byte[]? state = keyState ?? (shards.TryGetValue(key.Shard, out ShardEntry saved) ? saved.KeyState : null);
+            var updated = new Dictionary<string, ShardEntry>(shards, StringComparer.Ordinal)
             {
-                // "No checkpoint" is the absence of an entry: a null sequence number on disk is refused as corrupt.
+                [key.Shard] = new ShardEntry(position, state is { Length: > 0 } ? state : null),
+            };
+            if (position.IsNone && updated[key.Shard].KeyState is null)
+            {
+                // "No checkpoint" is the absence of an entry (or an entry with only a key state): a null sequence
+                // number on disk is refused as corrupt.
                 updated.Remove(key.Shard);
             }
 
@@ -84,18 +113,18 @@ public sealed class FileCheckpointStore : ICheckpointStore, IDisposable
     /// <summary>The file a key's checkpoint is kept in.</summary>
     internal string PathOf(CheckpointKey key) => Path.Combine(_directory, $"{Escape(key.Consumer)}.{Escape(key.Stream)}.checkpoints.json");
 
-    private async ValueTask<Dictionary<string, SequenceNumber>> LoadAsync(CheckpointKey key, CancellationToken cancellationToken)
+    private async ValueTask<Dictionary<string, ShardEntry>> LoadAsync(CheckpointKey key, CancellationToken cancellationToken)
     {
         // Taken on first use, not at construction: a consumer whose checkpoints live in a lease table never touches
         // the directory, so it must not keep other processes out of it.
         _lock ??= CheckpointDirectoryLock.Acquire(_directory);
         string path = PathOf(key);
-        if (_files.TryGetValue(path, out Dictionary<string, SequenceNumber>? cached))
+        if (_files.TryGetValue(path, out Dictionary<string, ShardEntry>? cached))
         {
             return cached;
         }
 
-        var shards = new Dictionary<string, SequenceNumber>(StringComparer.Ordinal);
+        var shards = new Dictionary<string, ShardEntry>(StringComparer.Ordinal);
         if (File.Exists(path))
         {
             byte[] bytes = await File.ReadAllBytesAsync(path, cancellationToken).ConfigureAwait(false);
@@ -111,7 +140,14 @@ public sealed class FileCheckpointStore : ICheckpointStore, IDisposable
 
                 foreach (JsonProperty shard in root.GetProperty("shards").EnumerateObject())
                 {
-                    shards[shard.Name] = ParsePosition(path, shard);
+                    byte[]? keyState = ParseKeyState(path, shard);
+
+                    // Before the first checkpoint a shard may already have a key state (a key stuck or parked at its
+                    // first record): then the entry holds the state alone.
+                    SequenceNumber position = keyState is not null && !shard.Value.TryGetProperty("sequenceNumber", out _)
+                        ? SequenceNumber.None
+                        : ParsePosition(path, shard);
+                    shards[shard.Name] = new ShardEntry(position, keyState);
                 }
             }
             catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
@@ -159,6 +195,26 @@ public sealed class FileCheckpointStore : ICheckpointStore, IDisposable
         return SequenceNumber.Parse(sequence, subSequence);
     }
 
+    /// <summary>
+    /// Reads a shard's optional key state (base64, written beside the checkpoint since the key state exists; files
+    /// without it load as before). Only its encoding is checked here: the engine decodes it and names this field if the
+    /// content is broken.
+    /// </summary>
+    private static byte[]? ParseKeyState(string path, JsonProperty shard)
+    {
+        if (!shard.Value.TryGetProperty("keyState", out JsonElement element))
+        {
+            return null;
+        }
+
+        if (element.ValueKind != JsonValueKind.String || !element.TryGetBytesFromBase64(out byte[]? bytes) || bytes.Length == 0)
+        {
+            throw Invalid(path, shard.Name, "keyState", element, "must be a non-empty base64 string");
+        }
+
+        return bytes;
+    }
+
     private static InvalidDataException Invalid(string path, string shard, string field, JsonElement value, string rule)
     {
         string shown = value.ValueKind == JsonValueKind.Undefined ? "missing" : value.GetRawText();
@@ -172,7 +228,7 @@ public sealed class FileCheckpointStore : ICheckpointStore, IDisposable
             "re-process or skip records: correct the value, or remove the shard's entry to read the shard from its start again.");
     }
 
-    private static async Task WriteAtomicallyAsync(string path, CheckpointKey key, Dictionary<string, SequenceNumber> shards, CancellationToken cancellationToken)
+    private static async Task WriteAtomicallyAsync(string path, CheckpointKey key, Dictionary<string, ShardEntry> shards, CancellationToken cancellationToken)
     {
         System.IO.Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         string temporary = $"{path}.{Guid.NewGuid():N}.tmp";
@@ -189,11 +245,20 @@ public sealed class FileCheckpointStore : ICheckpointStore, IDisposable
                     writer.WriteString("consumer", key.Consumer);
                     writer.WriteString("stream", key.Stream);
                     writer.WriteStartObject("shards");
-                    foreach ((string shard, SequenceNumber position) in shards.OrderBy(pair => pair.Key, StringComparer.Ordinal))
+                    foreach ((string shard, ShardEntry entry) in shards.OrderBy(pair => pair.Key, StringComparer.Ordinal))
                     {
                         writer.WriteStartObject(shard);
-                        writer.WriteString("sequenceNumber", position.Value);
-                        writer.WriteNumber("subSequenceNumber", position.SubSequence);
+                        if (!entry.Position.IsNone)
+                        {
+                            writer.WriteString("sequenceNumber", entry.Position.Value);
+                            writer.WriteNumber("subSequenceNumber", entry.Position.SubSequence);
+                        }
+
+                        if (entry.KeyState is { Length: > 0 } state)
+                        {
+                            writer.WriteBase64String("keyState", state);
+                        }
+
                         writer.WriteEndObject();
                     }
 
@@ -226,4 +291,7 @@ public sealed class FileCheckpointStore : ICheckpointStore, IDisposable
         // Distinct names that escape alike must not share a file; the hash must be stable across processes.
         return builder.Append('-').Append(StableHash.Fnv1a(name).ToString("x8", System.Globalization.CultureInfo.InvariantCulture)).ToString();
     }
+
+    /// <summary>A shard's checkpoint and its encoded key state (null: none).</summary>
+    private readonly record struct ShardEntry(SequenceNumber Position, byte[]? KeyState);
 }

@@ -46,10 +46,39 @@ public sealed class CheckpointFencedException : Exception
 /// <summary>An unfenced <see cref="IShardCheckpointer"/> over an <see cref="ICheckpointStore"/>, for sources without leases.</summary>
 /// <param name="store">The store.</param>
 /// <param name="key">The shard.</param>
-public sealed class StoreShardCheckpointer(ICheckpointStore store, CheckpointKey key) : IShardCheckpointer
+public sealed class StoreShardCheckpointer(ICheckpointStore store, CheckpointKey key) : IShardCheckpointer, IKeyStateCheckpointer
 {
+    private byte[]? _loadedKeyState;
+
     /// <inheritdoc/>
-    public ValueTask<SequenceNumber> GetAsync(CancellationToken cancellationToken) => store.GetAsync(key, cancellationToken);
+    public async ValueTask<SequenceNumber> GetAsync(CancellationToken cancellationToken)
+    {
+        if (Unwrap(store) is not IKeyStateCheckpointStore keyed)
+        {
+            return await store.GetAsync(key, cancellationToken).ConfigureAwait(false);
+        }
+
+        (SequenceNumber position, byte[]? state) = await keyed.GetWithKeyStateAsync(key, cancellationToken).ConfigureAwait(false);
+        Volatile.Write(ref _loadedKeyState, state);
+        return position;
+    }
+
+    byte[]? IKeyStateCheckpointer.LoadedKeyState => Volatile.Read(ref _loadedKeyState);
+
+    string IKeyStateCheckpointer.KeyStateLocation
+        => Unwrap(store) is FileCheckpointStore file ? file.KeyStateLocationOf(key) : $"{ToString()}, key state";
+
+    ValueTask IKeyStateCheckpointer.SaveAsync(SequenceNumber position, byte[] keyState, CancellationToken cancellationToken)
+        => Unwrap(store) is IKeyStateCheckpointStore keyed
+            ? keyed.SaveAsync(key, position, keyState, cancellationToken)
+
+            // A store of the user's own keeps the plain checkpoint: correct, only without the key state.
+            : store.SaveAsync(key, position, cancellationToken);
+
+    /// <summary>Whether the store keeps key states (the in-memory and file stores do; a store of the user's own does not).</summary>
+    internal bool KeepsKeyState => Unwrap(store) is IKeyStateCheckpointStore;
+
+    private static ICheckpointStore Unwrap(ICheckpointStore candidate) => candidate is IWrappingCheckpointStore wrapper ? wrapper.Inner : candidate;
 
     /// <inheritdoc/>
     public ValueTask SaveAsync(SequenceNumber position, CancellationToken cancellationToken) => store.SaveAsync(key, position, cancellationToken);
@@ -57,7 +86,7 @@ public sealed class StoreShardCheckpointer(ICheckpointStore store, CheckpointKey
     /// <summary>Where the checkpoint is kept, for error messages: the file and field for a <see cref="FileCheckpointStore"/>.</summary>
     /// <returns>A description of the checkpoint's location.</returns>
     public override string ToString()
-        => store is FileCheckpointStore file
+        => Unwrap(store) is FileCheckpointStore file
             ? $"checkpoint file '{file.PathOf(key)}', field shards.{key.Shard}.sequenceNumber"
             : $"{store.GetType().Name}, consumer '{key.Consumer}', stream '{key.Stream}', shard '{key.Shard}'";
 }

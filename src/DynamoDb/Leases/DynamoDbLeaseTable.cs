@@ -156,8 +156,13 @@ internal sealed class DynamoDbLeaseTable(IAmazonDynamoDB dynamoDb, string tableN
     /// Writes the checkpoint, fenced: only while this worker holds the lease at the counter it last wrote. With
     /// <c>SHARD_END</c>, <paramref name="childShardIds"/> (when known) go into the same write, as KCL records them.
     /// </summary>
-    public Task<Lease> CheckpointAsync(Lease held, SequenceNumber position, IReadOnlyList<string>? childShardIds, CancellationToken cancellationToken)
+    public Task<Lease> CheckpointAsync(Lease held, SequenceNumber position, IReadOnlyList<string>? childShardIds, byte[]? keyState, CancellationToken cancellationToken)
     {
+        if (position.IsNone)
+        {
+            return WriteKeyStateOnlyAsync(held, keyState, cancellationToken);
+        }
+
         var values = new Dictionary<string, AttributeValue>
         {
             [":owner"] = new() { S = held.Owner },
@@ -172,12 +177,22 @@ internal sealed class DynamoDbLeaseTable(IAmazonDynamoDB dynamoDb, string tableN
             values[":children"] = new AttributeValue { SS = [.. childShardIds!] };
         }
 
+        // The key state rides in the same conditional update as the checkpoint: both are fenced together, and a reader
+        // never sees one without the other.
+        bool setKeyState = keyState is { Length: > 0 };
+        if (setKeyState)
+        {
+            values[":keyState"] = new AttributeValue { B = new MemoryStream(keyState!, writable: false) };
+        }
+
         // A checkpoint of ours has no pending (two-phase) part: KCL's own checkpoint clears it the same way.
         return UpdateAsync(
             held,
             "SET checkpoint = :checkpoint, checkpointSubSequenceNumber = :sub, ownerSwitchesSinceCheckpoint = :zero, leaseCounter = leaseCounter + :one"
                 + (children ? ", childShardIds = :children" : "")
-                + " REMOVE pendingCheckpoint, pendingCheckpointSubSequenceNumber, pendingCheckpointState",
+                + (setKeyState ? $", {LeaseItem.KeyState} = :keyState" : "")
+                + " REMOVE pendingCheckpoint, pendingCheckpointSubSequenceNumber, pendingCheckpointState"
+                + (keyState is { Length: 0 } ? $", {LeaseItem.KeyState}" : ""),
             "leaseOwner = :owner AND leaseCounter = :counter",
             values,
             lease => lease with
@@ -189,7 +204,34 @@ internal sealed class DynamoDbLeaseTable(IAmazonDynamoDB dynamoDb, string tableN
                 PendingCheckpoint = null,
                 PendingCheckpointSubSequence = 0,
                 ChildShardIds = children ? childShardIds! : held.ChildShardIds,
+                KeyState = keyState is null ? held.KeyState : keyState.Length == 0 ? null : keyState,
             },
+            cancellationToken);
+    }
+
+    /// <summary>
+    /// Before any record is complete the checkpoint keeps its initial position (TRIM_HORIZON, LATEST...), but a key may
+    /// already be stuck or parked: the key state alone is written, fenced like a checkpoint.
+    /// </summary>
+    private Task<Lease> WriteKeyStateOnlyAsync(Lease held, byte[]? keyState, CancellationToken cancellationToken)
+    {
+        var values = new Dictionary<string, AttributeValue>
+        {
+            [":owner"] = new() { S = held.Owner },
+            [":counter"] = Number(held.Counter),
+        };
+        bool set = keyState is { Length: > 0 };
+        if (set)
+        {
+            values[":keyState"] = new AttributeValue { B = new MemoryStream(keyState!, writable: false) };
+        }
+
+        return UpdateAsync(
+            held,
+            "SET leaseCounter = leaseCounter + :one" + (set ? $", {LeaseItem.KeyState} = :keyState" : $" REMOVE {LeaseItem.KeyState}"),
+            "leaseOwner = :owner AND leaseCounter = :counter",
+            values,
+            lease => lease with { Counter = held.Counter + 1, KeyState = set ? keyState : null },
             cancellationToken);
     }
 

@@ -6,7 +6,7 @@ namespace StreamLanes.DynamoDb;
 /// A lease this worker holds: the shard's checkpointer, fenced by the lease. Writes (renewals and checkpoints) are
 /// serialized, since each increments <c>leaseCounter</c> and the next one is conditional on it.
 /// </summary>
-internal sealed class HeldLease : IShardCheckpointer, IDisposable
+internal sealed class HeldLease : IShardCheckpointer, IKeyStateCheckpointer, IDisposable
 {
     private readonly ILeaseTable _table;
     private readonly SemaphoreSlim _writes = new(1, 1);
@@ -19,6 +19,7 @@ internal sealed class HeldLease : IShardCheckpointer, IDisposable
     {
         _table = table;
         _lease = lease;
+        LoadedKeyState = lease.KeyState;
         LastRenewedTimestamp = acquiredTimestamp;
     }
 
@@ -35,8 +36,20 @@ internal sealed class HeldLease : IShardCheckpointer, IDisposable
 
     public async ValueTask SaveAsync(SequenceNumber position, CancellationToken cancellationToken)
     {
-        await WriteAsync((lease, token) => _table.CheckpointAsync(lease, position, Volatile.Read(ref _childShardIds), token), null, cancellationToken).ConfigureAwait(false);
+        await WriteAsync((lease, token) => _table.CheckpointAsync(lease, position, Volatile.Read(ref _childShardIds), null, token), null, cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>The key state the lease carried when this worker took it (the previous owner's last checkpoint write).</summary>
+    public byte[]? LoadedKeyState { get; }
+
+    public IReadOnlyList<ParkedKeyState> InheritedParkedKeys { get; set; } = [];
+
+    public IReadOnlyList<string> InheritedFrom => Current.ParentShardIds;
+
+    public string KeyStateLocation => $"lease table '{_table.TableName}', lease '{ShardId}', attribute {LeaseItem.KeyState}";
+
+    public async ValueTask SaveAsync(SequenceNumber position, byte[] keyState, CancellationToken cancellationToken)
+        => await WriteAsync((lease, token) => _table.CheckpointAsync(lease, position, Volatile.Read(ref _childShardIds), keyState, token), null, cancellationToken).ConfigureAwait(false);
 
     public Task RenewAsync(long timestamp, CancellationToken cancellationToken)
         => WriteAsync(_table.RenewAsync, timestamp, cancellationToken);

@@ -39,6 +39,12 @@ internal static class LeaseItem
     /// </summary>
     public const string LegacyParents = "parentShardIds";
 
+    /// <summary>
+    /// StreamLanes' own: the shard's encoded key state (binary), written with the checkpoint in the same conditional
+    /// update. KCL ignores it (and keeps it when it updates the item), so a KCL table stays readable by KCL.
+    /// </summary>
+    public const string KeyState = "streamLanesKeyState";
+
     /// <summary>StreamLanes' own: which run of <see cref="Owner"/> took the lease (see <see cref="Lease.OwnerIncarnation"/>).</summary>
     public const string Incarnation = "ownerIncarnation";
 
@@ -85,6 +91,7 @@ internal static class LeaseItem
         ChildShardIds = StringSet(item, Children),
         StartingHashKey = String(item, StartingHashKey),
         EndingHashKey = String(item, EndingHashKey),
+        KeyState = item.TryGetValue(KeyState, out AttributeValue? keyState) && keyState.B is { Length: > 0 } bytes ? bytes.ToArray() : null,
     };
 
     public static AttributeValue Number(long value) => new() { N = value.ToString(CultureInfo.InvariantCulture) };

@@ -126,6 +126,7 @@ internal abstract class LeasedShardSource : IStreamSource, ILeasedSource, ILease
             await previous.Completion.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
 
+        await InheritParkedKeysAsync(lease, cancellationToken).ConfigureAwait(false);
         IShardProcessor processor = Host.OpenShard(lease.ShardId, lease, lease.Current.Position);
         var reader = new ShardReader(lease, processor);
         _readers[lease.ShardId] = reader;
@@ -138,6 +139,59 @@ internal abstract class LeasedShardSource : IStreamSource, ILeasedSource, ILease
         {
             await reader.Processor.AbandonAsync().ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// A child shard starting for the first time (no checkpoint, no key state of its own yet) takes over the parked keys
+    /// of its parents that can appear in it, from the key states they saved with <c>SHARD_END</c>: a key parked before
+    /// a split or merge stays parked in the child, wherever the child's lease is taken.
+    /// </summary>
+    private async Task InheritParkedKeysAsync(HeldLease lease, CancellationToken cancellationToken)
+    {
+        Lease child = lease.Current;
+        if (child.ParentShardIds.Count == 0 || child.KeyState is not null || !child.Position.IsNone)
+        {
+            return;
+        }
+
+        var table = new DynamoDbLeaseTable(_dynamoDb, _leases.TableName);
+        var parents = new List<ShardKeyState>();
+        foreach (string parentId in child.ParentShardIds)
+        {
+            for (TimeSpan backoff = TimeSpan.FromMilliseconds(200); ; backoff = Backoff.Next(backoff, TimeSpan.FromSeconds(5)))
+            {
+                Lease? parent;
+                try
+                {
+                    parent = await table.GetAsync(parentId, cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    // The child must not start without its parents' parked keys; an unreadable table heals by retrying.
+                    Host.ReportReaderFault(child.LeaseKey, ex, fatal: false);
+                    await Task.Delay(Backoff.Jittered(backoff), Time, cancellationToken).ConfigureAwait(false);
+                    continue;
+                }
+
+                if (parent is { KeyState: { Length: > 0 } bytes })
+                {
+                    try
+                    {
+                        parents.Add(ShardKeyStateCodec.Decode(bytes));
+                    }
+                    catch (InvalidDataException ex)
+                    {
+                        var broken = new InvalidDataException($"The key state of lease '{parentId}' in table '{_leases.TableName}' (attribute {LeaseItem.KeyState}), parent of '{child.LeaseKey}', is not valid: {ex.Message}", ex);
+                        Host.ReportReaderFault(child.LeaseKey, broken, fatal: true);
+                        throw broken;
+                    }
+                }
+
+                break;
+            }
+        }
+
+        lease.InheritedParkedKeys = ParkedKeyInheritance.Select(parents, child.StartingHashKey, child.EndingHashKey);
     }
 
     /// <summary>Checks the stream exists and is reachable, failing with a message that names what is wrong.</summary>

@@ -6,9 +6,11 @@ namespace StreamLanes;
 /// The default checkpoint store of a source that keeps its own checkpoints: built on first use only, so such a
 /// consumer creates no checkpoint directory (a source that declares it keeps its own but asks anyway still works).
 /// </summary>
-internal sealed class LazyCheckpointStore(Func<ICheckpointStore> create) : ICheckpointStore, IAsyncDisposable
+internal sealed class LazyCheckpointStore(Func<ICheckpointStore> create) : ICheckpointStore, IWrappingCheckpointStore, IAsyncDisposable
 {
     private readonly Lazy<ICheckpointStore> _store = new(create, LazyThreadSafetyMode.ExecutionAndPublication);
+
+    public ICheckpointStore Inner => _store.Value;
 
     public ValueTask<SequenceNumber> GetAsync(CheckpointKey key, CancellationToken cancellationToken)
         => _store.Value.GetAsync(key, cancellationToken);

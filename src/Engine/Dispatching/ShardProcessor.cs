@@ -38,6 +38,7 @@ internal sealed partial class ShardProcessor : IShardProcessor, IDisposable
         Tracker = new CheckpointTracker(startAfter);
         Buffer = new ShardBuffer(Tracker);
         _savedCheckpoint = startAfter;
+        LoadKeyState(startAfter);
         _stopping = CancellationTokenSource.CreateLinkedTokenSource(runtime.HardStopToken);
 
         // Cached: pumps still unwinding after the runtime was disposed must be able to read it.
@@ -78,6 +79,11 @@ internal sealed partial class ShardProcessor : IShardProcessor, IDisposable
     public ValueTask EnqueueAsync(StreamRecord record, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(record);
+        if (_resume is { } resume && TrySkipComplete(resume, record))
+        {
+            return ValueTask.CompletedTask;
+        }
+
         if (!Runtime.Bounds.TryReserve(Buffer))
         {
             return WaitThenEnqueueAsync(record, cancellationToken);
@@ -93,7 +99,16 @@ internal sealed partial class ShardProcessor : IShardProcessor, IDisposable
         await _checkpointGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            await Checkpointer.SaveAsync(SequenceNumber.ShardEnd, cancellationToken).ConfigureAwait(false);
+            if (SavesKeyState)
+            {
+                // The parked keys go with SHARD_END: the shard's children take them over from this state.
+                await SaveWithKeyStateAsync(SequenceNumber.ShardEnd, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                await Checkpointer.SaveAsync(SequenceNumber.ShardEnd, cancellationToken).ConfigureAwait(false);
+            }
+
             _savedCheckpoint = SequenceNumber.ShardEnd;
             Volatile.Write(ref _savedCoveredCount, Tracker.RegisteredCount);
             Runtime.Counters.CheckpointSaved();
@@ -131,12 +146,27 @@ internal sealed partial class ShardProcessor : IShardProcessor, IDisposable
             }
 
             (SequenceNumber position, long covered) = Tracker.Snapshot();
-            if (position.IsNone || position == _savedCheckpoint)
+            if (position.IsNone && !SavesKeyState)
             {
                 return true;
             }
 
-            await Checkpointer.SaveAsync(position, cancellationToken).ConfigureAwait(false);
+            if (SavesKeyState)
+            {
+                if (!await SaveWithKeyStateAsync(position, cancellationToken).ConfigureAwait(false))
+                {
+                    return true;
+                }
+            }
+            else if (position == _savedCheckpoint)
+            {
+                return true;
+            }
+            else
+            {
+                await Checkpointer.SaveAsync(position, cancellationToken).ConfigureAwait(false);
+            }
+
             _savedCheckpoint = position;
             Volatile.Write(ref _savedCoveredCount, covered);
             Runtime.Counters.CheckpointSaved();
@@ -319,6 +349,7 @@ internal sealed partial class ShardProcessor : IShardProcessor, IDisposable
             }
 
             lane!.Queue.Enqueue(new LaneEntry(record, token));
+            _lastEnqueued = record.Position;
             if (!lane.Scheduled && !_stopped)
             {
                 lane.Scheduled = true;

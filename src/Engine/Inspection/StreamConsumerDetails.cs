@@ -90,4 +90,15 @@ public sealed record BlockedKeyDetails
 /// <summary>A key parked by <see cref="KeyFailureMode.ParkKey"/>.</summary>
 /// <param name="Key">The lane key.</param>
 /// <param name="ParkedBySequenceNumber">The sequence number of the dead letter that parked it.</param>
-public sealed record ParkedKeyDetails(string Key, string ParkedBySequenceNumber);
+public sealed record ParkedKeyDetails(string Key, string ParkedBySequenceNumber)
+{
+    /// <summary>
+    /// The shard whose checkpoint carries the parked key: where it was parked, or the child shard that took it over after
+    /// a split or merge (several, comma-separated, when the stream does not say which child holds the key, as for
+    /// DynamoDB Streams); <see langword="null"/> when unknown.
+    /// </summary>
+    public string? ShardId { get; init; }
+
+    /// <summary>The id of the dead letter that parked the key (consumer/stream/shard/sequence/sub-sequence); <see langword="null"/> when unknown.</summary>
+    public string? DeadLetterId { get; init; }
+}

@@ -19,8 +19,8 @@ internal sealed class DeadLetterWriter(
 {
     public IDeadLetterSink Sink => sink;
 
-    /// <summary>Writes the record's dead letter; returns once it is durable, throws only when <paramref name="cancellationToken"/> fires.</summary>
-    public async ValueTask WriteAsync(
+    /// <summary>Writes the record's dead letter; returns its id once it is durable, throws only when <paramref name="cancellationToken"/> fires.</summary>
+    public async ValueTask<string> WriteAsync(
         KeyLane lane,
         StreamRecord record,
         DeadLetterReason reason,
@@ -58,7 +58,7 @@ internal sealed class DeadLetterWriter(
                 await sink.WriteAsync(envelope, cancellationToken).ConfigureAwait(false);
                 counters.RecordDeadLettered(reason);
                 Log.RecordDeadLettered(logger, consumer, SafeText.Escape(record.ShardId), SafeText.Escape(record.SequenceNumber), SafeText.Escape(record.PartitionKey), reason, attempts.Length);
-                return;
+                return envelope.Id;
             }
             catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
             {

@@ -29,8 +29,17 @@ internal sealed partial class StreamConsumerRuntime
             WorkerId = workerId,
             Shards = shards,
             BlockedKeys = blocked.Count > maxKeys ? blocked[..maxKeys] : blocked,
-            ParkedKeys = [.. parked.Take(maxKeys).Select(static p => new ParkedKeyDetails(p.Key, p.Value))],
+            ParkedKeys = [.. parked.Take(maxKeys).Select(p => DescribeParked(p.Key, p.Value))],
             ParkedKeyCount = parked.Length,
         };
+    }
+
+    private ParkedKeyDetails DescribeParked(string key, string sequenceNumber)
+    {
+        lock (_parkedOrigins)
+        {
+            _parkedOrigins.TryGetValue(key, out ParkedKey? origin);
+            return new ParkedKeyDetails(key, sequenceNumber) { ShardId = origin is null ? null : string.Join(",", origin.ShardIds), DeadLetterId = origin?.State.DeadLetterId };
+        }
     }
 }

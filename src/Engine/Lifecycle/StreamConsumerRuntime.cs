@@ -128,7 +128,7 @@ internal sealed partial class StreamConsumerRuntime : IStreamConsumer, ISourceHo
 
     public bool ReleaseKey(string partitionKey)
     {
-        bool released = _parkedKeys.TryRemove(partitionKey, out _);
+        bool released = Unpark(partitionKey);
         if (released)
         {
             Log.KeyReleased(Logger, Name, SafeText.Escape(partitionKey));
@@ -211,7 +211,18 @@ internal sealed partial class StreamConsumerRuntime : IStreamConsumer, ISourceHo
 
     public IShardProcessor OpenShard(string shardId, IShardCheckpointer checkpointer, SequenceNumber startAfter, IRecordAcknowledger? acknowledger)
     {
-        var shard = new ShardProcessor(this, shardId, checkpointer, startAfter, acknowledger);
+        ShardProcessor shard;
+        try
+        {
+            shard = new ShardProcessor(this, shardId, checkpointer, startAfter, acknowledger);
+        }
+        catch (InvalidDataException ex)
+        {
+            // A broken saved key state: the shard must not be read without its parked keys, and nothing heals by waiting.
+            ReportReaderFault(shardId, ex, fatal: true);
+            throw;
+        }
+
         if (!_shards.TryAdd(shardId, shard))
         {
             shard.Dispose();
@@ -260,9 +271,9 @@ internal sealed partial class StreamConsumerRuntime : IStreamConsumer, ISourceHo
 
             if (IsTooOld(record))
             {
-                await _deadLetters.WriteAsync(lane, record, DeadLetterReason.RecordTooOld, [], null, stopping).ConfigureAwait(false);
+                string tooOld = await _deadLetters.WriteAsync(lane, record, DeadLetterReason.RecordTooOld, [], null, stopping).ConfigureAwait(false);
                 trace.DeadLettered(DeadLetterReason.RecordTooOld, []);
-                ParkIfConfigured(lane, record);
+                ParkIfConfigured(lane, record, tooOld);
                 return;
             }
 
@@ -279,9 +290,9 @@ internal sealed partial class StreamConsumerRuntime : IStreamConsumer, ISourceHo
             DeadLetterReason reason = lane.StopReason ?? (IsTooOld(record) ? DeadLetterReason.RecordTooOld : DeadLetterReason.RetriesExhausted);
             DeadLetterAttempt[] attempts = [.. lane.Attempts];
             lane.EndRecord();
-            await _deadLetters.WriteAsync(lane, record, reason, attempts, null, stopping).ConfigureAwait(false);
+            string deadLetterId = await _deadLetters.WriteAsync(lane, record, reason, attempts, null, stopping).ConfigureAwait(false);
             trace.DeadLettered(reason, attempts);
-            ParkIfConfigured(lane, record);
+            ParkIfConfigured(lane, record, deadLetterId);
         }
         finally
         {
@@ -292,9 +303,9 @@ internal sealed partial class StreamConsumerRuntime : IStreamConsumer, ISourceHo
     private bool IsTooOld(StreamRecord record)
         => _options.MaxRecordAge is TimeSpan maxAge && TimeProvider.GetUtcNow() - record.ArrivalTime > maxAge;
 
-    private void ParkIfConfigured(KeyLane lane, StreamRecord record)
+    private void ParkIfConfigured(KeyLane lane, StreamRecord record, string deadLetterId)
     {
-        if (_options.FailureMode == KeyFailureMode.ParkKey && _parkedKeys.TryAdd(lane.Key, record.SequenceNumber))
+        if (_options.FailureMode == KeyFailureMode.ParkKey && Park(lane.Key, record.ShardId, record.Identity, deadLetterId))
         {
             Log.KeyParked(Logger, Name, SafeText.Escape(lane.Key), SafeText.Escape(record.SequenceNumber));
         }

@@ -58,6 +58,18 @@ public sealed class StreamConsumerOptions
     /// </summary>
     public TimeSpan? MaxRecordAge { get; set; }
 
+    /// <summary>
+    /// The most bytes a shard's key state may take in its checkpoint. The key state is saved in the same write as the
+    /// checkpoint (an extra attribute of the lease item, or beside the checkpoint in the file or in-memory store) and
+    /// holds the shard's parked keys and, while some keys lag behind others, the incomplete set: the furthest record
+    /// read plus each lagging key's first incomplete record (about 20 to 23 bytes per key with Kinesis sequence numbers), so that after a restart or
+    /// a lease move only the records not yet complete are handled again. When the state would exceed this bound, the
+    /// incomplete set is left out (the records after the checkpoint are then all handled again, as without it) and the
+    /// metric <c>streamlanes.keystate.oversize</c> counts it; parked keys are always kept. Default 8,192 (about 350
+    /// lagging keys); 0 turns the incomplete set off; at most 65,536.
+    /// </summary>
+    public int MaxKeyStateBytes { get; set; } = 8192;
+
     /// <summary>How often each shard's safe checkpoint is saved. Default 5 s; 10 ms to 1 hour.</summary>
     public TimeSpan CheckpointInterval { get; set; } = TimeSpan.FromSeconds(5);
 

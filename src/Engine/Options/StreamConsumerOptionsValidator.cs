@@ -31,6 +31,7 @@ internal sealed class StreamConsumerOptionsValidator : IValidateOptions<StreamCo
         Check(options.AttemptTimeout is null || (options.AttemptTimeout >= TimeSpan.FromMilliseconds(10) && options.AttemptTimeout <= OneDay), nameof(options.AttemptTimeout), "must be null or between 00:00:00.010 and 1.00:00:00", options.AttemptTimeout);
         Check(Enum.IsDefined(options.FailureMode), nameof(options.FailureMode), "must be DeadLetterAndContinue, ParkKey or RetryUntilSuccess", options.FailureMode);
         Check(options.MaxRecordAge is null || (options.MaxRecordAge >= TimeSpan.FromSeconds(1) && options.MaxRecordAge <= TimeSpan.FromDays(365)), nameof(options.MaxRecordAge), "must be null or between 00:00:01 and 365.00:00:00", options.MaxRecordAge);
+        Check(options.MaxKeyStateBytes is >= 0 and <= 65_536, nameof(options.MaxKeyStateBytes), "must be between 0 and 65536", options.MaxKeyStateBytes);
         Check(options.CheckpointInterval >= TimeSpan.FromMilliseconds(10) && options.CheckpointInterval <= OneHour, nameof(options.CheckpointInterval), "must be between 00:00:00.010 and 01:00:00", options.CheckpointInterval);
         Check(options.DrainTimeout >= TimeSpan.Zero && options.DrainTimeout <= OneHour, nameof(options.DrainTimeout), "must be between 00:00:00 and 01:00:00", options.DrainTimeout);
         Check(options.SinkRetryBaseDelay >= TimeSpan.FromMilliseconds(1) && options.SinkRetryBaseDelay <= OneHour, nameof(options.SinkRetryBaseDelay), "must be between 00:00:00.001 and 01:00:00", options.SinkRetryBaseDelay);

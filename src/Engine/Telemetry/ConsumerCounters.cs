@@ -89,6 +89,12 @@ internal sealed class ConsumerCounters(string consumer, TimeProvider timeProvide
         Instruments.SinkFailures.Add(1, ConsumerTag);
     }
 
+    /// <summary>A record passed over on resume because the saved key state knew it was complete.</summary>
+    public void RecordSkippedAsComplete() => Instruments.RecordsSkippedAsComplete.Add(1, ConsumerTag);
+
+    /// <summary>A checkpoint saved without its incomplete set because the key state exceeded <c>MaxKeyStateBytes</c>.</summary>
+    public void KeyStateOversize() => Instruments.KeyStateOversize.Add(1, ConsumerTag);
+
     public void CheckpointSaved()
     {
         Interlocked.Exchange(ref _lastCheckpointTicks, timeProvider.GetUtcNow().UtcTicks);

@@ -60,6 +60,10 @@ internal sealed class StreamLanesInstruments
         SinkFailures = meter.CreateCounter<long>("streamlanes.sink.failures", "{write}", "Failed dead-letter writes (each is retried).");
         CheckpointsSaved = meter.CreateCounter<long>("streamlanes.checkpoints.saved", "{checkpoint}", "Shard checkpoints saved.");
         MillisBehindLatest = meter.CreateGauge<long>("streamlanes.source.millis_behind_latest", "ms", "How far a Kinesis shard's reader is behind the tip of the shard (tags: consumer, shard).");
+        RecordsSkippedAsComplete = meter.CreateCounter<long>("streamlanes.records.skipped_as_complete", "{record}", "Records read again after a restart or lease move that the shard's saved key state knew were complete, so not handled again.");
+        KeyStateOversize = meter.CreateCounter<long>("streamlanes.keystate.oversize", "{checkpoint}", "Checkpoints saved without their incomplete set because the key state exceeded MaxKeyStateBytes.");
+        meter.CreateObservableGauge("streamlanes.keystate.parked_keys", () => ObserveShards(static s => s.Runtime.ParkedKeyCountOf(s.ShardId)), "{key}", "Parked keys a shard's checkpoint carries (tags: consumer, shard).");
+        meter.CreateObservableGauge("streamlanes.keystate.size", () => ObserveShards(static s => s.KeyStateBytes), "By", "Size of the key state saved with a shard's last checkpoint (tags: consumer, shard).");
         HandlerDuration = meter.CreateHistogram<double>("streamlanes.handler.duration", "s", "Duration of each handler attempt.");
 
         // OpenTelemetry's messaging conventions, with their attributes (messaging.system, messaging.destination.name,
@@ -88,6 +92,10 @@ internal sealed class StreamLanesInstruments
     public Counter<long> SinkFailures { get; }
 
     public Counter<long> CheckpointsSaved { get; }
+
+    public Counter<long> RecordsSkippedAsComplete { get; }
+
+    public Counter<long> KeyStateOversize { get; }
 
     public Gauge<long> MillisBehindLatest { get; }
 
@@ -130,6 +138,23 @@ internal sealed class StreamLanesInstruments
             foreach (StreamConsumerRuntime runtime in _runtimes)
             {
                 measurements.Add(new Measurement<long>(read(runtime), runtime.ConsumerTag));
+            }
+
+            return measurements;
+        }
+    }
+
+    private List<Measurement<long>> ObserveShards(Func<ShardProcessor, long> read)
+    {
+        lock (_runtimesLock)
+        {
+            var measurements = new List<Measurement<long>>();
+            foreach (StreamConsumerRuntime runtime in _runtimes)
+            {
+                foreach (ShardProcessor shard in runtime.Shards)
+                {
+                    measurements.Add(new Measurement<long>(read(shard), runtime.ConsumerTag, new KeyValuePair<string, object?>("shard", shard.ShardId)));
+                }
             }
 
             return measurements;

@@ -61,7 +61,9 @@ public sealed class StreamConsumerInspectionTests
         StreamConsumerDetails details = harness.Consumer.Inspect(maxKeys: 3);
 
         Assert.Equal(5, details.ParkedKeyCount);
-        Assert.Equal(firsts.Take(3).Select(r => new ParkedKeyDetails(r.PartitionKey, r.SequenceNumber)), details.ParkedKeys);
+        Assert.Equal(
+            firsts.Take(3).Select(r => new ParkedKeyDetails(r.PartitionKey, r.SequenceNumber) { ShardId = r.ShardId, DeadLetterId = harness.DeadLetters.Single(d => d.SequenceNumber == r.SequenceNumber).Id }),
+            details.ParkedKeys);
         Assert.Empty(details.BlockedKeys);
         Assert.Throws<ArgumentOutOfRangeException>(() => harness.Consumer.Inspect(maxKeys: 0));
     }

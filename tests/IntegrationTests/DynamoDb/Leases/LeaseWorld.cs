@@ -171,8 +171,8 @@ internal sealed class RecordingLeaseTable(ILeaseTable inner) : ILeaseTable
 
     public Task<Lease> TakeAsync(Lease seen, string newOwner, string incarnation, CancellationToken cancellationToken) => inner.TakeAsync(seen, newOwner, incarnation, cancellationToken);
 
-    public Task<Lease> CheckpointAsync(Lease held, SequenceNumber position, IReadOnlyList<string>? childShardIds, CancellationToken cancellationToken)
-        => inner.CheckpointAsync(held, position, childShardIds, cancellationToken);
+    public Task<Lease> CheckpointAsync(Lease held, SequenceNumber position, IReadOnlyList<string>? childShardIds, byte[]? keyState, CancellationToken cancellationToken)
+        => inner.CheckpointAsync(held, position, childShardIds, keyState, cancellationToken);
 
     public Task<Lease> ReleaseAsync(Lease held, CancellationToken cancellationToken) => inner.ReleaseAsync(held, cancellationToken);
 }
