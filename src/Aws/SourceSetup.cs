@@ -34,6 +34,7 @@ internal static class SourceSetup
         }
 
         bound?.Bind(options);
+        RenamedOptionKeys.Bind(bound, options);
         services.GetKeyedService<ConsumerRegistration>(consumer)?.BoundSections.TryAdd(section, typeof(TOptions));
         configure?.Invoke(options);
         IReadOnlyList<string> failures = validate(options, path + ":");
@@ -106,7 +107,7 @@ internal static class SourceSetup
     public static ILoggerFactory Loggers(IServiceProvider services) => services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance;
 
     /// <summary>The read pacing and back-off rules the polling sources share.</summary>
-    public static void ValidateReadPacing(List<string> failures, string prefix, TimeSpan idleTimeBetweenReads, TimeSpan minTimeBetweenReads, TimeSpan readBackoff, TimeSpan maxReadBackoff)
+    public static void ValidateReadPacing(List<string> failures, string prefix, TimeSpan idleTimeBetweenReads, TimeSpan minTimeBetweenReads, BackoffOptions? readRetry)
     {
         void CheckDelay(TimeSpan value, string name)
         {
@@ -118,10 +119,18 @@ internal static class SourceSetup
 
         CheckDelay(idleTimeBetweenReads, "IdleTimeBetweenReads");
         CheckDelay(minTimeBetweenReads, "MinTimeBetweenReads");
-        CheckDelay(readBackoff, "ReadBackoff");
-        if (maxReadBackoff < readBackoff || maxReadBackoff > TimeSpan.FromMinutes(10))
+        ValidateBackoff(failures, prefix, "ReadRetry", readRetry);
+    }
+
+    /// <summary>The rules of a source's retry back-off: the first wait 0 to 1 minute, the longest at most 10 minutes.</summary>
+    public static void ValidateBackoff(List<string> failures, string prefix, string name, BackoffOptions? backoff)
+    {
+        if (backoff is null)
         {
-            failures.Add($"{prefix}MaxReadBackoff must be at least ReadBackoff ({readBackoff}) and at most 00:10:00; it was {maxReadBackoff}.");
+            failures.Add($"{prefix}{name} must be set.");
+            return;
         }
+
+        backoff.Validate(failures, prefix, name, TimeSpan.Zero, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(10));
     }
 }

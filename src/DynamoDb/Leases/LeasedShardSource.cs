@@ -213,32 +213,24 @@ internal abstract class LeasedShardSource : IStreamSource, ILeasedSource, ILease
     }
 
     /// <summary>
-    /// After a failed read: reports it as a transient reader fault (the consumer is unhealthy until a read succeeds; a
-    /// missing stream or denied access included, since an operator may fix them while the reader retries), then waits
-    /// the back-off, jittered so that shards failing together do not retry together.
+    /// The pipeline a reader retries its failed reads through (until one succeeds or the reader stops), waiting
+    /// <paramref name="backoff"/>, jittered so that shards failing together do not retry together. Failures for which
+    /// <paramref name="shouldRetry"/> is false propagate to the reader instead.
     /// </summary>
-    /// <returns>The next back-off (doubled up to <paramref name="maxBackoff"/>), or null when the reader was stopped meanwhile.</returns>
-    protected async Task<TimeSpan?> BackOffAfterFailedReadAsync(Exception failure, TimeSpan backoff, TimeSpan maxBackoff, Action<TimeSpan> log, CancellationToken cancellationToken)
+    protected Polly.ResiliencePipeline CreateReadRetry(BackoffOptions backoff, Func<Exception, bool>? shouldRetry = null)
+        => ResiliencePipelines.UntilSuccess($"StreamLanes.{Kind}.ReadRetry", backoff, Time, shouldRetry: shouldRetry);
+
+    /// <summary>
+    /// After a failed read, before its back-off: reports it as a transient reader fault (the consumer is unhealthy until
+    /// a read succeeds; a missing stream or denied access included, since an operator may fix them while the reader retries).
+    /// </summary>
+    protected void ReportFailedRead(Exception failure)
     {
-        ArgumentNullException.ThrowIfNull(log);
         if (CurrentReader.Value is ShardReader reader)
         {
             Interlocked.Exchange(ref reader.FailedSinceLastRead, 1);
             Host.ReportReaderFault(reader.Lease.ShardId, failure, fatal: false);
         }
-
-        TimeSpan wait = Backoff.Jittered(backoff);
-        log(wait);
-        try
-        {
-            await Task.Delay(wait, Time, cancellationToken).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-            return null;
-        }
-
-        return Backoff.Next(backoff, maxBackoff);
     }
 
     private async Task RunReaderAsync(ShardReader reader)

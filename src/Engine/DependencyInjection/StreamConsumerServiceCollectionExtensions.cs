@@ -55,7 +55,11 @@ public static class StreamConsumerServiceCollectionExtensions
         services.AddOptions();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<StreamConsumerOptions>, StreamConsumerOptionsValidator>());
         services.AddSingleton<IConfigureOptions<StreamConsumerOptions>>(provider => new ConfigureNamedOptions<StreamConsumerOptions>(name, options =>
-            provider.GetService<IConfiguration>()?.GetSection($"{StreamConsumerOptions.ConfigurationSection}:{name}").Bind(options)));
+        {
+            IConfigurationSection? section = provider.GetService<IConfiguration>()?.GetSection($"{StreamConsumerOptions.ConfigurationSection}:{name}");
+            section?.Bind(options);
+            RenamedOptionKeys.Bind(section, options);
+        }));
         if (configure is not null)
         {
             services.Configure(name, configure);
@@ -161,8 +165,7 @@ public static class StreamConsumerServiceCollectionExtensions
         {
             FailureMode = mode,
             MaxAttempts = options.MaxAttempts,
-            RetryBaseDelay = options.RetryBaseDelay,
-            RetryMaxDelay = options.RetryMaxDelay,
+            Retry = options.Retry,
             RetryBackoff = options.RetryBackoff,
             RetryJitter = options.RetryJitter,
             AttemptTimeout = options.AttemptTimeout,
