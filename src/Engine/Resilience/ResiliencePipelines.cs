@@ -29,7 +29,8 @@ internal static class ResiliencePipelines
     /// <summary>
     /// The wait before retry number <paramref name="retry"/> (1-based): the delay <c>min(MaxDelay, InitialDelay * 2^(retry-1))</c>
     /// jittered into its upper half (from half of it to all of it), so that callers failing together do not retry
-    /// together while the wait still grows with every failure.
+    /// together while the wait still grows with every failure. Whole milliseconds, as timers wait them, so that the
+    /// wait a log reports is the wait waited.
     /// </summary>
     public static TimeSpan Delay(BackoffOptions backoff, int retry, Func<double> randomizer)
     {
@@ -37,7 +38,8 @@ internal static class ResiliencePipelines
         ArgumentNullException.ThrowIfNull(randomizer);
         int exponent = Math.Clamp(retry - 1, 0, 40);
         double cap = Math.Min(backoff.MaxDelay.Ticks, backoff.InitialDelay.Ticks * Math.Pow(2, exponent));
-        return TimeSpan.FromTicks((long)(cap * (0.5 + (Math.Clamp(randomizer(), 0, 1) / 2))));
+        double ticks = cap * (0.5 + (Math.Clamp(randomizer(), 0, 1) / 2));
+        return TimeSpan.FromMilliseconds(Math.Floor(ticks / TimeSpan.TicksPerMillisecond));
     }
 
     /// <summary>

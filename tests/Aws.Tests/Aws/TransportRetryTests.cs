@@ -68,12 +68,12 @@ public sealed class TransportRetryTests
             .ThenRespond(HttpStatusCode.OK, ShardPage);
         using var http = new HttpClient(handler);
         var clock = new RecordingTimeProvider(Now);
-        using var client = new KinesisClient(Options(), http, null, clock, jitter: () => 0.25);
+        using var client = new KinesisClient(Options(), http, null, clock, jitter: () => 0.2);
 
         await client.ListShardsAsync(new KinesisListShardsRequest { StreamName = "s" });
 
         // One formula for every StreamLanes back-off: half the delay plus the random share of the other half.
-        Assert.Equal([TimeSpan.FromMilliseconds(62.5)], clock.Delays.ToArray());
+        Assert.Equal([TimeSpan.FromMilliseconds(60)], clock.Delays.ToArray());
     }
 
     [Fact]
