@@ -1,17 +1,16 @@
-using Microsoft.Extensions.Options;
-
 namespace StreamLanes;
 
-internal sealed class StreamConsumerOptionsValidator : IValidateOptions<StreamConsumerOptions>
+/// <summary>The rules of <see cref="StreamConsumerOptions"/>, through the one validator every consumer options type has.</summary>
+internal sealed class StreamConsumerOptionsValidator() : ConsumerOptionsValidator<StreamConsumerOptions>(null, Rules)
 {
     private static readonly TimeSpan OneHour = TimeSpan.FromHours(1);
     private static readonly TimeSpan OneDay = TimeSpan.FromDays(1);
 
-    public ValidateOptionsResult Validate(string? name, StreamConsumerOptions options)
+    /// <summary>The failures of <paramref name="options"/>, each starting with <paramref name="prefix"/> (<c>StreamConsumers:&lt;name&gt;:</c>).</summary>
+    public static IReadOnlyList<string> Rules(StreamConsumerOptions options, string prefix)
     {
         ArgumentNullException.ThrowIfNull(options);
         var failures = new List<string>();
-        string prefix = $"{StreamConsumerOptions.ConfigurationSection}:{name}:";
 
         void Check(bool valid, string option, string rule, object? value)
         {
@@ -48,6 +47,6 @@ internal sealed class StreamConsumerOptionsValidator : IValidateOptions<StreamCo
         Check(options.MaxCheckpointAge >= options.CheckpointInterval, nameof(options.MaxCheckpointAge), $"must be at least CheckpointInterval ({options.CheckpointInterval})", options.MaxCheckpointAge);
         Check(!string.IsNullOrWhiteSpace(options.DataDirectory), nameof(options.DataDirectory), "must not be empty", options.DataDirectory);
 
-        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+        return failures;
     }
 }

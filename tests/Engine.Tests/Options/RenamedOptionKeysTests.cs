@@ -2,7 +2,6 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using StreamLanes.Aws;
 using StreamLanes.Engine.Tests.Support;
 
 namespace StreamLanes.Engine.Tests.Options;
@@ -108,7 +107,7 @@ public sealed class RenamedOptionKeysTests
             logs);
 
         Assert.NotNull(provider.GetRequiredKeyedService<IStreamConsumer>("orders")); // builds the source, which binds its section
-        KinesisSourceOptions options = SourceSetup.Bind(provider, "orders", "Kinesis", new KinesisSourceOptions { StreamName = "orders-stream", Leases = { TableName = "leases" } }, null, static (o, prefix) => o.Validate(prefix));
+        KinesisSourceOptions options = provider.GetRequiredService<IOptionsMonitor<KinesisSourceOptions>>().Get("orders");
         Assert.Equal(TimeSpan.FromMilliseconds(250), options.ReadRetry.InitialDelay);
         Assert.Equal(TimeSpan.FromSeconds(5), options.ReadRetry.MaxDelay);
         Assert.Equal(TimeSpan.FromMilliseconds(20), options.Aws.TransportRetry.InitialDelay);
@@ -137,7 +136,7 @@ public sealed class RenamedOptionKeysTests
             logs);
 
         Assert.NotNull(provider.GetRequiredKeyedService<IStreamConsumer>("orders"));
-        SqsSourceOptions options = SourceSetup.Bind(provider, "orders", "Sqs", new SqsSourceOptions { Queue = "http://127.0.0.1:1/000000000000/orders" }, null, static (o, prefix) => o.Validate(prefix));
+        SqsSourceOptions options = provider.GetRequiredService<IOptionsMonitor<SqsSourceOptions>>().Get("orders");
         Assert.Equal(TimeSpan.FromMilliseconds(750), options.ReceiveRetry.InitialDelay);
         Assert.Equal(TimeSpan.FromSeconds(7), options.ReceiveRetry.MaxDelay);
         Assert.Equal(2, RenamedWarnings(logs).Length);
