@@ -31,13 +31,7 @@ public static class S3ClaimCheckBuilderExtensions
         SourceSetup.AddOptions<S3ClaimCheckOptions>(
             builder,
             Section,
-            defaults =>
-            {
-                if (bucketName is not null)
-                {
-                    defaults.BucketName = bucketName;
-                }
-            },
+            defaults => defaults.BucketName = bucketName ?? defaults.BucketName,
             configure,
             static (o, prefix) => SourceSetup.Validate(prefix, o.Validate, o.Aws));
         builder.Services.AddKeyedSingleton(consumer, (services, _) =>

@@ -28,13 +28,7 @@ public static class DynamoDbDeadLetterBuilderExtensions
         SourceSetup.AddOptions<DynamoDbDeadLetterSinkOptions>(
             builder,
             Section,
-            defaults =>
-            {
-                if (tableName is not null)
-                {
-                    defaults.TableName = tableName;
-                }
-            },
+            defaults => defaults.TableName = tableName ?? defaults.TableName,
             configure,
             static (o, prefix) => SourceSetup.Validate(prefix, o.Validate, o.Aws));
         return builder.UseDeadLetterSink(services =>

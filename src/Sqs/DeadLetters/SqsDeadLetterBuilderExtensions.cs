@@ -27,13 +27,7 @@ public static class SqsDeadLetterBuilderExtensions
         SourceSetup.AddOptions<SqsDeadLetterSinkOptions>(
             builder,
             Section,
-            defaults =>
-            {
-                if (queueUrl is not null)
-                {
-                    defaults.QueueUrl = queueUrl;
-                }
-            },
+            defaults => defaults.QueueUrl = queueUrl ?? defaults.QueueUrl,
             configure,
             static (o, prefix) => SourceSetup.Validate(prefix, o.Validate, o.Aws));
         return builder.UseDeadLetterSink(services =>
