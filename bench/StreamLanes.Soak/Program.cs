@@ -36,8 +36,8 @@ builder.Services.AddStreamConsumer<SoakHandler>("soak", options =>
 {
     options.DataDirectory = data;
     options.MaxAttempts = 4;
-    options.RetryBaseDelay = TimeSpan.FromMilliseconds(50);
-    options.RetryMaxDelay = TimeSpan.FromMilliseconds(500);
+    options.Retry.InitialDelay = TimeSpan.FromMilliseconds(50);
+    options.Retry.MaxDelay = TimeSpan.FromMilliseconds(500);
     options.CheckpointInterval = TimeSpan.FromSeconds(1);
     options.MaxConcurrentHandlers = 128;
 }).FromInMemory(stream);

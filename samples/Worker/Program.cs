@@ -30,7 +30,7 @@ if (Directory.Exists(options.DataDirectory))
 }
 
 Console.WriteLine($"StreamLanes demo: {Records:N0} orders from {Customers} customers over {Shards} shards, {RecordsPerSecond:N0}/s.");
-Console.WriteLine($"Orders of {OrderHandler.PoisonCustomer} always fail: {options.MaxAttempts} attempts, back-off from {options.RetryBaseDelay.TotalMilliseconds:N0} ms, then dead-lettered.");
+Console.WriteLine($"Orders of {OrderHandler.PoisonCustomer} always fail: {options.MaxAttempts} attempts, back-off from {options.Retry.InitialDelay.TotalMilliseconds:N0} ms, then dead-lettered.");
 Console.WriteLine();
 
 await host.StartAsync();

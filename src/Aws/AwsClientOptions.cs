@@ -8,6 +8,8 @@ namespace StreamLanes.Aws;
 /// Settings shared by the Kinesis, DynamoDB Streams and SQS clients of the StreamLanes AWS packages:
 /// region, endpoints, credentials, transport retries and timeouts.
 /// </summary>
+[RenamedOption("BaseRetryDelay", "TransportRetry:InitialDelay")]
+[RenamedOption("MaxRetryDelay", "TransportRetry:MaxDelay")]
 public sealed class AwsClientOptions
 {
     /// <summary>
@@ -65,16 +67,13 @@ public sealed class AwsClientOptions
     public int MaxTransportRetries { get; set; } = 3;
 
     /// <summary>
-    /// The base of the exponential back-off between transport retries; each delay is drawn uniformly from
-    /// zero to <c>min(MaxRetryDelay, BaseRetryDelay * 2^retry)</c> ("full jitter"). Not used by SQS, whose SDK client
-    /// applies its own standard back-off. Default: 100 ms.
+    /// The waits between transport retries (keys <c>Aws:TransportRetry:InitialDelay</c> and
+    /// <c>Aws:TransportRetry:MaxDelay</c>, formerly <c>Aws:BaseRetryDelay</c> and <c>Aws:MaxRetryDelay</c>): the first
+    /// about <see cref="BackoffOptions.InitialDelay"/> (default 100 ms; 0 to 10 minutes), each next one doubling up to
+    /// <see cref="BackoffOptions.MaxDelay"/> (default 5 s; at most 10 minutes), each drawn from the upper half of its
+    /// delay. Not used by SQS, whose SDK client applies its own standard back-off.
     /// </summary>
-    [Range(typeof(TimeSpan), "00:00:00", "00:10:00")]
-    public TimeSpan BaseRetryDelay { get; set; } = TimeSpan.FromMilliseconds(100);
-
-    /// <summary>The cap on a single back-off delay between transport retries. Default: 5 seconds.</summary>
-    [Range(typeof(TimeSpan), "00:00:00", "00:10:00")]
-    public TimeSpan MaxRetryDelay { get; set; } = TimeSpan.FromSeconds(5);
+    public BackoffOptions TransportRetry { get; set; } = BackoffOptions.Of(TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(5));
 
     /// <summary>
     /// The timeout of a single attempt. An SQS client StreamLanes builds gets 20 s on top of it (the longest long poll).
@@ -90,9 +89,13 @@ public sealed class AwsClientOptions
         var results = new List<ValidationResult>();
         Validator.TryValidateObject(this, new ValidationContext(this), results, validateAllProperties: true);
         var problems = results.Select(r => r.ErrorMessage ?? "invalid value").ToList();
-        if (BaseRetryDelay > MaxRetryDelay)
+        if (TransportRetry is null)
         {
-            problems.Add($"{nameof(BaseRetryDelay)} ({BaseRetryDelay}) must not exceed {nameof(MaxRetryDelay)} ({MaxRetryDelay}).");
+            problems.Add($"{nameof(TransportRetry)} must be set.");
+        }
+        else
+        {
+            TransportRetry.Validate(problems, string.Empty, nameof(TransportRetry), TimeSpan.Zero, TimeSpan.FromMinutes(10), TimeSpan.FromMinutes(10));
         }
 
         CheckUrl(ServiceUrl, nameof(ServiceUrl), problems);
@@ -106,7 +109,12 @@ public sealed class AwsClientOptions
         }
     }
 
-    internal AwsClientOptions Clone() => (AwsClientOptions)MemberwiseClone();
+    internal AwsClientOptions Clone()
+    {
+        var clone = (AwsClientOptions)MemberwiseClone();
+        clone.TransportRetry = BackoffOptions.Of(TransportRetry.InitialDelay, TransportRetry.MaxDelay);
+        return clone;
+    }
 
     /// <summary>
     /// The credentials requests are signed with: <see cref="Credentials"/>, else those of <see cref="Profile"/>, else

@@ -14,7 +14,8 @@ namespace StreamLanes.Aws;
 
 /// <summary>
 /// Sends one AWS JSON-protocol operation: serializes the request, signs it with SigV4, posts it, retries throttling,
-/// service failures, network errors and timeouts with full-jitter exponential back-off, and maps errors to
+/// service failures, network errors and timeouts through a pipeline of <see cref="ResiliencePipelines"/> (with
+/// <see cref="AwsClientOptions.TransportRetry"/>), and maps errors to
 /// <see cref="AwsServiceException"/>. The one place that talks HTTP to AWS, so the typed clients can later move to
 /// the SDK clients without their callers noticing.
 /// </summary>
@@ -30,7 +31,7 @@ internal sealed class AwsJsonTransport : IDisposable
     private readonly Lazy<HttpClient>? _eventStreamClient;
     private readonly ILogger _logger;
     private readonly TimeProvider _timeProvider;
-    private readonly Func<double> _jitter;
+    private readonly Polly.ResiliencePipeline _retry;
     private readonly RegionEndpoint _region;
     private readonly SemaphoreSlim _credentialsLock = new(1, 1);
     private AWSCredentials? _credentials;
@@ -56,7 +57,7 @@ internal sealed class AwsJsonTransport : IDisposable
         _credentials = _options.ResolveCredentials();
         _logger = logger ?? NullLogger.Instance;
         _timeProvider = timeProvider ?? TimeProvider.System;
-        _jitter = jitter ?? DefaultJitter;
+        _retry = ResiliencePipelines.Retrying($"StreamLanes.{service.Name}.TransportRetry", _options.MaxTransportRetries, _options.TransportRetry, _timeProvider, jitter, IsRetryable);
         if (httpClient is null)
         {
             // Each attempt has its own timeout (RequestTimeout), so HttpClient's must not cut a long poll short.
@@ -156,14 +157,6 @@ internal sealed class AwsJsonTransport : IDisposable
         }
     }
 
-    /// <summary>The back-off before retry number <paramref name="retry"/> (1-based): uniform in [0, min(max, base * 2^(retry-1))).</summary>
-    internal TimeSpan BackoffDelay(int retry)
-    {
-        var exponent = Math.Min(retry - 1, 30);
-        var capTicks = Math.Min(_options.MaxRetryDelay.Ticks, _options.BaseRetryDelay.Ticks * (double)(1L << exponent));
-        return TimeSpan.FromTicks((long)(capTicks * _jitter()));
-    }
-
     private async Task<byte[]> SendCoreAsync<TRequest>(
         string operation,
         TRequest request,
@@ -171,38 +164,35 @@ internal sealed class AwsJsonTransport : IDisposable
         TimeSpan extraTimeout,
         CancellationToken cancellationToken)
     {
+        cancellationToken.ThrowIfCancellationRequested();
         var payload = JsonSerializer.SerializeToUtf8Bytes(request, requestType);
-        var maxRetries = _options.MaxTransportRetries;
-        for (var retry = 0; ; retry++)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            string failure;
-            try
+        return await _retry.ExecuteAsync(
+            static (state, token) => new ValueTask<byte[]>(state.transport.SendOnceAsync(state.operation, state.payload, state.extraTimeout, token)),
+            (transport: this, operation, payload, extraTimeout),
+            (ex, retry, delay) =>
             {
-                return await SendOnceAsync(operation, payload, extraTimeout, cancellationToken).ConfigureAwait(false);
-            }
-            catch (AwsServiceException ex) when (ex.IsRetryable && retry < maxRetries)
-            {
-                failure = ex.ErrorCode;
-            }
-            catch (HttpRequestException ex) when (retry < maxRetries && !cancellationToken.IsCancellationRequested)
-            {
-                failure = ex.HttpRequestError.ToString();
-            }
-            catch (IOException) when (retry < maxRetries && !cancellationToken.IsCancellationRequested)
-            {
-                failure = "IOException";
-            }
-            catch (TimeoutException) when (retry < maxRetries && !cancellationToken.IsCancellationRequested)
-            {
-                failure = "Timeout";
-            }
-
-            var delay = BackoffDelay(retry + 1);
-            AwsLog.RetryingAfterError(_logger, _service.Name, operation, failure, retry + 1, maxRetries, (long)delay.TotalMilliseconds);
-            await Task.Delay(delay, _timeProvider, cancellationToken).ConfigureAwait(false);
-        }
+                string failure = FailureName(ex);
+                AwsLog.RetryingAfterError(_logger, _service.Name, operation, failure, retry, _options.MaxTransportRetries, (long)delay.TotalMilliseconds);
+            },
+            cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>Throttling, a 5xx, a network error or an attempt's timeout: worth another try. Validation, not-found and access-denied errors are not.</summary>
+    private static bool IsRetryable(Exception exception) => exception switch
+    {
+        AwsServiceException service => service.IsRetryable,
+        HttpRequestException or IOException or TimeoutException => true,
+        _ => false,
+    };
+
+    private static string FailureName(Exception exception) => exception switch
+    {
+        AwsServiceException service => service.ErrorCode,
+        HttpRequestException http => http.HttpRequestError.ToString(),
+        IOException => "IOException",
+        TimeoutException => "Timeout",
+        _ => exception.GetType().Name,
+    };
 
     private async Task<byte[]> SendOnceAsync(string operation, byte[] payload, TimeSpan extraTimeout, CancellationToken cancellationToken)
     {
@@ -332,7 +322,4 @@ internal sealed class AwsJsonTransport : IDisposable
 
     private static string? HeaderValue(HttpResponseMessage response, string name) =>
         response.Headers.TryGetValues(name, out var values) ? values.FirstOrDefault() : null;
-
-    [SuppressMessage("Security", "CA5394:Do not use insecure randomness", Justification = "Back-off jitter only spreads retries; it protects nothing.")]
-    private static double DefaultJitter() => Random.Shared.NextDouble();
 }

@@ -10,40 +10,45 @@ namespace StreamLanes.Aws;
 internal static class SourceSetup
 {
     /// <summary>
-    /// Binds <c>StreamConsumers:&lt;consumer&gt;:&lt;section&gt;</c> over <paramref name="options"/>' defaults, applies the
-    /// code's <paramref name="configure"/> (code wins), and validates, failing start-up with every invalid option named.
+    /// Registers a part's options the consumers' one way (<see cref="ConsumerOptions"/>): named by the consumer,
+    /// <paramref name="defaults"/>, then <c>StreamConsumers:&lt;consumer&gt;:&lt;section&gt;</c> (checked first for inline
+    /// AWS secrets), then the code's <paramref name="configure"/> (code wins), validated at start with
+    /// <paramref name="rules"/>, every invalid option named. Also declares the section for the unknown-key warning.
     /// </summary>
-    public static TOptions Bind<TOptions>(
-        IServiceProvider services,
-        string consumer,
+    public static void AddOptions<TOptions>(
+        StreamConsumerBuilder builder,
         string section,
-        TOptions options,
+        Action<TOptions> defaults,
         Action<TOptions>? configure,
-        Func<TOptions, string, IReadOnlyList<string>> validate)
+        Func<TOptions, string, IReadOnlyList<string>> rules)
         where TOptions : class
     {
-        string path = $"{StreamConsumerOptions.ConfigurationSection}:{consumer}:{section}";
-        IConfigurationSection? bound = services.GetService<IConfiguration>()?.GetSection(path);
+        ArgumentNullException.ThrowIfNull(builder);
+        string consumer = builder.Name;
+        DeclareSection(builder, section, typeof(TOptions));
 
         // Checked before binding: the binder would fail on Aws:Credentials with "Cannot create instance of type
         // AWSCredentials", naming no option, and an inline key under another name would be ignored while the default
         // chain signed with other credentials.
-        if (bound is not null && InlineSecrets(bound, path) is { Count: > 0 } secrets)
-        {
-            throw new OptionsValidationException(consumer, typeof(TOptions), secrets);
-        }
-
-        bound?.Bind(options);
-        services.GetKeyedService<ConsumerRegistration>(consumer)?.BoundSections.TryAdd(section, typeof(TOptions));
-        configure?.Invoke(options);
-        IReadOnlyList<string> failures = validate(options, path + ":");
-        if (failures.Count > 0)
-        {
-            throw new OptionsValidationException(consumer, typeof(TOptions), failures);
-        }
-
-        return options;
+        ConsumerOptions.Add(
+            builder.Services,
+            consumer,
+            new ConsumerOptionsValidator<TOptions>(section, rules),
+            defaults,
+            configure,
+            (bound, path) =>
+            {
+                if (InlineSecrets(bound, path) is { Count: > 0 } secrets)
+                {
+                    throw new OptionsValidationException(consumer, typeof(TOptions), secrets);
+                }
+            });
     }
+
+    /// <summary>The consumer's <typeparamref name="TOptions"/>, registered with <see cref="AddOptions"/>; throws <see cref="OptionsValidationException"/> naming each invalid option.</summary>
+    public static TOptions Options<TOptions>(IServiceProvider services, string consumer)
+        where TOptions : class
+        => services.GetRequiredService<IOptionsMonitor<TOptions>>().Get(consumer);
 
     /// <summary>Keys under an <c>Aws</c> section that would carry a secret (any name under <c>Credentials</c>).</summary>
     private static readonly HashSet<string> SecretKeys = new(StringComparer.OrdinalIgnoreCase)
@@ -106,7 +111,7 @@ internal static class SourceSetup
     public static ILoggerFactory Loggers(IServiceProvider services) => services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance;
 
     /// <summary>The read pacing and back-off rules the polling sources share.</summary>
-    public static void ValidateReadPacing(List<string> failures, string prefix, TimeSpan idleTimeBetweenReads, TimeSpan minTimeBetweenReads, TimeSpan readBackoff, TimeSpan maxReadBackoff)
+    public static void ValidateReadPacing(List<string> failures, string prefix, TimeSpan idleTimeBetweenReads, TimeSpan minTimeBetweenReads, BackoffOptions? readRetry)
     {
         void CheckDelay(TimeSpan value, string name)
         {
@@ -118,10 +123,18 @@ internal static class SourceSetup
 
         CheckDelay(idleTimeBetweenReads, "IdleTimeBetweenReads");
         CheckDelay(minTimeBetweenReads, "MinTimeBetweenReads");
-        CheckDelay(readBackoff, "ReadBackoff");
-        if (maxReadBackoff < readBackoff || maxReadBackoff > TimeSpan.FromMinutes(10))
+        ValidateBackoff(failures, prefix, "ReadRetry", readRetry);
+    }
+
+    /// <summary>The rules of a source's retry back-off: the first wait 0 to 1 minute, the longest at most 10 minutes.</summary>
+    public static void ValidateBackoff(List<string> failures, string prefix, string name, BackoffOptions? backoff)
+    {
+        if (backoff is null)
         {
-            failures.Add($"{prefix}MaxReadBackoff must be at least ReadBackoff ({readBackoff}) and at most 00:10:00; it was {maxReadBackoff}.");
+            failures.Add($"{prefix}{name} must be set.");
+            return;
         }
+
+        backoff.Validate(failures, prefix, name, TimeSpan.Zero, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(10));
     }
 }

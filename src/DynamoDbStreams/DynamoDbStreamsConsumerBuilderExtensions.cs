@@ -34,11 +34,19 @@ public static class DynamoDbStreamsConsumerBuilderExtensions
         // Post-configuration runs after configuration binding and every Configure call: only a consumer that set no
         // MaxRecordAge anywhere gets the default.
         builder.Services.PostConfigure<StreamConsumerOptions>(consumer, options => options.MaxRecordAge ??= DynamoDbStreamsSourceOptions.DefaultMaxRecordAge);
+        SourceSetup.AddOptions<DynamoDbStreamsSourceOptions>(
+            builder,
+            "DynamoDbStreams",
+            defaults =>
+            {
+                defaults.Stream = tableNameOrStreamArn;
+                defaults.Leases.TableName = $"streamlanes-leases-{consumer}";
+            },
+            configure,
+            static (o, prefix) => o.Validate(prefix));
         return builder.FromSource(services =>
         {
-            var defaults = new DynamoDbStreamsSourceOptions { Stream = tableNameOrStreamArn };
-            defaults.Leases.TableName = $"streamlanes-leases-{consumer}";
-            DynamoDbStreamsSourceOptions options = SourceSetup.Bind(services, consumer, "DynamoDbStreams", defaults, configure, static (o, prefix) => o.Validate(prefix));
+            DynamoDbStreamsSourceOptions options = SourceSetup.Options<DynamoDbStreamsSourceOptions>(services, consumer);
             options.Aws = AwsServiceClients.Effective(services, options.Aws);
             TimeProvider time = SourceSetup.Time(services);
             ILoggerFactory loggers = SourceSetup.Loggers(services);

@@ -91,17 +91,28 @@ internal sealed class DynamoDbStreamsSource : LeasedShardSource
         string initial = reader.Lease.Current.Checkpoint;
         SequenceNumber last = reader.Lease.Current.Position;
         string? iterator = null;
-        TimeSpan backoff = _options.ReadBackoff;
         long lastRead = 0;
-        while (!token.IsCancellationRequested)
+
+        // A failed read is retried (with back-off, from a fresh iterator) until one succeeds: an outage blocks the shard
+        // and skips nothing. The streak restarts the back-off at each successful read.
+        Polly.ResiliencePipeline retry = CreateReadRetry(_options.ReadRetry);
+        var streak = new RetryStreak();
+        Action<Exception, int, TimeSpan> onFailed = (ex, _, wait) =>
+        {
+            ReportFailedRead(ex);
+            DynamoDbStreamsLog.ReadFailed(Logger, ex, _options.Stream, shardId, wait);
+            iterator = null;
+        };
+
+        async ValueTask<bool> ReadOnceAsync(CancellationToken cancellationToken)
         {
             try
             {
-                iterator ??= await GetIteratorAsync(shardId, initial, last, token).ConfigureAwait(false);
-                await PaceReadAsync(lastRead, _options.MinTimeBetweenReads, token).ConfigureAwait(false);
-                DynamoDbGetRecordsResponse response = await _streams.GetRecordsAsync(iterator, _options.MaxRecordsPerRead, token).ConfigureAwait(false);
+                iterator ??= await GetIteratorAsync(shardId, initial, last, cancellationToken).ConfigureAwait(false);
+                await PaceReadAsync(lastRead, _options.MinTimeBetweenReads, cancellationToken).ConfigureAwait(false);
+                DynamoDbGetRecordsResponse response = await _streams.GetRecordsAsync(iterator, _options.MaxRecordsPerRead, cancellationToken).ConfigureAwait(false);
                 lastRead = Time.GetTimestamp();
-                backoff = _options.ReadBackoff;
+                streak.Reset();
                 foreach (DynamoDbChangeRecord change in response.Records)
                 {
                     StreamRecord record = ToRecord(shardId, change);
@@ -110,7 +121,7 @@ internal sealed class DynamoDbStreamsSource : LeasedShardSource
                         continue;
                     }
 
-                    await reader.Processor.EnqueueAsync(record, token).ConfigureAwait(false);
+                    await reader.Processor.EnqueueAsync(record, cancellationToken).ConfigureAwait(false);
                     last = record.Position;
                 }
 
@@ -119,18 +130,14 @@ internal sealed class DynamoDbStreamsSource : LeasedShardSource
                 {
                     // SHARD_END: the shard was closed (they roll over every few hours). Its children wait until this
                     // is checkpointed. The read does not name the children: the shards are listed instead.
-                    await EndShardAsync(reader, [], token).ConfigureAwait(false);
-                    return;
+                    await EndShardAsync(reader, [], cancellationToken).ConfigureAwait(false);
+                    return true;
                 }
 
                 if (response.Records.Count == 0)
                 {
-                    await Task.Delay(_options.IdleTimeBetweenReads, Time, token).ConfigureAwait(false);
+                    await Task.Delay(_options.IdleTimeBetweenReads, Time, cancellationToken).ConfigureAwait(false);
                 }
-            }
-            catch (OperationCanceledException) when (token.IsCancellationRequested)
-            {
-                return;
             }
             catch (AwsServiceException ex) when (ex.Kind is AwsErrorKind.ExpiredIterator)
             {
@@ -149,16 +156,23 @@ internal sealed class DynamoDbStreamsSource : LeasedShardSource
                 initial = Lease.TrimHorizon;
                 iterator = null;
             }
-            catch (Exception ex)
+
+            return false;
+        }
+
+        Func<CancellationToken, ValueTask<bool>> readOnce = ReadOnceAsync;
+        while (!token.IsCancellationRequested)
+        {
+            try
             {
-                TimeSpan? next = await BackOffAfterFailedReadAsync(ex, backoff, _options.MaxReadBackoff, wait => DynamoDbStreamsLog.ReadFailed(Logger, ex, _options.Stream, shardId, wait), token).ConfigureAwait(false);
-                if (next is not TimeSpan nextBackoff)
+                if (await retry.ExecuteAsync(static (read, ct) => read(ct), readOnce, onFailed, token, streak).ConfigureAwait(false))
                 {
                     return;
                 }
-
-                backoff = nextBackoff;
-                iterator = null;
+            }
+            catch (OperationCanceledException) when (token.IsCancellationRequested)
+            {
+                return;
             }
         }
     }

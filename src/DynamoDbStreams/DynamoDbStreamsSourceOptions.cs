@@ -17,6 +17,8 @@ public enum DynamoDbStreamsStartingPosition
 /// <summary>
 /// How a consumer reads a DynamoDB table's stream. Bound from <c>StreamConsumers:&lt;name&gt;:DynamoDbStreams</c>.
 /// </summary>
+[RenamedOption("ReadBackoff", "ReadRetry:InitialDelay")]
+[RenamedOption("MaxReadBackoff", "ReadRetry:MaxDelay")]
 public sealed class DynamoDbStreamsSourceOptions
 {
     /// <summary>
@@ -40,11 +42,13 @@ public sealed class DynamoDbStreamsSourceOptions
     /// <summary>The shortest time between two reads of one shard. Default 250 ms; 0 to 1 minute.</summary>
     public TimeSpan MinTimeBetweenReads { get; set; } = TimeSpan.FromMilliseconds(250);
 
-    /// <summary>The first back-off after a throttled or failed read; it doubles (with jitter) up to <see cref="MaxReadBackoff"/>. Default 500 ms.</summary>
-    public TimeSpan ReadBackoff { get; set; } = TimeSpan.FromMilliseconds(500);
-
-    /// <summary>The longest back-off between failed reads. Default 30 s.</summary>
-    public TimeSpan MaxReadBackoff { get; set; } = TimeSpan.FromSeconds(30);
+    /// <summary>
+    /// The waits after a throttled or failed read of a shard, which is retried until it succeeds (keys
+    /// <c>ReadRetry:InitialDelay</c> and <c>ReadRetry:MaxDelay</c>, formerly <c>ReadBackoff</c> and
+    /// <c>MaxReadBackoff</c>): the first about <see cref="BackoffOptions.InitialDelay"/> (default 500 ms; 0 to 1 minute),
+    /// each next one doubling (with jitter) up to <see cref="BackoffOptions.MaxDelay"/> (default 30 s; at most 10 minutes).
+    /// </summary>
+    public BackoffOptions ReadRetry { get; set; } = BackoffOptions.Of(TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(30));
 
     /// <summary>The HTTP transport to DynamoDB Streams: region, endpoint, credentials, transport retries.</summary>
     public AwsClientOptions Aws { get; set; } = new();
@@ -82,7 +86,7 @@ public sealed class DynamoDbStreamsSourceOptions
             failures.Add($"{prefix}MaxRecordsPerRead must be between 1 and 1000; it was {MaxRecordsPerRead}.");
         }
 
-        SourceSetup.ValidateReadPacing(failures, prefix, IdleTimeBetweenReads, MinTimeBetweenReads, ReadBackoff, MaxReadBackoff);
+        SourceSetup.ValidateReadPacing(failures, prefix, IdleTimeBetweenReads, MinTimeBetweenReads, ReadRetry);
         LeaseSetup.ValidateLeasesAndAws(failures, prefix, Leases, Aws);
         return failures;
     }

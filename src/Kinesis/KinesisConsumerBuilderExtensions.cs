@@ -26,11 +26,19 @@ public static class KinesisConsumerBuilderExtensions
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentException.ThrowIfNullOrWhiteSpace(streamName);
         string consumer = builder.Name;
+        SourceSetup.AddOptions<KinesisSourceOptions>(
+            builder,
+            "Kinesis",
+            defaults =>
+            {
+                defaults.StreamName = streamName;
+                defaults.Leases.TableName = $"streamlanes-leases-{consumer}";
+            },
+            configure,
+            static (o, prefix) => o.Validate(prefix));
         return builder.FromSource(services =>
         {
-            var defaults = new KinesisSourceOptions { StreamName = streamName };
-            defaults.Leases.TableName = $"streamlanes-leases-{consumer}";
-            KinesisSourceOptions options = SourceSetup.Bind(services, consumer, "Kinesis", defaults, configure, static (o, prefix) => o.Validate(prefix));
+            KinesisSourceOptions options = SourceSetup.Options<KinesisSourceOptions>(services, consumer);
             options.Aws = AwsServiceClients.Effective(services, options.Aws);
             TimeProvider time = SourceSetup.Time(services);
             ILoggerFactory loggers = SourceSetup.Loggers(services);

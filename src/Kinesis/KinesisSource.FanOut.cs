@@ -13,7 +13,7 @@ internal sealed partial class KinesisSource
     private readonly SemaphoreSlim _fanOutConsumerGate = new(1, 1);
 
     /// <summary>How soon a subscription refused with ResourceInUse is tried again (jittered).</summary>
-    private static readonly TimeSpan ResourceInUseRetryDelay = TimeSpan.FromMilliseconds(500);
+    private static readonly BackoffOptions ResourceInUseRetry = BackoffOptions.Of(TimeSpan.FromMilliseconds(500), TimeSpan.FromMilliseconds(500));
 
     private string FanOutConsumerName => _options.FanOut.ConsumerName ?? Host.ConsumerName;
 
@@ -85,121 +85,136 @@ internal sealed partial class KinesisSource
 
         // Set only once every record of the event that carried it was enqueued: resuming after it skips nothing.
         string? continuation = null;
-        TimeSpan backoff = _options.ReadBackoff;
         long inUseSince = 0;
         var shardTag = new KeyValuePair<string, object?>("shard", shardId);
+
+        // LimitExceeded, throttling, a dropped connection, a subscription held elsewhere for too long: subscribe again
+        // after the back-off, from the last position, until it succeeds (the streak restarts it at each event). What
+        // else fails escapes to the reader as fatal.
+        Polly.ResiliencePipeline retry = CreateReadRetry(
+            _options.ReadRetry,
+            static ex => ex is AwsServiceException or HttpRequestException or IOException or TimeoutException or EventStreamFormatException or System.Text.Json.JsonException);
+        var streak = new RetryStreak();
+        Action<Exception, int, TimeSpan> onFailed = (ex, _, wait) =>
+        {
+            if (ex is AwsServiceException { Kind: AwsErrorKind.ResourceNotFound })
+            {
+                _fanOutConsumer = null; // the stream consumer may have been deregistered: register it again
+            }
+
+            ReportFailedRead(ex);
+            KinesisLog.SubscriptionFailed(Logger, ex, _options.StreamName, shardId, wait);
+        };
+
+        // The shard's previous subscription (this reader's own before a renewal, or the previous lease owner's until it
+        // notices the move) still counts as active for a moment: subscribe again soon, without reporting a fault,
+        // unless it lasts longer than a lease takeover can (then it is a failure like the others above).
+        Polly.ResiliencePipeline inUseRetry = ResiliencePipelines.UntilSuccess(
+            "StreamLanes.Kinesis.SubscriptionInUse",
+            ResourceInUseRetry,
+            Time,
+            shouldRetry: ex =>
+            {
+                if (ex is not AwsServiceException { Kind: AwsErrorKind.ResourceInUse })
+                {
+                    return false;
+                }
+
+                long now = Time.GetTimestamp();
+                inUseSince = inUseSince == 0 ? now : inUseSince;
+                return Time.GetElapsedTime(inUseSince, now) < _options.Leases.FailoverTime;
+            });
+        Action<Exception, int, TimeSpan> onInUse = (_, _, _) => KinesisLog.SubscriptionInUse(Logger, _options.StreamName, shardId);
+
+        async ValueTask<bool> SubscribeOnceAsync(CancellationToken cancellationToken)
+        {
+            KinesisStreamConsumer consumer = await EnsureFanOutConsumerAsync(cancellationToken).ConfigureAwait(false);
+            KinesisSubscriptionStart start = SubscriptionStart(initial, last, continuation);
+            await using KinesisShardSubscription subscription = await _kinesis.SubscribeToShardAsync(consumer.ConsumerArn, shardId, start, cancellationToken).ConfigureAwait(false);
+            long subscribedAt = Time.GetTimestamp();
+            long idleSince = subscribedAt;
+            while (true)
+            {
+                KinesisSubscribeToShardEvent? next = await subscription.ReadEventAsync(cancellationToken).ConfigureAwait(false);
+                if (next is null)
+                {
+                    break; // the service ended the subscription (after five minutes): subscribe again
+                }
+
+                MarkReadSucceeded();
+                streak.Reset();
+                inUseSince = 0;
+                if (next.MillisBehindLatest is long behind)
+                {
+                    StreamLanesMetrics.For(Host).MillisBehindLatest.Record(behind, _consumerTag, shardTag);
+                }
+
+                foreach (KinesisRecord record in next.Records)
+                {
+                    foreach (StreamRecord user in Expand(shardId, record))
+                    {
+                        if (user.Position <= last)
+                        {
+                            continue; // at or before the checkpoint: a subscription at AT_SEQUENCE_NUMBER repeats it
+                        }
+
+                        await reader.Processor.EnqueueAsync(user, cancellationToken).ConfigureAwait(false);
+                        last = user.Position;
+                    }
+                }
+
+                continuation = next.ContinuationSequenceNumber ?? continuation;
+                if (next.ChildShards is { Count: > 0 } && next.ContinuationSequenceNumber is null)
+                {
+                    // SHARD_END as AWS announces it: every record of the shard was delivered.
+                    await EndShardAsync(reader, ChildrenOf(next.ChildShards), cancellationToken).ConfigureAwait(false);
+                    return true;
+                }
+
+                if (next.Records.Count > 0)
+                {
+                    idleSince = Time.GetTimestamp();
+                }
+                else if (Time.GetElapsedTime(idleSince) >= _options.FanOut.ShardEndProbeInterval)
+                {
+                    idleSince = Time.GetTimestamp();
+                    if (await ProbeShardEndAsync(shardId, initial, last, continuation, cancellationToken).ConfigureAwait(false) is { } children)
+                    {
+                        await EndShardAsync(reader, children, cancellationToken).ConfigureAwait(false);
+                        return true;
+                    }
+                }
+
+                if (Time.GetElapsedTime(subscribedAt) >= _options.FanOut.SubscriptionRenewal)
+                {
+                    // Renewed between events, never while one is awaited: every subscription delivers at least one
+                    // event, so a renewal shorter than the service's first push cannot starve the shard.
+                    break;
+                }
+            }
+
+            return false;
+        }
+
+        Func<CancellationToken, ValueTask<bool>> subscribeOnce = SubscribeOnceAsync;
         while (!token.IsCancellationRequested)
         {
             try
             {
-                KinesisStreamConsumer consumer = await EnsureFanOutConsumerAsync(token).ConfigureAwait(false);
-                KinesisSubscriptionStart start = SubscriptionStart(initial, last, continuation);
-                await using KinesisShardSubscription subscription = await _kinesis.SubscribeToShardAsync(consumer.ConsumerArn, shardId, start, token).ConfigureAwait(false);
-                long subscribedAt = Time.GetTimestamp();
-                long idleSince = subscribedAt;
-                while (true)
+                bool ended = await retry.ExecuteAsync(
+                    static (state, ct) => state.inUseRetry.ExecuteAsync(static (subscribe, ct2) => subscribe(ct2), state.subscribeOnce, state.onInUse, ct),
+                    (inUseRetry, subscribeOnce, onInUse),
+                    onFailed,
+                    token,
+                    streak).ConfigureAwait(false);
+                if (ended)
                 {
-                    KinesisSubscribeToShardEvent? next = await subscription.ReadEventAsync(token).ConfigureAwait(false);
-                    if (next is null)
-                    {
-                        break; // the service ended the subscription (after five minutes): subscribe again
-                    }
-
-                    MarkReadSucceeded();
-                    backoff = _options.ReadBackoff;
-                    inUseSince = 0;
-                    if (next.MillisBehindLatest is long behind)
-                    {
-                        StreamLanesMetrics.For(Host).MillisBehindLatest.Record(behind, _consumerTag, shardTag);
-                    }
-
-                    foreach (KinesisRecord record in next.Records)
-                    {
-                        foreach (StreamRecord user in Expand(shardId, record))
-                        {
-                            if (user.Position <= last)
-                            {
-                                continue; // at or before the checkpoint: a subscription at AT_SEQUENCE_NUMBER repeats it
-                            }
-
-                            await reader.Processor.EnqueueAsync(user, token).ConfigureAwait(false);
-                            last = user.Position;
-                        }
-                    }
-
-                    continuation = next.ContinuationSequenceNumber ?? continuation;
-                    if (next.ChildShards is { Count: > 0 } && next.ContinuationSequenceNumber is null)
-                    {
-                        // SHARD_END as AWS announces it: every record of the shard was delivered.
-                        await EndShardAsync(reader, ChildrenOf(next.ChildShards), token).ConfigureAwait(false);
-                        return;
-                    }
-
-                    if (next.Records.Count > 0)
-                    {
-                        idleSince = Time.GetTimestamp();
-                    }
-                    else if (Time.GetElapsedTime(idleSince) >= _options.FanOut.ShardEndProbeInterval)
-                    {
-                        idleSince = Time.GetTimestamp();
-                        if (await ProbeShardEndAsync(shardId, initial, last, continuation, token).ConfigureAwait(false) is { } children)
-                        {
-                            await EndShardAsync(reader, children, token).ConfigureAwait(false);
-                            return;
-                        }
-                    }
-
-                    if (Time.GetElapsedTime(subscribedAt) >= _options.FanOut.SubscriptionRenewal)
-                    {
-                        // Renewed between events, never while one is awaited: every subscription delivers at least one
-                        // event, so a renewal shorter than the service's first push cannot starve the shard.
-                        break;
-                    }
+                    return;
                 }
             }
             catch (OperationCanceledException) when (token.IsCancellationRequested)
             {
                 return; // stopped, or the lease was lost: disposing the subscription ended it at once
-            }
-            catch (Exception ex) when (ex is AwsServiceException or HttpRequestException or IOException or TimeoutException or EventStreamFormatException or System.Text.Json.JsonException)
-            {
-                if (ex is AwsServiceException { Kind: AwsErrorKind.ResourceInUse })
-                {
-                    // The shard's previous subscription (this reader's own before a renewal, or the previous lease
-                    // owner's until it notices the move) still counts as active for a moment: subscribe again soon,
-                    // without reporting a fault, unless it lasts longer than a lease takeover can.
-                    long now = Time.GetTimestamp();
-                    inUseSince = inUseSince == 0 ? now : inUseSince;
-                    if (Time.GetElapsedTime(inUseSince, now) < _options.Leases.FailoverTime)
-                    {
-                        KinesisLog.SubscriptionInUse(Logger, _options.StreamName, shardId);
-                        try
-                        {
-                            await Task.Delay(Backoff.Jittered(ResourceInUseRetryDelay), Time, token).ConfigureAwait(false);
-                        }
-                        catch (OperationCanceledException)
-                        {
-                            return;
-                        }
-
-                        continue;
-                    }
-                }
-
-                // LimitExceeded, throttling, a dropped connection, a subscription held elsewhere for too long:
-                // subscribe again after the back-off, from the last position.
-                if (ex is AwsServiceException { Kind: AwsErrorKind.ResourceNotFound })
-                {
-                    _fanOutConsumer = null; // the stream consumer may have been deregistered: register it again
-                }
-
-                TimeSpan? nextBackoff = await BackOffAfterFailedReadAsync(ex, backoff, _options.MaxReadBackoff, wait => KinesisLog.SubscriptionFailed(Logger, ex, _options.StreamName, shardId, wait), token).ConfigureAwait(false);
-                if (nextBackoff is not TimeSpan value)
-                {
-                    return;
-                }
-
-                backoff = value;
             }
         }
     }

@@ -85,11 +85,26 @@ internal sealed partial class KinesisSource : LeasedShardSource
         string initial = reader.Lease.Current.Checkpoint;
         SequenceNumber last = reader.Lease.Current.Position;
         string? iterator = null;
-        TimeSpan backoff = _options.ReadBackoff;
         long lastRead = 0;
         var shardTag = new KeyValuePair<string, object?>("shard", shardId);
         Task<KinesisGetRecordsResponse>? readAhead = null;
-        while (!token.IsCancellationRequested)
+
+        // A failed read is retried (with back-off) until one succeeds: an outage blocks the shard and skips nothing.
+        // The streak restarts the back-off at each successful read.
+        Polly.ResiliencePipeline retry = CreateReadRetry(_options.ReadRetry);
+        var streak = new RetryStreak();
+        Action<Exception, int, TimeSpan> onFailed = (ex, _, wait) =>
+        {
+            Forget(ref readAhead);
+            ReportFailedRead(ex);
+            KinesisLog.ReadFailed(Logger, ex, _options.StreamName, shardId, wait);
+            if (ex is AwsServiceException { Kind: AwsErrorKind.TrimmedData })
+            {
+                iterator = null;
+            }
+        };
+
+        async ValueTask<bool> ReadOnceAsync(CancellationToken cancellationToken)
         {
             try
             {
@@ -102,12 +117,12 @@ internal sealed partial class KinesisSource : LeasedShardSource
                 }
                 else
                 {
-                    iterator ??= await GetIteratorAsync(shardId, initial, last, token).ConfigureAwait(false);
-                    response = await ReadPacedAsync(iterator, lastRead, token).ConfigureAwait(false);
+                    iterator ??= await GetIteratorAsync(shardId, initial, last, cancellationToken).ConfigureAwait(false);
+                    response = await ReadPacedAsync(iterator, lastRead, cancellationToken).ConfigureAwait(false);
                 }
 
                 lastRead = Time.GetTimestamp();
-                backoff = _options.ReadBackoff;
+                streak.Reset();
                 if (response.MillisBehindLatest is long behind)
                 {
                     StreamLanesMetrics.For(Host).MillisBehindLatest.Record(behind, _consumerTag, shardTag);
@@ -119,7 +134,7 @@ internal sealed partial class KinesisSource : LeasedShardSource
                     // Read the next page while this one is handed to the lanes: the call's latency overlaps the
                     // enqueueing (and any backpressure wait) instead of adding to it. At most one page is held
                     // beyond the buffer bounds.
-                    readAhead = ReadPacedAsync(iterator, lastRead, token);
+                    readAhead = ReadPacedAsync(iterator, lastRead, cancellationToken);
                 }
 
                 foreach (KinesisRecord record in response.Records)
@@ -131,7 +146,7 @@ internal sealed partial class KinesisSource : LeasedShardSource
                             continue; // at or before the checkpoint: an iterator at AT_SEQUENCE_NUMBER repeats it
                         }
 
-                        await reader.Processor.EnqueueAsync(user, token).ConfigureAwait(false);
+                        await reader.Processor.EnqueueAsync(user, cancellationToken).ConfigureAwait(false);
                         last = user.Position;
                     }
                 }
@@ -139,19 +154,14 @@ internal sealed partial class KinesisSource : LeasedShardSource
                 if (iterator is null)
                 {
                     // SHARD_END: the shard was split or merged. Its children wait until this is checkpointed.
-                    await EndShardAsync(reader, ChildrenOf(response.ChildShards), token).ConfigureAwait(false);
-                    return;
+                    await EndShardAsync(reader, ChildrenOf(response.ChildShards), cancellationToken).ConfigureAwait(false);
+                    return true;
                 }
 
                 if (response.Records.Count == 0)
                 {
-                    await Task.Delay(_options.IdleTimeBetweenReads, Time, token).ConfigureAwait(false);
+                    await Task.Delay(_options.IdleTimeBetweenReads, Time, cancellationToken).ConfigureAwait(false);
                 }
-            }
-            catch (OperationCanceledException) when (token.IsCancellationRequested)
-            {
-                Forget(ref readAhead);
-                return;
             }
             catch (AwsServiceException ex) when (ex.Kind is AwsErrorKind.ExpiredIterator)
             {
@@ -161,20 +171,24 @@ internal sealed partial class KinesisSource : LeasedShardSource
                 KinesisLog.IteratorExpired(Logger, _options.StreamName, shardId, last.ToString());
                 iterator = null;
             }
-            catch (Exception ex)
+
+            return false;
+        }
+
+        Func<CancellationToken, ValueTask<bool>> readOnce = ReadOnceAsync;
+        while (!token.IsCancellationRequested)
+        {
+            try
             {
-                Forget(ref readAhead);
-                TimeSpan? next = await BackOffAfterFailedReadAsync(ex, backoff, _options.MaxReadBackoff, wait => KinesisLog.ReadFailed(Logger, ex, _options.StreamName, shardId, wait), token).ConfigureAwait(false);
-                if (next is not TimeSpan nextBackoff)
+                if (await retry.ExecuteAsync(static (read, ct) => read(ct), readOnce, onFailed, token, streak).ConfigureAwait(false))
                 {
                     return;
                 }
-
-                backoff = nextBackoff;
-                if (ex is AwsServiceException { Kind: AwsErrorKind.TrimmedData })
-                {
-                    iterator = null;
-                }
+            }
+            catch (OperationCanceledException) when (token.IsCancellationRequested)
+            {
+                Forget(ref readAhead);
+                return;
             }
         }
     }

@@ -86,6 +86,8 @@ public sealed class KinesisFanOutOptions
 /// A Kinesis source: the stream, where new shards start, how shards are polled, and the lease table that shares them
 /// among workers. Bound from <c>StreamConsumers:&lt;name&gt;:Kinesis</c>, then the code's configure action.
 /// </summary>
+[RenamedOption("ReadBackoff", "ReadRetry:InitialDelay")]
+[RenamedOption("MaxReadBackoff", "ReadRetry:MaxDelay")]
 public sealed class KinesisSourceOptions
 {
     /// <summary>The stream's name or ARN. Required.</summary>
@@ -115,11 +117,13 @@ public sealed class KinesisSourceOptions
     /// </summary>
     public TimeSpan MinTimeBetweenReads { get; set; } = TimeSpan.FromMilliseconds(200);
 
-    /// <summary>The first back-off after a throttled or failed read; it doubles (with jitter) up to <see cref="MaxReadBackoff"/>. Default 500 ms.</summary>
-    public TimeSpan ReadBackoff { get; set; } = TimeSpan.FromMilliseconds(500);
-
-    /// <summary>The longest back-off between failed reads. Default 30 s.</summary>
-    public TimeSpan MaxReadBackoff { get; set; } = TimeSpan.FromSeconds(30);
+    /// <summary>
+    /// The waits after a throttled or failed read of a shard, which is retried until it succeeds (keys
+    /// <c>ReadRetry:InitialDelay</c> and <c>ReadRetry:MaxDelay</c>, formerly <c>ReadBackoff</c> and
+    /// <c>MaxReadBackoff</c>): the first about <see cref="BackoffOptions.InitialDelay"/> (default 500 ms; 0 to 1 minute),
+    /// each next one doubling (with jitter) up to <see cref="BackoffOptions.MaxDelay"/> (default 30 s; at most 10 minutes).
+    /// </summary>
+    public BackoffOptions ReadRetry { get; set; } = BackoffOptions.Of(TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(30));
 
     /// <summary>Whether records aggregated by the Kinesis Producer Library are split into their user records (each with its own partition key and sub-sequence number). Default true.</summary>
     public bool DeaggregateKplRecords { get; set; } = true;
@@ -179,7 +183,7 @@ public sealed class KinesisSourceOptions
             failures.Add($"{prefix}MaxRecordsPerRead must be between 1 and 10000; it was {MaxRecordsPerRead}.");
         }
 
-        SourceSetup.ValidateReadPacing(failures, prefix, IdleTimeBetweenReads, MinTimeBetweenReads, ReadBackoff, MaxReadBackoff);
+        SourceSetup.ValidateReadPacing(failures, prefix, IdleTimeBetweenReads, MinTimeBetweenReads, ReadRetry);
         LeaseSetup.ValidateLeasesAndAws(failures, prefix, Leases, Aws);
         return failures;
     }

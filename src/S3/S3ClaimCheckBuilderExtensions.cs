@@ -28,16 +28,15 @@ public static class S3ClaimCheckBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         string consumer = builder.Name;
-        SourceSetup.DeclareSection(builder, Section, typeof(S3ClaimCheckOptions));
+        SourceSetup.AddOptions<S3ClaimCheckOptions>(
+            builder,
+            Section,
+            defaults => defaults.BucketName = bucketName ?? defaults.BucketName,
+            configure,
+            static (o, prefix) => SourceSetup.Validate(prefix, o.Validate, o.Aws));
         builder.Services.AddKeyedSingleton(consumer, (services, _) =>
         {
-            var defaults = new S3ClaimCheckOptions();
-            if (bucketName is not null)
-            {
-                defaults.BucketName = bucketName;
-            }
-
-            S3ClaimCheckOptions options = SourceSetup.Bind(services, consumer, Section, defaults, configure, static (o, prefix) => SourceSetup.Validate(prefix, o.Validate, o.Aws));
+            S3ClaimCheckOptions options = SourceSetup.Options<S3ClaimCheckOptions>(services, consumer);
             var (client, owned) = AwsServiceClients.Resolve<IAmazonS3>(services, () => CreateClient(options.Aws));
             return new ConsumerClaimCheck(owned ? client : null, new S3ClaimCheck(client, options));
         });

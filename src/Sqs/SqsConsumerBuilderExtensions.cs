@@ -30,9 +30,10 @@ public static class SqsConsumerBuilderExtensions
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentException.ThrowIfNullOrWhiteSpace(queue);
         string consumer = builder.Name;
+        SourceSetup.AddOptions<SqsSourceOptions>(builder, "Sqs", defaults => defaults.Queue = queue, configure, static (o, prefix) => o.Validate(prefix));
         return builder.FromSource(services =>
         {
-            SqsSourceOptions options = SourceSetup.Bind(services, consumer, "Sqs", new SqsSourceOptions { Queue = queue }, configure, static (o, prefix) => o.Validate(prefix));
+            SqsSourceOptions options = SourceSetup.Options<SqsSourceOptions>(services, consumer);
             options.ClaimCheck ??= S3ClaimCheckBuilderExtensions.For(services, consumer);
             TimeProvider time = SourceSetup.Time(services);
             ILoggerFactory loggers = SourceSetup.Loggers(services);

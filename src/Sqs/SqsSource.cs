@@ -40,6 +40,8 @@ internal sealed partial class SqsSource : IStreamSource, IRecordAcknowledger, IA
     private readonly SqsSourceOptions _options;
     private readonly SqsClient _sqs;
     private readonly TimeProvider _time;
+    private readonly Polly.ResiliencePipeline _receiveRetry;
+    private readonly Action<Exception, int, TimeSpan> _onReceiveFailed;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stopReading = new();
     private readonly CancellationTokenSource _stopPolling = new();
@@ -75,6 +77,15 @@ internal sealed partial class SqsSource : IStreamSource, IRecordAcknowledger, IA
         _sqs = sqs;
         _time = timeProvider;
         _logger = logger;
+
+        // Any failure while polling goes on is retried until a receive succeeds: an outage blocks, nothing is skipped.
+        _receiveRetry = ResiliencePipelines.UntilSuccess("StreamLanes.Sqs.ReceiveRetry", options.ReceiveRetry, timeProvider, shouldRetry: _ => !_stopPolling.IsCancellationRequested);
+        _onReceiveFailed = (ex, _, wait) =>
+        {
+            // Unhealthy until a receive succeeds (a missing queue or denied access included: an operator may fix them).
+            _host!.ReportReaderFault(ShardId, ex, fatal: false);
+            SqsLog.ReceiveFailed(_logger, ex, _options.QueueName, wait);
+        };
     }
 
     public SourceKind Kind => SourceKind.Sqs;
@@ -249,7 +260,6 @@ internal sealed partial class SqsSource : IStreamSource, IRecordAcknowledger, IA
         CancellationToken receiveToken = token;
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(token, _stopPolling.Token, processor.Stopping);
         token = stop.Token;
-        TimeSpan backoff = _options.ReceiveBackoff;
         var request = new SqsReceiveMessageRequest
         {
             QueueUrl = _queueUrl,
@@ -263,81 +273,71 @@ internal sealed partial class SqsSource : IStreamSource, IRecordAcknowledger, IA
         {
             try
             {
-                IReadOnlyList<SqsMessage> messages = await _sqs.ReceiveMessagesAsync(request, receiveToken).ConfigureAwait(false);
-                long receivedAt = _time.GetTimestamp();
-                backoff = _options.ReceiveBackoff;
-                _host!.ReportReaderRecovered(ShardId);
-                if (messages.Count == 0)
-                {
-                    continue;
-                }
-
-                List<(SqsMessage Message, SqsRecordContent Content)> received = await ReadAllAsync(messages, token).ConfigureAwait(false);
-
-                // One receiver enqueues at a time, so receive-order positions reach the shard in increasing order.
-                await _enqueueGate.WaitAsync(CancellationToken.None).ConfigureAwait(false);
-                try
-                {
-                    var records = new StreamRecord[received.Count];
-                    for (int i = 0; i < records.Length; i++)
-                    {
-                        (SqsMessage message, SqsRecordContent content) = received[i];
-                        records[i] = new StreamRecord(
-                            SourceKind.Sqs,
-                            _options.QueueName,
-                            ShardId,
-                            SequenceNumber.FromInteger(++_sequence),
-                            SqsMessageReader.IdentityOf(message, _options.IsFifo),
-                            content.PartitionKey,
-                            content.Data,
-                            content.ArrivalTime,
-                            content.Attributes);
-                        _inFlight[records[i]] = new InFlightMessage(message.MessageId, message.ReceiptHandle, receivedAt, receivedAt + ToTimestampTicks(_options.VisibilityTimeout));
-                    }
-
-                    // Records not enqueued because the stop came first stay in flight and are released on stop.
-                    foreach (StreamRecord record in records)
-                    {
-                        if (_stopPolling.IsCancellationRequested)
-                        {
-                            break;
-                        }
-
-                        await processor.EnqueueAsync(record, token).ConfigureAwait(false);
-                    }
-                }
-                finally
-                {
-                    _enqueueGate.Release();
-                }
+                await _receiveRetry.ExecuteAsync(
+                    static (state, ct) => new ValueTask(state.source.ReceiveOnceAsync(state.request, state.processor, state.receiveToken, ct)),
+                    (source: this, request, processor, receiveToken),
+                    _onReceiveFailed,
+                    token).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (token.IsCancellationRequested)
             {
                 return;
             }
-            catch (Exception ex)
+            catch (Exception) when (_stopPolling.IsCancellationRequested)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>One receive, its messages read and enqueued. <paramref name="receiveToken"/> cancels the receive; <paramref name="token"/> the rest.</summary>
+    private async Task ReceiveOnceAsync(SqsReceiveMessageRequest request, IShardProcessor processor, CancellationToken receiveToken, CancellationToken token)
+    {
+        IReadOnlyList<SqsMessage> messages = await _sqs.ReceiveMessagesAsync(request, receiveToken).ConfigureAwait(false);
+        long receivedAt = _time.GetTimestamp();
+        _host!.ReportReaderRecovered(ShardId);
+        if (messages.Count == 0)
+        {
+            return;
+        }
+
+        List<(SqsMessage Message, SqsRecordContent Content)> received = await ReadAllAsync(messages, token).ConfigureAwait(false);
+
+        // One receiver enqueues at a time, so receive-order positions reach the shard in increasing order.
+        await _enqueueGate.WaitAsync(CancellationToken.None).ConfigureAwait(false);
+        try
+        {
+            var records = new StreamRecord[received.Count];
+            for (int i = 0; i < records.Length; i++)
+            {
+                (SqsMessage message, SqsRecordContent content) = received[i];
+                records[i] = new StreamRecord(
+                    SourceKind.Sqs,
+                    _options.QueueName,
+                    ShardId,
+                    SequenceNumber.FromInteger(++_sequence),
+                    SqsMessageReader.IdentityOf(message, _options.IsFifo),
+                    content.PartitionKey,
+                    content.Data,
+                    content.ArrivalTime,
+                    content.Attributes);
+                _inFlight[records[i]] = new InFlightMessage(message.MessageId, message.ReceiptHandle, receivedAt, receivedAt + ToTimestampTicks(_options.VisibilityTimeout));
+            }
+
+            // Records not enqueued because the stop came first stay in flight and are released on stop.
+            foreach (StreamRecord record in records)
             {
                 if (_stopPolling.IsCancellationRequested)
                 {
-                    return;
+                    break;
                 }
 
-                // Unhealthy until a receive succeeds (a missing queue or denied access included: an operator may fix them).
-                _host!.ReportReaderFault(ShardId, ex, fatal: false);
-
-                TimeSpan wait = Backoff.Jittered(backoff);
-                SqsLog.ReceiveFailed(_logger, ex, _options.QueueName, wait);
-                try
-                {
-                    await Task.Delay(wait, _time, token).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
-
-                backoff = Backoff.Next(backoff, _options.MaxReceiveBackoff);
+                await processor.EnqueueAsync(record, token).ConfigureAwait(false);
             }
+        }
+        finally
+        {
+            _enqueueGate.Release();
         }
     }
 

@@ -6,6 +6,8 @@ namespace StreamLanes.Sqs;
 /// <summary>
 /// How a consumer reads an SQS queue (FIFO or standard). Bound from <c>StreamConsumers:&lt;name&gt;:Sqs</c>.
 /// </summary>
+[RenamedOption("ReceiveBackoff", "ReceiveRetry:InitialDelay")]
+[RenamedOption("MaxReceiveBackoff", "ReceiveRetry:MaxDelay")]
 public sealed class SqsSourceOptions
 {
     /// <summary>The queue's URL, or its name (then its URL is looked up at start). Required.</summary>
@@ -51,11 +53,13 @@ public sealed class SqsSourceOptions
     /// </summary>
     public TimeSpan MaxVisibilityHold { get; set; } = TimeSpan.FromHours(1);
 
-    /// <summary>The first back-off after a failed receive; it doubles (with jitter) up to <see cref="MaxReceiveBackoff"/>. Default 500 ms.</summary>
-    public TimeSpan ReceiveBackoff { get; set; } = TimeSpan.FromMilliseconds(500);
-
-    /// <summary>The longest back-off between failed receives. Default 30 s.</summary>
-    public TimeSpan MaxReceiveBackoff { get; set; } = TimeSpan.FromSeconds(30);
+    /// <summary>
+    /// The waits after a failed receive, which is retried until it succeeds (keys <c>ReceiveRetry:InitialDelay</c> and
+    /// <c>ReceiveRetry:MaxDelay</c>, formerly <c>ReceiveBackoff</c> and <c>MaxReceiveBackoff</c>): the first about
+    /// <see cref="BackoffOptions.InitialDelay"/> (default 500 ms; 0 to 1 minute), each next one doubling (with jitter) up
+    /// to <see cref="BackoffOptions.MaxDelay"/> (default 30 s; at most 10 minutes).
+    /// </summary>
+    public BackoffOptions ReceiveRetry { get; set; } = BackoffOptions.Of(TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(30));
 
     /// <summary>
     /// Whether a message marked as a StreamLanes dead letter (the SQS dead-letter sink's <c>streamlanes.envelope</c>
@@ -139,15 +143,7 @@ public sealed class SqsSourceOptions
             failures.Add($"{prefix}MaxVisibilityHold must be at least VisibilityTimeout ({VisibilityTimeout}) and at most 12:00:00 (the SQS limit); it was {MaxVisibilityHold}.");
         }
 
-        if (ReceiveBackoff < TimeSpan.Zero || ReceiveBackoff > TimeSpan.FromMinutes(1))
-        {
-            failures.Add($"{prefix}ReceiveBackoff must be between 00:00:00 and 00:01:00; it was {ReceiveBackoff}.");
-        }
-
-        if (MaxReceiveBackoff < ReceiveBackoff || MaxReceiveBackoff > TimeSpan.FromMinutes(10))
-        {
-            failures.Add($"{prefix}MaxReceiveBackoff must be at least ReceiveBackoff ({ReceiveBackoff}) and at most 00:10:00; it was {MaxReceiveBackoff}.");
-        }
+        SourceSetup.ValidateBackoff(failures, prefix, nameof(ReceiveRetry), ReceiveRetry);
 
         try
         {

@@ -32,8 +32,8 @@ builder.Services.AddStreamConsumer<LoggingHandler>("orders", options =>
     {
         options.CheckpointInterval = TimeSpan.FromMilliseconds(250);
         options.MaxAttempts = 3;
-        options.RetryBaseDelay = TimeSpan.FromMilliseconds(20);
-        options.RetryMaxDelay = TimeSpan.FromMilliseconds(100);
+        options.Retry.InitialDelay = TimeSpan.FromMilliseconds(20);
+        options.Retry.MaxDelay = TimeSpan.FromMilliseconds(100);
         options.DrainTimeout = TimeSpan.FromSeconds(10);
     })
     .FromKinesis(stream, kinesis =>

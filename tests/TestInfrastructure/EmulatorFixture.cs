@@ -152,8 +152,7 @@ public abstract class EmulatorFixture : IAsyncLifetime
         ServiceUrl = ServiceUrl,
         Credentials = TestCredentials,
         MaxTransportRetries = 3,
-        BaseRetryDelay = TimeSpan.FromMilliseconds(50),
-        MaxRetryDelay = TimeSpan.FromSeconds(1),
+        TransportRetry = { InitialDelay = TimeSpan.FromMilliseconds(50), MaxDelay = TimeSpan.FromSeconds(1) },
         RequestTimeout = TimeSpan.FromSeconds(30),
     };
 

@@ -28,8 +28,8 @@ internal sealed record RunSettings(
     {
         options.MaxAttempts = 5;
         options.RetryBackoff = RetryBackoff.Exponential;
-        options.RetryBaseDelay = TimeSpan.FromMilliseconds(667);
-        options.RetryMaxDelay = TimeSpan.FromSeconds(10);
+        options.Retry.InitialDelay = TimeSpan.FromMilliseconds(667);
+        options.Retry.MaxDelay = TimeSpan.FromSeconds(10);
         options.RetryJitter = false;
     }
 }

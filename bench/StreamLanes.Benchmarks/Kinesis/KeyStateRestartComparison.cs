@@ -90,8 +90,8 @@ internal static class KeyStateRestartComparison
             {
                 options.MaxKeyStateBytes = keyState ? 8192 : 0;
                 options.CheckpointInterval = TimeSpan.FromMilliseconds(500);
-                options.RetryBaseDelay = TimeSpan.FromMilliseconds(50);
-                options.RetryMaxDelay = TimeSpan.FromMilliseconds(200);
+                options.Retry.InitialDelay = TimeSpan.FromMilliseconds(50);
+                options.Retry.MaxDelay = TimeSpan.FromMilliseconds(200);
                 options.DrainTimeout = TimeSpan.FromSeconds(1);
             })
             .FromKinesis(stream, kinesis =>

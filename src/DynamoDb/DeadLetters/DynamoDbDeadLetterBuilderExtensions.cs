@@ -25,16 +25,15 @@ public static class DynamoDbDeadLetterBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         string consumer = builder.Name;
-        SourceSetup.DeclareSection(builder, Section, typeof(DynamoDbDeadLetterSinkOptions));
+        SourceSetup.AddOptions<DynamoDbDeadLetterSinkOptions>(
+            builder,
+            Section,
+            defaults => defaults.TableName = tableName ?? defaults.TableName,
+            configure,
+            static (o, prefix) => SourceSetup.Validate(prefix, o.Validate, o.Aws));
         return builder.UseDeadLetterSink(services =>
         {
-            var defaults = new DynamoDbDeadLetterSinkOptions();
-            if (tableName is not null)
-            {
-                defaults.TableName = tableName;
-            }
-
-            DynamoDbDeadLetterSinkOptions options = SourceSetup.Bind(services, consumer, Section, defaults, configure, static (o, prefix) => SourceSetup.Validate(prefix, o.Validate, o.Aws));
+            DynamoDbDeadLetterSinkOptions options = SourceSetup.Options<DynamoDbDeadLetterSinkOptions>(services, consumer);
             TimeProvider time = SourceSetup.Time(services);
             var (client, owned) = AwsServiceClients.Resolve<IAmazonDynamoDB>(services, () => LeaseSetup.CreateDynamoDbClient(options.Aws, options.Aws.ServiceUrl));
             return new DynamoDbDeadLetterSink(

@@ -28,6 +28,9 @@ public sealed class DynamoDbDeadLetterSink : IDeadLetterSink, IDeadLetterStore, 
     private readonly DynamoDbDeadLetterSinkOptions _options;
     private readonly S3ClaimCheck? _claimCheck;
     private readonly TimeProvider _timeProvider;
+
+    // A new table turns ACTIVE within seconds.
+    private static readonly BackoffOptions TableActivePoll = BackoffOptions.Of(TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(1));
     private readonly ILogger _logger;
     private readonly SinkTelemetry _telemetry;
     private readonly SemaphoreSlim _tableGate = new(1, 1);
@@ -115,16 +118,13 @@ public sealed class DynamoDbDeadLetterSink : IDeadLetterSink, IDeadLetterStore, 
                 // Another process created it first.
             }
 
-            while (true)
-            {
-                DescribeTableResponse table = await _dynamoDb.DescribeTableAsync(_options.TableName, cancellationToken).ConfigureAwait(false);
-                if (table.Table.TableStatus == TableStatus.ACTIVE)
-                {
-                    break;
-                }
-
-                await Task.Delay(TimeSpan.FromMilliseconds(200), _timeProvider, cancellationToken).ConfigureAwait(false);
-            }
+            await ResiliencePipelines.PollUntilAsync(
+                "StreamLanes.DeadLetterTable.ActivePoll",
+                TableActivePoll,
+                _timeProvider,
+                ct => _dynamoDb.DescribeTableAsync(_options.TableName, ct),
+                static table => table.Table.TableStatus == TableStatus.ACTIVE,
+                cancellationToken).ConfigureAwait(false);
 
             _tableReady = true;
         }

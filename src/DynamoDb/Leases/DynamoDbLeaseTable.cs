@@ -11,6 +11,9 @@ namespace StreamLanes.DynamoDb;
 /// </summary>
 internal sealed class DynamoDbLeaseTable(IAmazonDynamoDB dynamoDb, string tableName) : ILeaseTable
 {
+    // A new table turns ACTIVE within seconds: polled often at first, then once a second.
+    private static readonly BackoffOptions ActivePoll = BackoffOptions.Of(TimeSpan.FromMilliseconds(50), TimeSpan.FromSeconds(1));
+
     public string TableName => tableName;
 
     public async Task EnsureExistsAsync(bool create, CancellationToken cancellationToken)
@@ -45,16 +48,13 @@ internal sealed class DynamoDbLeaseTable(IAmazonDynamoDB dynamoDb, string tableN
             throw new InvalidOperationException($"The lease table '{tableName}' does not exist and CreateTableIfMissing is false.", ex);
         }
 
-        for (int wait = 0; ; wait++)
-        {
-            DescribeTableResponse described = await dynamoDb.DescribeTableAsync(tableName, cancellationToken).ConfigureAwait(false);
-            if (described.Table.TableStatus == TableStatus.ACTIVE)
-            {
-                return;
-            }
-
-            await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(1000, 50 * (wait + 1))), cancellationToken).ConfigureAwait(false);
-        }
+        await ResiliencePipelines.PollUntilAsync(
+            "StreamLanes.LeaseTable.ActivePoll",
+            ActivePoll,
+            TimeProvider.System,
+            ct => dynamoDb.DescribeTableAsync(tableName, ct),
+            static described => described.Table.TableStatus == TableStatus.ACTIVE,
+            cancellationToken).ConfigureAwait(false);
     }
 
     public async Task<IReadOnlyList<Lease>> ListAsync(CancellationToken cancellationToken)

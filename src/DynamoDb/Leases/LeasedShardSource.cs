@@ -155,39 +155,29 @@ internal abstract class LeasedShardSource : IStreamSource, ILeasedSource, ILease
         }
 
         var table = new DynamoDbLeaseTable(_dynamoDb, _leases.TableName);
+        // The child must not start without its parents' parked keys; an unreadable table heals by retrying.
+        Polly.ResiliencePipeline retry = ResiliencePipelines.UntilSuccess(
+            $"StreamLanes.{Kind}.ParentKeyStateRead", BackoffOptions.Of(TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(5)), Time);
         var parents = new List<ShardKeyState>();
         foreach (string parentId in child.ParentShardIds)
         {
-            for (TimeSpan backoff = TimeSpan.FromMilliseconds(200); ; backoff = Backoff.Next(backoff, TimeSpan.FromSeconds(5)))
+            Lease? parent = await retry.ExecuteAsync(
+                static (state, token) => new ValueTask<Lease?>(state.table.GetAsync(state.parentId, token)),
+                (table, parentId),
+                (ex, _, _) => Host.ReportReaderFault(child.LeaseKey, ex, fatal: false),
+                cancellationToken).ConfigureAwait(false);
+            if (parent is { KeyState: { Length: > 0 } bytes })
             {
-                Lease? parent;
                 try
                 {
-                    parent = await table.GetAsync(parentId, cancellationToken).ConfigureAwait(false);
+                    parents.Add(ShardKeyStateCodec.Decode(bytes));
                 }
-                catch (Exception ex) when (ex is not OperationCanceledException)
+                catch (InvalidDataException ex)
                 {
-                    // The child must not start without its parents' parked keys; an unreadable table heals by retrying.
-                    Host.ReportReaderFault(child.LeaseKey, ex, fatal: false);
-                    await Task.Delay(Backoff.Jittered(backoff), Time, cancellationToken).ConfigureAwait(false);
-                    continue;
+                    var broken = new InvalidDataException($"The key state of lease '{parentId}' in table '{_leases.TableName}' (attribute {LeaseItem.KeyState}), parent of '{child.LeaseKey}', is not valid: {ex.Message}", ex);
+                    Host.ReportReaderFault(child.LeaseKey, broken, fatal: true);
+                    throw broken;
                 }
-
-                if (parent is { KeyState: { Length: > 0 } bytes })
-                {
-                    try
-                    {
-                        parents.Add(ShardKeyStateCodec.Decode(bytes));
-                    }
-                    catch (InvalidDataException ex)
-                    {
-                        var broken = new InvalidDataException($"The key state of lease '{parentId}' in table '{_leases.TableName}' (attribute {LeaseItem.KeyState}), parent of '{child.LeaseKey}', is not valid: {ex.Message}", ex);
-                        Host.ReportReaderFault(child.LeaseKey, broken, fatal: true);
-                        throw broken;
-                    }
-                }
-
-                break;
             }
         }
 
@@ -267,32 +257,24 @@ internal abstract class LeasedShardSource : IStreamSource, ILeasedSource, ILease
     }
 
     /// <summary>
-    /// After a failed read: reports it as a transient reader fault (the consumer is unhealthy until a read succeeds; a
-    /// missing stream or denied access included, since an operator may fix them while the reader retries), then waits
-    /// the back-off, jittered so that shards failing together do not retry together.
+    /// The pipeline a reader retries its failed reads through (until one succeeds or the reader stops), waiting
+    /// <paramref name="backoff"/>, jittered so that shards failing together do not retry together. Failures for which
+    /// <paramref name="shouldRetry"/> is false propagate to the reader instead.
     /// </summary>
-    /// <returns>The next back-off (doubled up to <paramref name="maxBackoff"/>), or null when the reader was stopped meanwhile.</returns>
-    protected async Task<TimeSpan?> BackOffAfterFailedReadAsync(Exception failure, TimeSpan backoff, TimeSpan maxBackoff, Action<TimeSpan> log, CancellationToken cancellationToken)
+    protected Polly.ResiliencePipeline CreateReadRetry(BackoffOptions backoff, Func<Exception, bool>? shouldRetry = null)
+        => ResiliencePipelines.UntilSuccess($"StreamLanes.{Kind}.ReadRetry", backoff, Time, shouldRetry: shouldRetry);
+
+    /// <summary>
+    /// After a failed read, before its back-off: reports it as a transient reader fault (the consumer is unhealthy until
+    /// a read succeeds; a missing stream or denied access included, since an operator may fix them while the reader retries).
+    /// </summary>
+    protected void ReportFailedRead(Exception failure)
     {
-        ArgumentNullException.ThrowIfNull(log);
         if (CurrentReader.Value is ShardReader reader)
         {
             Interlocked.Exchange(ref reader.FailedSinceLastRead, 1);
             Host.ReportReaderFault(reader.Lease.ShardId, failure, fatal: false);
         }
-
-        TimeSpan wait = Backoff.Jittered(backoff);
-        log(wait);
-        try
-        {
-            await Task.Delay(wait, Time, cancellationToken).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-            return null;
-        }
-
-        return Backoff.Next(backoff, maxBackoff);
     }
 
     private async Task RunReaderAsync(ShardReader reader)

@@ -52,16 +52,7 @@ public static class StreamConsumerServiceCollectionExtensions
         var registration = new ConsumerRegistration(name, typeof(THandler), handled[0]);
         services.AddKeyedSingleton(name, registration);
 
-        services.AddOptions();
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<StreamConsumerOptions>, StreamConsumerOptionsValidator>());
-        services.AddSingleton<IConfigureOptions<StreamConsumerOptions>>(provider => new ConfigureNamedOptions<StreamConsumerOptions>(name, options =>
-            provider.GetService<IConfiguration>()?.GetSection($"{StreamConsumerOptions.ConfigurationSection}:{name}").Bind(options)));
-        if (configure is not null)
-        {
-            services.Configure(name, configure);
-        }
-
-        services.AddOptions<StreamConsumerOptions>(name).ValidateOnStart();
+        ConsumerOptions.Add(services, name, new StreamConsumerOptionsValidator(), configure: configure);
 
         services.AddKeyedSingleton(name, (provider, _) => CreateRuntime(provider, registration));
         services.AddKeyedSingleton<IStreamConsumer>(name, (provider, key) => provider.GetRequiredKeyedService<StreamConsumerRuntime>(key));
@@ -162,8 +153,7 @@ public static class StreamConsumerServiceCollectionExtensions
         {
             FailureMode = mode,
             MaxAttempts = options.MaxAttempts,
-            RetryBaseDelay = options.RetryBaseDelay,
-            RetryMaxDelay = options.RetryMaxDelay,
+            Retry = options.Retry,
             RetryBackoff = options.RetryBackoff,
             RetryJitter = options.RetryJitter,
             AttemptTimeout = options.AttemptTimeout,

@@ -1,4 +1,3 @@
-using System.Collections;
 using System.Reflection;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
@@ -22,21 +21,28 @@ internal static class UnknownConfigurationKeys
         }
 
         IConfigurationSection root = configuration.GetSection($"{StreamConsumerOptions.ConfigurationSection}:{registration.Name}");
-        foreach ((string path, string? suggestion) in Find(root, typeof(StreamConsumerOptions), registration.BoundSections))
+        var renamed = new List<(string, string)>();
+        foreach ((string path, string? suggestion) in Find(root, typeof(StreamConsumerOptions), registration.BoundSections, renamed))
         {
             Log.UnknownConfigurationKey(logger, SafeText.Escape(path, 512), suggestion is null ? string.Empty : $" Did you mean {SafeText.Escape(suggestion, 512)}?");
+        }
+
+        foreach ((string oldPath, string newPath) in renamed)
+        {
+            Log.RenamedConfigurationKey(logger, SafeText.Escape(oldPath, 512), SafeText.Escape(newPath, 512));
         }
     }
 
     /// <summary>Every key under <paramref name="section"/> that no property of <paramref name="type"/> (or a bound sub-section) takes, with the closest known key's full path.</summary>
-    internal static List<(string Path, string? Suggestion)> Find(IConfigurationSection section, Type type, IReadOnlyDictionary<string, Type>? sections)
+    /// <remarks>Renamed keys (<see cref="RenamedOptionAttribute"/>) are not unknown: they go to <paramref name="renamed"/> with their new key's path.</remarks>
+    internal static List<(string Path, string? Suggestion)> Find(IConfigurationSection section, Type type, IReadOnlyDictionary<string, Type>? sections, List<(string Old, string New)>? renamed = null)
     {
         var unknown = new List<(string, string?)>();
-        Visit(section, type, sections, unknown);
+        Visit(section, type, sections, unknown, renamed ?? []);
         return unknown;
     }
 
-    private static void Visit(IConfigurationSection section, Type type, IReadOnlyDictionary<string, Type>? sections, List<(string, string?)> unknown)
+    private static void Visit(IConfigurationSection section, Type type, IReadOnlyDictionary<string, Type>? sections, List<(string, string?)> unknown, List<(string, string)> renamed)
     {
         Dictionary<string, PropertyInfo> properties = type.GetProperties(BindingFlags.Public | BindingFlags.Instance)
             .Where(static p => p.GetIndexParameters().Length == 0 && p.GetMethod is not null)
@@ -45,14 +51,18 @@ internal static class UnknownConfigurationKeys
         {
             if (sections is not null && sections.TryGetValue(child.Key, out Type? sectionType))
             {
-                Visit(child, sectionType, null, unknown);
+                Visit(child, sectionType, null, unknown, renamed);
             }
             else if (properties.TryGetValue(child.Key, out PropertyInfo? property))
             {
-                if (IsOptionsObject(property.PropertyType))
+                if (RenamedOptionKeys.IsOptionsObject(property.PropertyType))
                 {
-                    Visit(child, property.PropertyType, null, unknown);
+                    Visit(child, property.PropertyType, null, unknown, renamed);
                 }
+            }
+            else if (RenamedOptionKeys.NewPathOf(type, section, child.Key) is string newPath)
+            {
+                renamed.Add((child.Path, newPath));
             }
             else
             {
@@ -61,12 +71,6 @@ internal static class UnknownConfigurationKeys
             }
         }
     }
-
-    /// <summary>A nested options class whose own keys can be checked (not a value, a collection or an abstract type).</summary>
-    private static bool IsOptionsObject(Type type)
-        => type.IsClass && !type.IsAbstract && type != typeof(string) && type != typeof(Uri) && type != typeof(Type)
-            && !typeof(IEnumerable).IsAssignableFrom(type) && !typeof(Delegate).IsAssignableFrom(type)
-            && type.Namespace?.StartsWith("StreamLanes", StringComparison.Ordinal) == true;
 
     /// <summary>The known key within a typo or two of <paramref name="key"/> (a quarter of its length, at least one edit).</summary>
     private static string? Closest(string key, IEnumerable<string> known)

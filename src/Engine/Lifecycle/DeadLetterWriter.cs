@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using Polly;
 using StreamLanes.Sinks;
 
 namespace StreamLanes;
@@ -6,7 +7,8 @@ namespace StreamLanes;
 /// <summary>
 /// Writes a consumer's dead letters: builds the envelope (the whole record, every attempt, the reason) and retries the
 /// sink until the write is durable. A sink outage blocks only the lane that waits here; the record is never skipped
-/// (invariant 1), so the checkpoint holds before it.
+/// (invariant 1), so the checkpoint holds before it. The retries run through the pipeline of
+/// <see cref="ResiliencePipelines.UntilSuccess"/> with <see cref="StreamConsumerOptions.SinkRetry"/>.
 /// </summary>
 internal sealed class DeadLetterWriter(
     string consumer,
@@ -15,8 +17,11 @@ internal sealed class DeadLetterWriter(
     TimeProvider timeProvider,
     ILogger logger,
     ConsumerCounters counters,
-    RecordTracing tracing)
+    RecordTracing tracing,
+    Func<double>? randomizer = null)
 {
+    private readonly ResiliencePipeline _retry = ResiliencePipelines.UntilSuccess("StreamLanes.SinkRetry", options.SinkRetry, timeProvider, randomizer);
+
     public IDeadLetterSink Sink => sink;
 
     /// <summary>Writes the record's dead letter; returns its id once it is durable, throws only when <paramref name="cancellationToken"/> fires.</summary>
@@ -50,25 +55,18 @@ internal sealed class DeadLetterWriter(
             ProducerTraceState = producerState,
         };
 
-        TimeSpan delay = options.SinkRetryBaseDelay;
-        for (int failures = 1; ; failures++)
-        {
-            try
-            {
-                await sink.WriteAsync(envelope, cancellationToken).ConfigureAwait(false);
-                counters.RecordDeadLettered(reason);
-                Log.RecordDeadLettered(logger, consumer, SafeText.Escape(record.ShardId), SafeText.Escape(record.SequenceNumber), SafeText.Escape(record.PartitionKey), reason, attempts.Length);
-                return envelope.Id;
-            }
-            catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+        await _retry.ExecuteAsync(
+            static (state, token) => state.sink.WriteAsync(state.envelope, token),
+            (sink, envelope),
+            (ex, failures, wait) =>
             {
                 counters.LaneBlocked(lane);
                 counters.SinkWriteFailed();
-                TimeSpan wait = Backoff.Jittered(delay);
                 Log.SinkWriteFailed(logger, SafeText.ForLog(ex), consumer, SafeText.Escape(record.ShardId), SafeText.Escape(record.SequenceNumber), failures, wait);
-                await Task.Delay(wait, timeProvider, cancellationToken).ConfigureAwait(false);
-                delay = Backoff.Next(delay, options.SinkRetryMaxDelay);
-            }
-        }
+            },
+            cancellationToken).ConfigureAwait(false);
+        counters.RecordDeadLettered(reason);
+        Log.RecordDeadLettered(logger, consumer, SafeText.Escape(record.ShardId), SafeText.Escape(record.SequenceNumber), SafeText.Escape(record.PartitionKey), reason, attempts.Length);
+        return envelope.Id;
     }
 }

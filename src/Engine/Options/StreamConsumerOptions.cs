@@ -4,6 +4,10 @@ namespace StreamLanes;
 /// A stream consumer's settings, bound from configuration section <c>StreamConsumers:&lt;name&gt;</c> and validated
 /// at start-up; an invalid value stops the host with a message naming the option and the rule.
 /// </summary>
+[RenamedOption("RetryBaseDelay", "Retry:InitialDelay")]
+[RenamedOption("RetryMaxDelay", "Retry:MaxDelay")]
+[RenamedOption("SinkRetryBaseDelay", "SinkRetry:InitialDelay")]
+[RenamedOption("SinkRetryMaxDelay", "SinkRetry:MaxDelay")]
 public sealed class StreamConsumerOptions
 {
     /// <summary>The configuration section that holds one sub-section per consumer: <c>StreamConsumers</c>.</summary>
@@ -27,11 +31,13 @@ public sealed class StreamConsumerOptions
     /// <summary>Attempts per record, the first included, before it is dead-lettered. Default 5; 1 to 1,000. Ignored by <see cref="KeyFailureMode.RetryUntilSuccess"/>.</summary>
     public int MaxAttempts { get; set; } = 5;
 
-    /// <summary>The delay before the first retry, from which later ones grow. Default 200 ms; 0 to 1 hour.</summary>
-    public TimeSpan RetryBaseDelay { get; set; } = TimeSpan.FromMilliseconds(200);
-
-    /// <summary>The longest delay between two attempts. Default 30 s; at least <see cref="RetryBaseDelay"/>, at most 1 day.</summary>
-    public TimeSpan RetryMaxDelay { get; set; } = TimeSpan.FromSeconds(30);
+    /// <summary>
+    /// The delays between a record's attempts (keys <c>Retry:InitialDelay</c> and <c>Retry:MaxDelay</c>, formerly
+    /// <c>RetryBaseDelay</c> and <c>RetryMaxDelay</c>): the first retry waits <see cref="BackoffOptions.InitialDelay"/>
+    /// (default 200 ms; 0 to 1 hour), later ones grow as <see cref="RetryBackoff"/> says up to
+    /// <see cref="BackoffOptions.MaxDelay"/> (default 30 s; at least the initial delay, at most 1 day).
+    /// </summary>
+    public BackoffOptions Retry { get; set; } = BackoffOptions.Of(TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(30));
 
     /// <summary>How retry delays grow. Default <see cref="RetryBackoff.Exponential"/>.</summary>
     public RetryBackoff RetryBackoff { get; set; } = RetryBackoff.Exponential;
@@ -79,11 +85,13 @@ public sealed class StreamConsumerOptions
     /// </summary>
     public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>The delay before retrying a failed dead-letter write; it doubles up to <see cref="SinkRetryMaxDelay"/>. Default 1 s; 1 ms to 1 hour.</summary>
-    public TimeSpan SinkRetryBaseDelay { get; set; } = TimeSpan.FromSeconds(1);
-
-    /// <summary>The longest delay between dead-letter write retries (they go on until the sink accepts). Default 30 s; at least <see cref="SinkRetryBaseDelay"/>.</summary>
-    public TimeSpan SinkRetryMaxDelay { get; set; } = TimeSpan.FromSeconds(30);
+    /// <summary>
+    /// The delays between the retries of a failed dead-letter write, which go on until the sink accepts (keys
+    /// <c>SinkRetry:InitialDelay</c> and <c>SinkRetry:MaxDelay</c>, formerly <c>SinkRetryBaseDelay</c> and
+    /// <c>SinkRetryMaxDelay</c>): the first waits about <see cref="BackoffOptions.InitialDelay"/> (default 1 s; 1 ms to
+    /// 1 hour), each next one doubles up to <see cref="BackoffOptions.MaxDelay"/> (default 30 s; at most 1 day).
+    /// </summary>
+    public BackoffOptions SinkRetry { get; set; } = BackoffOptions.Of(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30));
 
     /// <summary>Consecutive dead-letter write failures after which the health check reports unhealthy. Default 3; at least 1.</summary>
     public int SinkFailuresBeforeUnhealthy { get; set; } = 3;

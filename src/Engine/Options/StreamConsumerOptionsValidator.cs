@@ -1,17 +1,16 @@
-using Microsoft.Extensions.Options;
-
 namespace StreamLanes;
 
-internal sealed class StreamConsumerOptionsValidator : IValidateOptions<StreamConsumerOptions>
+/// <summary>The rules of <see cref="StreamConsumerOptions"/>, through the one validator every consumer options type has.</summary>
+internal sealed class StreamConsumerOptionsValidator() : ConsumerOptionsValidator<StreamConsumerOptions>(null, Rules)
 {
     private static readonly TimeSpan OneHour = TimeSpan.FromHours(1);
     private static readonly TimeSpan OneDay = TimeSpan.FromDays(1);
 
-    public ValidateOptionsResult Validate(string? name, StreamConsumerOptions options)
+    /// <summary>The failures of <paramref name="options"/>, each starting with <paramref name="prefix"/> (<c>StreamConsumers:&lt;name&gt;:</c>).</summary>
+    public static IReadOnlyList<string> Rules(StreamConsumerOptions options, string prefix)
     {
         ArgumentNullException.ThrowIfNull(options);
         var failures = new List<string>();
-        string prefix = $"{StreamConsumerOptions.ConfigurationSection}:{name}:";
 
         void Check(bool valid, string option, string rule, object? value)
         {
@@ -21,12 +20,22 @@ internal sealed class StreamConsumerOptionsValidator : IValidateOptions<StreamCo
             }
         }
 
+        void CheckBackoff(BackoffOptions? backoff, string option, TimeSpan minInitial)
+        {
+            if (backoff is null)
+            {
+                failures.Add($"{prefix}{option} must be set.");
+                return;
+            }
+
+            backoff.Validate(failures, prefix, option, minInitial, OneHour, OneDay);
+        }
+
         Check(options.MaxConcurrentHandlers is >= 1 and <= 100_000, nameof(options.MaxConcurrentHandlers), "must be between 1 and 100000", options.MaxConcurrentHandlers);
         Check(options.MaxBufferedRecordsPerShard is >= 1 and <= 10_000_000, nameof(options.MaxBufferedRecordsPerShard), "must be between 1 and 10000000", options.MaxBufferedRecordsPerShard);
         Check(options.MaxBufferedRecords >= options.MaxBufferedRecordsPerShard && options.MaxBufferedRecords <= 100_000_000, nameof(options.MaxBufferedRecords), $"must be at least MaxBufferedRecordsPerShard ({options.MaxBufferedRecordsPerShard}) and at most 100000000", options.MaxBufferedRecords);
         Check(options.MaxAttempts is >= 1 and <= 1000, nameof(options.MaxAttempts), "must be between 1 and 1000", options.MaxAttempts);
-        Check(options.RetryBaseDelay >= TimeSpan.Zero && options.RetryBaseDelay <= OneHour, nameof(options.RetryBaseDelay), "must be between 00:00:00 and 01:00:00", options.RetryBaseDelay);
-        Check(options.RetryMaxDelay >= options.RetryBaseDelay && options.RetryMaxDelay <= OneDay, nameof(options.RetryMaxDelay), $"must be at least RetryBaseDelay ({options.RetryBaseDelay}) and at most 1.00:00:00", options.RetryMaxDelay);
+        CheckBackoff(options.Retry, nameof(options.Retry), TimeSpan.Zero);
         Check(Enum.IsDefined(options.RetryBackoff), nameof(options.RetryBackoff), "must be Constant, Linear or Exponential", options.RetryBackoff);
         Check(options.AttemptTimeout is null || (options.AttemptTimeout >= TimeSpan.FromMilliseconds(10) && options.AttemptTimeout <= OneDay), nameof(options.AttemptTimeout), "must be null or between 00:00:00.010 and 1.00:00:00", options.AttemptTimeout);
         Check(Enum.IsDefined(options.FailureMode), nameof(options.FailureMode), "must be DeadLetterAndContinue, ParkKey or RetryUntilSuccess", options.FailureMode);
@@ -34,12 +43,11 @@ internal sealed class StreamConsumerOptionsValidator : IValidateOptions<StreamCo
         Check(options.MaxKeyStateBytes is >= 0 and <= 65_536, nameof(options.MaxKeyStateBytes), "must be between 0 and 65536", options.MaxKeyStateBytes);
         Check(options.CheckpointInterval >= TimeSpan.FromMilliseconds(10) && options.CheckpointInterval <= OneHour, nameof(options.CheckpointInterval), "must be between 00:00:00.010 and 01:00:00", options.CheckpointInterval);
         Check(options.DrainTimeout >= TimeSpan.Zero && options.DrainTimeout <= OneHour, nameof(options.DrainTimeout), "must be between 00:00:00 and 01:00:00", options.DrainTimeout);
-        Check(options.SinkRetryBaseDelay >= TimeSpan.FromMilliseconds(1) && options.SinkRetryBaseDelay <= OneHour, nameof(options.SinkRetryBaseDelay), "must be between 00:00:00.001 and 01:00:00", options.SinkRetryBaseDelay);
-        Check(options.SinkRetryMaxDelay >= options.SinkRetryBaseDelay && options.SinkRetryMaxDelay <= OneDay, nameof(options.SinkRetryMaxDelay), $"must be at least SinkRetryBaseDelay ({options.SinkRetryBaseDelay}) and at most 1.00:00:00", options.SinkRetryMaxDelay);
+        CheckBackoff(options.SinkRetry, nameof(options.SinkRetry), TimeSpan.FromMilliseconds(1));
         Check(options.SinkFailuresBeforeUnhealthy >= 1, nameof(options.SinkFailuresBeforeUnhealthy), "must be at least 1", options.SinkFailuresBeforeUnhealthy);
         Check(options.MaxCheckpointAge >= options.CheckpointInterval, nameof(options.MaxCheckpointAge), $"must be at least CheckpointInterval ({options.CheckpointInterval})", options.MaxCheckpointAge);
         Check(!string.IsNullOrWhiteSpace(options.DataDirectory), nameof(options.DataDirectory), "must not be empty", options.DataDirectory);
 
-        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+        return failures;
     }
 }

@@ -31,8 +31,8 @@ internal static class RetryPipelineFactory
         var retry = new RetryStrategyOptions
         {
             MaxRetryAttempts = options.FailureMode == KeyFailureMode.RetryUntilSuccess ? int.MaxValue : options.MaxAttempts - 1,
-            Delay = options.RetryBaseDelay,
-            MaxDelay = options.RetryMaxDelay,
+            Delay = options.Retry.InitialDelay,
+            MaxDelay = options.Retry.MaxDelay,
             BackoffType = options.RetryBackoff switch
             {
                 RetryBackoff.Constant => DelayBackoffType.Constant,

@@ -60,36 +60,37 @@ internal partial class KinesisClient
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
         try
         {
-            while (true)
-            {
-                KinesisStreamConsumer consumer;
-                try
-                {
-                    consumer = await DescribeStreamConsumerAsync(streamArn, consumerName, linked.Token).ConfigureAwait(false);
-                }
-                catch (AwsServiceException ex) when (ex.Kind == AwsErrorKind.ResourceNotFound)
-                {
-                    try
-                    {
-                        consumer = await RegisterStreamConsumerAsync(streamArn, consumerName, linked.Token).ConfigureAwait(false);
-                    }
-                    catch (AwsServiceException inUse) when (inUse.Kind == AwsErrorKind.ResourceInUse)
-                    {
-                        continue; // another worker registered it first: describe it on the next pass
-                    }
-                }
-
-                if (consumer.IsActive)
-                {
-                    return consumer;
-                }
-
-                await Task.Delay(StatusPollInterval, _timeProvider, linked.Token).ConfigureAwait(false);
-            }
+            return (await ResiliencePipelines.PollUntilAsync(
+                "StreamLanes.Kinesis.ConsumerActivePoll",
+                StatusPoll,
+                _timeProvider,
+                ct => DescribeOrRegisterAsync(streamArn, consumerName, ct),
+                static consumer => consumer is { IsActive: true },
+                linked.Token).ConfigureAwait(false))!;
         }
         catch (OperationCanceledException ex) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
             throw new TimeoutException($"The stream consumer did not become ACTIVE within {ConsumerStatusTimeout.TotalMinutes:0} minutes.", ex);
+        }
+    }
+
+    /// <summary>The consumer as described, registered first when missing; null when another worker's registration won the race (described on the next poll).</summary>
+    private async Task<KinesisStreamConsumer?> DescribeOrRegisterAsync(string streamArn, string consumerName, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await DescribeStreamConsumerAsync(streamArn, consumerName, cancellationToken).ConfigureAwait(false);
+        }
+        catch (AwsServiceException ex) when (ex.Kind == AwsErrorKind.ResourceNotFound)
+        {
+            try
+            {
+                return await RegisterStreamConsumerAsync(streamArn, consumerName, cancellationToken).ConfigureAwait(false);
+            }
+            catch (AwsServiceException inUse) when (inUse.Kind == AwsErrorKind.ResourceInUse)
+            {
+                return null;
+            }
         }
     }
 

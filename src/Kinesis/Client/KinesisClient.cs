@@ -10,7 +10,8 @@ namespace StreamLanes.Kinesis;
 /// </summary>
 internal partial class KinesisClient : IDisposable
 {
-    private static readonly TimeSpan StatusPollInterval = TimeSpan.FromMilliseconds(100);
+    // A stream or consumer status changes within seconds (on kinesis-mock within moments): polled often at first.
+    private static readonly BackoffOptions StatusPoll = BackoffOptions.Of(TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(1));
     private readonly AwsJsonTransport _transport;
     private readonly TimeProvider _timeProvider;
 
@@ -86,16 +87,13 @@ internal partial class KinesisClient : IDisposable
     /// </summary>
     public async Task<KinesisStreamSummary> WaitForStreamActiveAsync(string stream, CancellationToken cancellationToken = default)
     {
-        while (true)
-        {
-            var summary = await DescribeStreamSummaryAsync(stream, cancellationToken).ConfigureAwait(false);
-            if (summary.IsActive)
-            {
-                return summary;
-            }
-
-            await Task.Delay(StatusPollInterval, _timeProvider, cancellationToken).ConfigureAwait(false);
-        }
+        return await ResiliencePipelines.PollUntilAsync(
+            "StreamLanes.Kinesis.StreamActivePoll",
+            StatusPoll,
+            _timeProvider,
+            ct => DescribeStreamSummaryAsync(stream, ct),
+            static summary => summary.IsActive,
+            cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Lists one page of shards. See <see cref="ListAllShardsAsync"/> for all of them.</summary>

@@ -24,16 +24,15 @@ public static class SqsDeadLetterBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         string consumer = builder.Name;
-        SourceSetup.DeclareSection(builder, Section, typeof(SqsDeadLetterSinkOptions));
+        SourceSetup.AddOptions<SqsDeadLetterSinkOptions>(
+            builder,
+            Section,
+            defaults => defaults.QueueUrl = queueUrl ?? defaults.QueueUrl,
+            configure,
+            static (o, prefix) => SourceSetup.Validate(prefix, o.Validate, o.Aws));
         return builder.UseDeadLetterSink(services =>
         {
-            var defaults = new SqsDeadLetterSinkOptions();
-            if (queueUrl is not null)
-            {
-                defaults.QueueUrl = queueUrl;
-            }
-
-            SqsDeadLetterSinkOptions options = SourceSetup.Bind(services, consumer, Section, defaults, configure, static (o, prefix) => SourceSetup.Validate(prefix, o.Validate, o.Aws));
+            SqsDeadLetterSinkOptions options = SourceSetup.Options<SqsDeadLetterSinkOptions>(services, consumer);
             TimeProvider time = SourceSetup.Time(services);
             ILoggerFactory loggers = SourceSetup.Loggers(services);
             return new SqsDeadLetterSink(

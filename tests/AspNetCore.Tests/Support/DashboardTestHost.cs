@@ -107,7 +107,7 @@ public sealed class DashboardTestHost : IAsyncDisposable
             {
                 o.FailureMode = KeyFailureMode.ParkKey;
                 o.MaxAttempts = 3;
-                o.RetryBaseDelay = TimeSpan.FromMilliseconds(20);
+                o.Retry.InitialDelay = TimeSpan.FromMilliseconds(20);
                 o.CheckpointInterval = TimeSpan.FromMilliseconds(200);
             })
             .FromInMemory(orders)
@@ -116,8 +116,8 @@ public sealed class DashboardTestHost : IAsyncDisposable
         builder.Services.AddStreamConsumer<FailingHandler>(RetryingConsumer, o =>
             {
                 o.FailureMode = KeyFailureMode.RetryUntilSuccess;
-                o.RetryBaseDelay = TimeSpan.FromMilliseconds(100);
-                o.RetryMaxDelay = TimeSpan.FromMilliseconds(300);
+                o.Retry.InitialDelay = TimeSpan.FromMilliseconds(100);
+                o.Retry.MaxDelay = TimeSpan.FromMilliseconds(300);
                 o.CheckpointInterval = TimeSpan.FromMilliseconds(200);
             })
             .FromInMemory(payments)

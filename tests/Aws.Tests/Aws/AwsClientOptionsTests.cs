@@ -9,8 +9,8 @@ public sealed class AwsClientOptionsTests
 
         options.Validate();
         Assert.Equal(3, options.MaxTransportRetries);
-        Assert.Equal(TimeSpan.FromMilliseconds(100), options.BaseRetryDelay);
-        Assert.Equal(TimeSpan.FromSeconds(5), options.MaxRetryDelay);
+        Assert.Equal(TimeSpan.FromMilliseconds(100), options.TransportRetry.InitialDelay);
+        Assert.Equal(TimeSpan.FromSeconds(5), options.TransportRetry.MaxDelay);
         Assert.Equal(TimeSpan.FromSeconds(30), options.RequestTimeout);
         Assert.Null(options.Credentials);
         Assert.False(string.IsNullOrWhiteSpace(options.Region));
@@ -22,15 +22,14 @@ public sealed class AwsClientOptionsTests
         var options = new AwsClientOptions
         {
             MaxTransportRetries = -1,
-            BaseRetryDelay = TimeSpan.FromSeconds(10),
-            MaxRetryDelay = TimeSpan.FromSeconds(1),
+            TransportRetry = { InitialDelay = TimeSpan.FromSeconds(10), MaxDelay = TimeSpan.FromSeconds(1) },
             KinesisServiceUrl = new Uri("ftp://example.com/"),
         };
 
         var error = Assert.Throws<ArgumentException>(options.Validate);
 
         Assert.Contains(nameof(AwsClientOptions.MaxTransportRetries), error.Message, StringComparison.Ordinal);
-        Assert.Contains(nameof(AwsClientOptions.BaseRetryDelay), error.Message, StringComparison.Ordinal);
+        Assert.Contains("TransportRetry:InitialDelay", error.Message, StringComparison.Ordinal);
         Assert.Contains(nameof(AwsClientOptions.KinesisServiceUrl), error.Message, StringComparison.Ordinal);
     }
 

@@ -17,8 +17,7 @@ public sealed class TransportRetryTests
         SqsServiceUrl = new Uri("http://127.0.0.1:1/"),
         Credentials = new BasicAWSCredentials("test", "test"),
         MaxTransportRetries = maxRetries,
-        BaseRetryDelay = TimeSpan.FromMilliseconds(100),
-        MaxRetryDelay = TimeSpan.FromMilliseconds(350),
+        TransportRetry = { InitialDelay = TimeSpan.FromMilliseconds(100), MaxDelay = TimeSpan.FromMilliseconds(350) },
     };
 
     [Fact]
@@ -62,18 +61,19 @@ public sealed class TransportRetryTests
     }
 
     [Fact]
-    public async Task Full_jitter_draws_below_the_cap()
+    public async Task Jitter_draws_from_the_upper_half_of_the_delay()
     {
         var handler = new ScriptedHandler()
             .ThenRespond(HttpStatusCode.BadRequest, Throttled)
             .ThenRespond(HttpStatusCode.OK, ShardPage);
         using var http = new HttpClient(handler);
         var clock = new RecordingTimeProvider(Now);
-        using var client = new KinesisClient(Options(), http, null, clock, jitter: () => 0.25);
+        using var client = new KinesisClient(Options(), http, null, clock, jitter: () => 0.2);
 
         await client.ListShardsAsync(new KinesisListShardsRequest { StreamName = "s" });
 
-        Assert.Equal([TimeSpan.FromMilliseconds(25)], clock.Delays.ToArray());
+        // One formula for every StreamLanes back-off: half the delay plus the random share of the other half.
+        Assert.Equal([TimeSpan.FromMilliseconds(60)], clock.Delays.ToArray());
     }
 
     [Fact]
@@ -163,8 +163,8 @@ public sealed class TransportRetryTests
         using var http = new HttpClient(handler);
         var options = Options();
         options.RequestTimeout = TimeSpan.FromMilliseconds(200);
-        options.BaseRetryDelay = TimeSpan.FromMilliseconds(1);
-        options.MaxRetryDelay = TimeSpan.FromMilliseconds(1);
+        options.TransportRetry.InitialDelay = TimeSpan.FromMilliseconds(1);
+        options.TransportRetry.MaxDelay = TimeSpan.FromMilliseconds(1);
         using var client = new KinesisClient(options, http);
 
         var page = await client.ListShardsAsync(new KinesisListShardsRequest { StreamName = "s" });

@@ -21,13 +21,13 @@ public sealed class DynamoDbStreamsSourceOptionsTests
         options.Stream = " ";
         options.MaxRecordsPerRead = 1001;
         options.IdleTimeBetweenReads = TimeSpan.FromMinutes(2);
-        options.MaxReadBackoff = TimeSpan.FromMilliseconds(1);
+        options.ReadRetry.MaxDelay = TimeSpan.FromMilliseconds(1);
         options.StartingPosition = (DynamoDbStreamsStartingPosition)7;
         IReadOnlyList<string> failures = options.Validate("StreamConsumers:items:DynamoDbStreams:");
         Assert.Contains("StreamConsumers:items:DynamoDbStreams:Stream must be set to the table's name or the stream's ARN.", failures);
         Assert.Contains("StreamConsumers:items:DynamoDbStreams:MaxRecordsPerRead must be between 1 and 1000; it was 1001.", failures);
         Assert.Contains(failures, f => f.StartsWith("StreamConsumers:items:DynamoDbStreams:IdleTimeBetweenReads must be between", StringComparison.Ordinal));
-        Assert.Contains(failures, f => f.StartsWith("StreamConsumers:items:DynamoDbStreams:MaxReadBackoff must be at least ReadBackoff", StringComparison.Ordinal));
+        Assert.Contains(failures, f => f.StartsWith("StreamConsumers:items:DynamoDbStreams:ReadRetry:MaxDelay must be at least ReadRetry:InitialDelay", StringComparison.Ordinal));
         Assert.Contains(failures, f => f.StartsWith("StreamConsumers:items:DynamoDbStreams:StartingPosition must be TrimHorizon or Latest", StringComparison.Ordinal));
     }
 

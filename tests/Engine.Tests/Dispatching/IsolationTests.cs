@@ -20,8 +20,8 @@ public sealed class IsolationTests
         await using var harness = ConsumerHarness.Create(stream, handler, options =>
         {
             options.MaxAttempts = 5;
-            options.RetryBaseDelay = TimeSpan.FromMilliseconds(200);
-            options.RetryMaxDelay = TimeSpan.FromSeconds(1);
+            options.Retry.InitialDelay = TimeSpan.FromMilliseconds(200);
+            options.Retry.MaxDelay = TimeSpan.FromSeconds(1);
             options.RetryBackoff = RetryBackoff.Constant;
             options.RetryJitter = false;
             options.MaxConcurrentHandlers = maxConcurrentHandlers;

@@ -11,7 +11,7 @@ public sealed class OptionsValidationTests
     [InlineData("MaxConcurrentHandlers", "0", "StreamConsumers:orders:MaxConcurrentHandlers must be between 1 and 100000; it was 0.")]
     [InlineData("MaxBufferedRecordsPerShard", "0", "StreamConsumers:orders:MaxBufferedRecordsPerShard must be between 1 and 10000000; it was 0.")]
     [InlineData("MaxBufferedRecords", "10", "StreamConsumers:orders:MaxBufferedRecords must be at least MaxBufferedRecordsPerShard (10000) and at most 100000000; it was 10.")]
-    [InlineData("RetryBaseDelay", "-00:00:01", "StreamConsumers:orders:RetryBaseDelay must be between 00:00:00 and 01:00:00; it was -00:00:01.")]
+    [InlineData("Retry:InitialDelay", "-00:00:01", "StreamConsumers:orders:Retry:InitialDelay must be between 00:00:00 and 01:00:00; it was -00:00:01.")]
     [InlineData("AttemptTimeout", "00:00:00.001", "StreamConsumers:orders:AttemptTimeout must be null or between 00:00:00.010 and 1.00:00:00; it was 00:00:00.0010000.")]
     [InlineData("MaxRecordAge", "00:00:00.5", "StreamConsumers:orders:MaxRecordAge must be null or between 00:00:01 and 365.00:00:00; it was 00:00:00.5000000.")]
     [InlineData("CheckpointInterval", "00:00:00", "StreamConsumers:orders:CheckpointInterval must be between 00:00:00.010 and 01:00:00; it was 00:00:00.")]
@@ -31,12 +31,12 @@ public sealed class OptionsValidationTests
         await using var harness = Create(new Dictionary<string, string?>
         {
             ["StreamConsumers:orders:MaxAttempts"] = "0",
-            ["StreamConsumers:orders:RetryMaxDelay"] = "00:00:00.001",
-            ["StreamConsumers:orders:RetryBaseDelay"] = "00:00:01",
+            ["StreamConsumers:orders:Retry:MaxDelay"] = "00:00:00.001",
+            ["StreamConsumers:orders:Retry:InitialDelay"] = "00:00:01",
         });
         OptionsValidationException error = await Assert.ThrowsAsync<OptionsValidationException>(harness.StartAsync);
         Assert.Equal(2, error.Failures.Count());
-        Assert.Contains("StreamConsumers:orders:RetryMaxDelay must be at least RetryBaseDelay (00:00:01) and at most 1.00:00:00; it was 00:00:00.0010000.", error.Failures);
+        Assert.Contains("StreamConsumers:orders:Retry:MaxDelay must be at least Retry:InitialDelay (00:00:01) and at most 1.00:00:00; it was 00:00:00.0010000.", error.Failures);
     }
 
     [Fact]
@@ -71,8 +71,8 @@ public sealed class OptionsValidationTests
         Assert.Equal(10_000, options.MaxBufferedRecordsPerShard);
         Assert.Equal(100_000, options.MaxBufferedRecords);
         Assert.Equal(5, options.MaxAttempts);
-        Assert.Equal(TimeSpan.FromMilliseconds(200), options.RetryBaseDelay);
-        Assert.Equal(TimeSpan.FromSeconds(30), options.RetryMaxDelay);
+        Assert.Equal(TimeSpan.FromMilliseconds(200), options.Retry.InitialDelay);
+        Assert.Equal(TimeSpan.FromSeconds(30), options.Retry.MaxDelay);
         Assert.Equal(TimeSpan.FromSeconds(60), options.AttemptTimeout);
         Assert.Equal(KeyFailureMode.DeadLetterAndContinue, options.FailureMode);
         Assert.Null(options.MaxRecordAge);

@@ -63,8 +63,8 @@ public sealed class FailureModeTests
         await using var harness = ConsumerHarness.Create(stream, handler, options =>
         {
             options.MaxAttempts = 2;
-            options.RetryBaseDelay = TimeSpan.FromMilliseconds(2);
-            options.RetryMaxDelay = TimeSpan.FromMilliseconds(10);
+            options.Retry.InitialDelay = TimeSpan.FromMilliseconds(2);
+            options.Retry.MaxDelay = TimeSpan.FromMilliseconds(10);
         }, build: b => b.WithFailureMode(KeyFailureMode.RetryUntilSuccess));
         var put = new List<StreamRecord> { stream.Put("flaky", "1"), stream.Put("flaky", "2") };
         put.AddRange(Enumerable.Range(0, 100).Select(i => stream.Put($"k{i}", "x")));
@@ -117,8 +117,8 @@ public sealed class FailureModeTests
         {
             // Generous margins: the first attempts must come before the record ages out even on a loaded machine.
             options.MaxRecordAge = TimeSpan.FromSeconds(3);
-            options.RetryBaseDelay = TimeSpan.FromMilliseconds(50);
-            options.RetryMaxDelay = TimeSpan.FromMilliseconds(50);
+            options.Retry.InitialDelay = TimeSpan.FromMilliseconds(50);
+            options.Retry.MaxDelay = TimeSpan.FromMilliseconds(50);
         }, build: b => b.WithFailureMode(KeyFailureMode.RetryUntilSuccess));
         var aging = new StreamRecord(SourceKind.InMemory, "orders", stream.ShardIds[0], SequenceNumber.FromInteger(1), "k", new byte[] { 9 }, DateTimeOffset.UtcNow.AddMilliseconds(-500));
         stream.Append(aging);

@@ -86,8 +86,8 @@ public sealed class RetryPipelineTests
         await using var harness = ConsumerHarness.Create(stream, handler, options =>
         {
             options.MaxAttempts = 4;
-            options.RetryBaseDelay = TimeSpan.FromMilliseconds(50);
-            options.RetryMaxDelay = TimeSpan.FromSeconds(1);
+            options.Retry.InitialDelay = TimeSpan.FromMilliseconds(50);
+            options.Retry.MaxDelay = TimeSpan.FromSeconds(1);
             options.RetryJitter = false;
         });
         stream.Put("k", "x");

@@ -70,10 +70,10 @@ public sealed class ConsumerHarness : IAsyncDisposable
                 }
 
                 options.CheckpointInterval = TimeSpan.FromMilliseconds(50);
-                options.RetryBaseDelay = TimeSpan.FromMilliseconds(5);
-                options.RetryMaxDelay = TimeSpan.FromMilliseconds(50);
-                options.SinkRetryBaseDelay = TimeSpan.FromMilliseconds(5);
-                options.SinkRetryMaxDelay = TimeSpan.FromMilliseconds(50);
+                options.Retry.InitialDelay = TimeSpan.FromMilliseconds(5);
+                options.Retry.MaxDelay = TimeSpan.FromMilliseconds(50);
+                options.SinkRetry.InitialDelay = TimeSpan.FromMilliseconds(5);
+                options.SinkRetry.MaxDelay = TimeSpan.FromMilliseconds(50);
                 options.DrainTimeout = TimeSpan.FromSeconds(10);
                 configure?.Invoke(options);
             })

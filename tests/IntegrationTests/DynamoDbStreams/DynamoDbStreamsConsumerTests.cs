@@ -107,8 +107,8 @@ public sealed class DynamoDbStreamsConsumerTests(DynamoDbEmulatorFixture dynamoD
             .AddStreamConsumer<THandler>("items", options =>
             {
                 options.CheckpointInterval = TimeSpan.FromMilliseconds(200);
-                options.RetryBaseDelay = TimeSpan.FromMilliseconds(10);
-                options.RetryMaxDelay = TimeSpan.FromMilliseconds(50);
+                options.Retry.InitialDelay = TimeSpan.FromMilliseconds(10);
+                options.Retry.MaxDelay = TimeSpan.FromMilliseconds(50);
                 options.MaxAttempts = 3;
                 configure?.Invoke(options);
             })

@@ -149,9 +149,9 @@ public sealed class KinesisConsumerTests(KinesisAndDynamoDbFixture emulators, IT
         await using KinesisWorker worker = KinesisWorker.Create(emulators, stream.Name, table, "worker-1", options =>
         {
             options.MaxAttempts = 4;
-            options.RetryBaseDelay = TimeSpan.FromMilliseconds(300);
+            options.Retry.InitialDelay = TimeSpan.FromMilliseconds(300);
             options.RetryBackoff = RetryBackoff.Constant;
-            options.RetryMaxDelay = TimeSpan.FromMilliseconds(300);
+            options.Retry.MaxDelay = TimeSpan.FromMilliseconds(300);
         });
         worker.Handler.Behaviour = static (record, _, _) => record.PartitionKey == "poison" ? ValueTask.FromException(new InvalidOperationException("poison")) : ValueTask.CompletedTask;
         await worker.StartAsync();

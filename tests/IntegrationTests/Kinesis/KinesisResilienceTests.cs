@@ -44,8 +44,8 @@ public sealed class KinesisResilienceTests(KinesisAndDynamoDbFixture emulators, 
         {
             options.HttpClient = http;
             options.MaxRecordsPerRead = 50;
-            options.ReadBackoff = TimeSpan.FromMilliseconds(50);
-            options.MaxReadBackoff = TimeSpan.FromMilliseconds(400);
+            options.ReadRetry.InitialDelay = TimeSpan.FromMilliseconds(50);
+            options.ReadRetry.MaxDelay = TimeSpan.FromMilliseconds(400);
             options.Aws.MaxTransportRetries = 1;
         });
         await worker.StartAsync();

@@ -58,10 +58,10 @@ public sealed class SqsService : IAsyncDisposable
             .AddStreamConsumer<RecordingHandler>("orders", options =>
             {
                 options.MaxAttempts = 3;
-                options.RetryBaseDelay = TimeSpan.FromMilliseconds(20);
-                options.RetryMaxDelay = TimeSpan.FromMilliseconds(100);
-                options.SinkRetryBaseDelay = TimeSpan.FromMilliseconds(50);
-                options.SinkRetryMaxDelay = TimeSpan.FromMilliseconds(500);
+                options.Retry.InitialDelay = TimeSpan.FromMilliseconds(20);
+                options.Retry.MaxDelay = TimeSpan.FromMilliseconds(100);
+                options.SinkRetry.InitialDelay = TimeSpan.FromMilliseconds(50);
+                options.SinkRetry.MaxDelay = TimeSpan.FromMilliseconds(500);
             });
         if (transport is null)
         {

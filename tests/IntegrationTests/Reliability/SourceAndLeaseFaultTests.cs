@@ -41,8 +41,8 @@ public sealed class SourceAndLeaseFaultTests(KinesisAndDynamoDbFixture emulators
         {
             options.HttpClient = http;
             options.MaxRecordsPerRead = 40;
-            options.ReadBackoff = TimeSpan.FromMilliseconds(100);
-            options.MaxReadBackoff = TimeSpan.FromSeconds(1);
+            options.ReadRetry.InitialDelay = TimeSpan.FromMilliseconds(100);
+            options.ReadRetry.MaxDelay = TimeSpan.FromSeconds(1);
             options.Aws.MaxTransportRetries = 1;
         });
         await worker.StartAsync();

@@ -37,10 +37,10 @@ public sealed class SqsSinkOutageTests(SqsEmulatorFixture emulator)
             {
                 options.MaxAttempts = 2;
                 options.CheckpointInterval = TimeSpan.FromMilliseconds(50);
-                options.RetryBaseDelay = TimeSpan.FromMilliseconds(5);
-                options.RetryMaxDelay = TimeSpan.FromMilliseconds(20);
-                options.SinkRetryBaseDelay = TimeSpan.FromMilliseconds(20);
-                options.SinkRetryMaxDelay = TimeSpan.FromMilliseconds(100);
+                options.Retry.InitialDelay = TimeSpan.FromMilliseconds(5);
+                options.Retry.MaxDelay = TimeSpan.FromMilliseconds(20);
+                options.SinkRetry.InitialDelay = TimeSpan.FromMilliseconds(20);
+                options.SinkRetry.MaxDelay = TimeSpan.FromMilliseconds(100);
             })
             .FromInMemory(stream)
             .UseCheckpointStore(checkpoints)

@@ -34,8 +34,8 @@ public sealed class KinesisWorker : HostedWorker
             .AddStreamConsumer<RecordingHandler>("orders", options =>
             {
                 options.CheckpointInterval = TimeSpan.FromMilliseconds(200);
-                options.RetryBaseDelay = TimeSpan.FromMilliseconds(10);
-                options.RetryMaxDelay = TimeSpan.FromMilliseconds(100);
+                options.Retry.InitialDelay = TimeSpan.FromMilliseconds(10);
+                options.Retry.MaxDelay = TimeSpan.FromMilliseconds(100);
                 options.DrainTimeout = TimeSpan.FromSeconds(10);
                 configure?.Invoke(options);
             })

@@ -34,8 +34,8 @@ public sealed class SqsWorker : HostedWorker
         builder.Services
             .AddStreamConsumer<RecordingHandler>("orders", options =>
             {
-                options.RetryBaseDelay = TimeSpan.FromMilliseconds(50);
-                options.RetryMaxDelay = TimeSpan.FromMilliseconds(200);
+                options.Retry.InitialDelay = TimeSpan.FromMilliseconds(50);
+                options.Retry.MaxDelay = TimeSpan.FromMilliseconds(200);
                 options.MaxAttempts = 3;
                 options.DrainTimeout = TimeSpan.FromSeconds(10);
                 configure?.Invoke(options);

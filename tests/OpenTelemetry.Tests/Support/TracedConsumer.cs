@@ -98,8 +98,8 @@ public sealed class TracedConsumer : IAsyncDisposable
             .AddStreamConsumer<TracingHandler>(name, options =>
             {
                 options.CheckpointInterval = TimeSpan.FromMilliseconds(50);
-                options.RetryBaseDelay = TimeSpan.FromMilliseconds(5);
-                options.RetryMaxDelay = TimeSpan.FromMilliseconds(20);
+                options.Retry.InitialDelay = TimeSpan.FromMilliseconds(5);
+                options.Retry.MaxDelay = TimeSpan.FromMilliseconds(20);
                 options.MaxAttempts = 3;
                 options.DrainTimeout = TimeSpan.FromSeconds(10);
                 configure?.Invoke(options);

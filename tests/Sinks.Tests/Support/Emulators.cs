@@ -17,8 +17,8 @@ internal static class AwsTestClients
     {
         AwsClientOptions options = emulator.CreateClientOptions();
         options.MaxTransportRetries = 1;
-        options.BaseRetryDelay = TimeSpan.FromMilliseconds(10);
-        options.MaxRetryDelay = TimeSpan.FromMilliseconds(50);
+        options.TransportRetry.InitialDelay = TimeSpan.FromMilliseconds(10);
+        options.TransportRetry.MaxDelay = TimeSpan.FromMilliseconds(50);
         return handler is null ? new SqsClient(options) : new SqsClient(options, new HttpClient(handler));
     }
 

@@ -15,8 +15,8 @@ namespace StreamLanes;
 /// <param name="batchSize">Records read per batch. Default 500; 1 to 10,000.</param>
 public sealed class InMemoryStreamSource(InMemoryStream stream, int batchSize = 500) : IStreamSource, IDisposable
 {
-    private static readonly TimeSpan InitialCompleteBackoff = TimeSpan.FromMilliseconds(100);
-    private static readonly TimeSpan MaxCompleteBackoff = TimeSpan.FromSeconds(10);
+    // Not an option: an in-memory stream's store fails only in tests, which want the retry soon.
+    private static readonly BackoffOptions CompleteRetry = BackoffOptions.Of(TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(10));
 
     private readonly InMemoryStream _stream = stream ?? throw new ArgumentNullException(nameof(stream));
     private readonly int _batchSize = batchSize is >= 1 and <= 10_000 ? batchSize : throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "The batch size must be between 1 and 10000.");
@@ -80,22 +80,12 @@ public sealed class InMemoryStreamSource(InMemoryStream stream, int batchSize = 
     /// </summary>
     private static async Task CompleteAsync(ISourceHost host, string shardId, IShardProcessor processor, CancellationToken token)
     {
-        TimeSpan backoff = InitialCompleteBackoff;
-        while (true)
-        {
-            try
-            {
-                await processor.CompleteAsync(token).ConfigureAwait(false);
-                host.ReportReaderRecovered(shardId);
-                return;
-            }
-            catch (Exception ex) when (!token.IsCancellationRequested)
-            {
-                host.ReportReaderFault(shardId, ex, fatal: false);
-                await Task.Delay(Backoff.Jittered(backoff), host.TimeProvider, token).ConfigureAwait(false);
-                backoff = Backoff.Next(backoff, MaxCompleteBackoff);
-            }
-        }
+        await ResiliencePipelines.UntilSuccess("StreamLanes.InMemory.CompleteRetry", CompleteRetry, host.TimeProvider).ExecuteAsync(
+            static (processor, ct) => new ValueTask(processor.CompleteAsync(ct)),
+            processor,
+            (ex, _, _) => host.ReportReaderFault(shardId, ex, fatal: false),
+            token).ConfigureAwait(false);
+        host.ReportReaderRecovered(shardId);
     }
 
     private async Task ReadAsync(ISourceHost host, InMemoryStream.Shard shard, IShardProcessor processor, long next, SequenceNumber checkpoint)
