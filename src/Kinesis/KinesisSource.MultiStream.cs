@@ -21,6 +21,7 @@ internal sealed partial class KinesisSource
     // lease of such a stream was first seen at its counter (an owner that stopped renewing it is gone).
     private readonly Dictionary<string, long> _droppedAt = new(StringComparer.Ordinal);
     private readonly Dictionary<string, (long Counter, long Since)> _ownedSeen = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _keptWhileFinishing = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _discoveryStop = new();
     private FormerStreamLeases? _formerLeases;
 
@@ -254,6 +255,7 @@ internal sealed partial class KinesisSource
         foreach (string gone in _droppedAt.Keys.Where(id => !byStream.ContainsKey(id)).ToList())
         {
             _droppedAt.Remove(gone);
+            _keptWhileFinishing.Remove(gone);
             if (!Readers.Any(reader => MultiStreamLeaseKey.StreamIdOf(reader.Lease.ShardId) == gone))
             {
                 _former.TryRemove(gone, out _);
@@ -273,9 +275,19 @@ internal sealed partial class KinesisSource
                 continue;
             }
 
-            if (Time.GetElapsedTime(since, now) < _options.FormerStreamLeaseDeletionDelay
-                || Readers.Any(reader => MultiStreamLeaseKey.StreamIdOf(reader.Lease.ShardId) == streamId))
+            if (Time.GetElapsedTime(since, now) < _options.FormerStreamLeaseDeletionDelay)
             {
+                continue;
+            }
+
+            if (Readers.Any(reader => MultiStreamLeaseKey.StreamIdOf(reader.Lease.ShardId) == streamId))
+            {
+                // Records of the stream are still being handled here: its checkpoints must outlive them.
+                if (_keptWhileFinishing.Add(streamId))
+                {
+                    KinesisLog.FormerStreamLeasesKept(Logger, streamId);
+                }
+
                 continue;
             }
 
@@ -336,6 +348,9 @@ internal static partial class KinesisLog
 
     [LoggerMessage(226, LogLevel.Warning, "Kinesis {Stream}/{Shard}: finishing the dropped stream's shard failed; it is finished at the next stop.")]
     public static partial void RetireFailed(ILogger logger, Exception exception, string stream, string shard);
+
+    [LoggerMessage(228, LogLevel.Information, "Lease table: the leases of the dropped stream {StreamId} are kept past their deletion delay while this worker finishes the stream's records.")]
+    public static partial void FormerStreamLeasesKept(ILogger logger, string streamId);
 
     [LoggerMessage(227, LogLevel.Information, "Lease table: deleted {Deleted} leases of the dropped stream {StreamId} ({Left} still owned, tried again later).")]
     public static partial void FormerStreamLeasesDeleted(ILogger logger, string streamId, int deleted, int left);
