@@ -147,7 +147,8 @@ public sealed class KinesisMultiStreamTests(KinesisAndDynamoDbFixture emulators,
         // The other streams go on; nothing put into B after the drop was read.
         await WaitUntilAsync(() => worker.Handler.Successes.Count(call => call.Record.PartitionKey.StartsWith($"{a.Name}-late-", StringComparison.Ordinal)) == 10, Patience, () => "A's late records were not handled");
         Assert.DoesNotContain(worker.Handler.Calls, call => call.Record.PartitionKey.StartsWith($"{b.Name}-late-", StringComparison.Ordinal));
-        Assert.Contains(await ScanAsync(table), item => item["leaseKey"].S.StartsWith(await StreamIdOfAsync(a) + ":", StringComparison.Ordinal));
+        string aId = await StreamIdOfAsync(a);
+        Assert.Contains(await ScanAsync(table), item => item["leaseKey"].S.StartsWith(aId + ":", StringComparison.Ordinal));
         Assert.Equal(0, worker.Handler.Overlaps);
     }
 
