@@ -307,7 +307,7 @@ internal sealed partial class ShardProcessor : IShardProcessor, IDisposable
     private void Enqueue(StreamRecord record)
     {
         long token = Tracker.Register(record.Position);
-        Runtime.Counters.RecordReceived();
+        Runtime.Counters.RecordReceived(record.StreamName);
         KeyLane? schedule = null;
         lock (_lock)
         {

@@ -51,7 +51,7 @@ internal sealed class DeadLetterWriter(
             try
             {
                 await sink.WriteAsync(envelope, cancellationToken).ConfigureAwait(false);
-                counters.RecordDeadLettered(reason);
+                counters.RecordDeadLettered(reason, record.StreamName);
                 Log.RecordDeadLettered(logger, consumer, SafeText.Escape(record.ShardId), SafeText.Escape(record.SequenceNumber), SafeText.Escape(record.PartitionKey), reason, attempts.Length);
                 return;
             }

@@ -261,7 +261,7 @@ internal sealed partial class StreamConsumerRuntime : IStreamConsumer, ISourceHo
         if (await Attempts.RunAsync(lane, stopping).ConfigureAwait(false))
         {
             lane.EndRecord();
-            Counters.RecordHandled();
+            Counters.RecordHandled(record.StreamName);
             return;
         }
 

@@ -48,17 +48,20 @@ internal sealed class ConsumerCounters(string consumer, TimeProvider timeProvide
         }
     }
 
-    public void RecordReceived()
+    // Records carry a "stream" tag besides "consumer": a consumer may read several streams (Kinesis multi-stream mode).
+    public void RecordReceived(string stream)
     {
         Interlocked.Increment(ref _received);
-        Instruments.RecordsReceived.Add(1, ConsumerTag);
+        Instruments.RecordsReceived.Add(1, ConsumerTag, StreamTag(stream));
     }
 
-    public void RecordHandled()
+    public void RecordHandled(string stream)
     {
         Interlocked.Increment(ref _handled);
-        Instruments.RecordsHandled.Add(1, ConsumerTag);
+        Instruments.RecordsHandled.Add(1, ConsumerTag, StreamTag(stream));
     }
+
+    private static KeyValuePair<string, object?> StreamTag(string stream) => new("stream", stream);
 
     public void AttemptRetried()
     {
@@ -75,11 +78,11 @@ internal sealed class ConsumerCounters(string consumer, TimeProvider timeProvide
         }
     }
 
-    public void RecordDeadLettered(DeadLetterReason reason)
+    public void RecordDeadLettered(DeadLetterReason reason, string stream)
     {
         Volatile.Write(ref _consecutiveSinkFailures, 0);
         Interlocked.Increment(ref _deadLettered);
-        Instruments.RecordsDeadLettered.Add(1, ConsumerTag, StreamLanesMetrics.ReasonTag(reason));
+        Instruments.RecordsDeadLettered.Add(1, ConsumerTag, StreamLanesMetrics.ReasonTag(reason), StreamTag(stream));
     }
 
     public void SinkWriteFailed()

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using Amazon.DynamoDBv2;
 using Amazon.DynamoDBv2.Model;
 using Microsoft.Extensions.DependencyInjection;
@@ -151,6 +152,70 @@ public sealed class KinesisMultiStreamTests(KinesisAndDynamoDbFixture emulators,
         string aId = await StreamIdOfAsync(a);
         Assert.Contains(await ScanAsync(table), item => item["leaseKey"].S.StartsWith(aId + ":", StringComparison.Ordinal));
         Assert.Equal(0, worker.Handler.Overlaps);
+    }
+
+    [Fact]
+    public async Task Dead_letters_metrics_and_republishing_name_each_records_own_stream()
+    {
+        List<KinesisTestStream> streams = await CreateStreamsAsync(2, shards: 1);
+        var handled = new ConcurrentDictionary<string, int>(StringComparer.Ordinal);
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == StreamLanesMetrics.MeterName && instrument.Name == "streamlanes.records.handled")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+        {
+            foreach (KeyValuePair<string, object?> tag in tags)
+            {
+                if (tag.Key == "stream" && tag.Value is string stream)
+                {
+                    handled.AddOrUpdate(stream, (int)value, (_, sum) => sum + (int)value);
+                }
+            }
+        });
+        listener.Start();
+
+        bool poison = true;
+        var handler = new RecordingHandler
+        {
+            Behaviour = (record, _, _) => poison && record.PartitionKey.EndsWith("-poison", StringComparison.Ordinal)
+                ? throw new NonRetryableException("poison")
+                : ValueTask.CompletedTask,
+        };
+        await using KinesisMultiStreamWorker worker = KinesisMultiStreamWorker.Create(emulators, EmulatorFixture.UniqueName("leases"), "worker-1",
+            streams: streams.Select(s => new KinesisStreamOptions { StreamName = s.Name }), handler: handler);
+        await worker.StartAsync();
+        foreach (KinesisTestStream stream in streams)
+        {
+            await stream.PutAsync(Enumerable.Range(0, 10).Select(i => i % 5 == 0 ? $"{stream.Name}-poison" : $"{stream.Name}-key-{i}"));
+        }
+
+        await WaitUntilAsync(() => worker.DeadLetters.Envelopes.Count == 4 && handled.Values.Sum() >= 16, Patience,
+            () => $"{worker.DeadLetters.Envelopes.Count} of 4 dead letters, {handled.Values.Sum()} of 16 handled");
+        foreach (KinesisTestStream stream in streams)
+        {
+            Assert.Equal(8, handled.GetValueOrDefault(stream.Name));
+            string shard = stream.Put[0].ShardId;
+            Assert.Equal(2, worker.DeadLetters.Envelopes.Count(e => e.Stream == stream.Name && e.Shard == shard && e.PartitionKey == $"{stream.Name}-poison"));
+        }
+
+        // Republished to each dead letter's own stream (no target given), where the consumer reads them again.
+        poison = false;
+        using (var republisher = new KinesisDeadLetterRepublisher(emulators.Kinesis.CreateClientOptions()))
+        {
+            foreach (var envelope in worker.DeadLetters.Envelopes)
+            {
+                await republisher.RepublishAsync(envelope, CancellationToken.None);
+            }
+        }
+
+        await WaitUntilAsync(() => worker.Handler.Successes.Count(c => c.Record.PartitionKey.EndsWith("-poison", StringComparison.Ordinal)) == 4, Patience, () => "the republished records were not handled");
+        Assert.All(worker.Handler.Successes.Where(c => c.Record.PartitionKey.EndsWith("-poison", StringComparison.Ordinal)),
+            call => Assert.Equal($"{call.Record.StreamName}-poison", call.Record.PartitionKey));
     }
 
     private static HashSet<string> HandledIds(HostedWorker worker)
