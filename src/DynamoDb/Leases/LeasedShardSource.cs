@@ -243,8 +243,9 @@ internal abstract class LeasedShardSource : IStreamSource, ILeasedSource, ILease
             await reader.Processor.AbandonAsync().ConfigureAwait(false);
         }
 
-        await Coordinator.FinishShardAsync(reader.Lease, childrenKnown: true, cancellationToken).ConfigureAwait(false);
+        // Forgotten before the release: a take right after it (the stream added back) must not find this reader.
         _readers.TryRemove(new KeyValuePair<string, ShardReader>(reader.Lease.ShardId, reader));
+        await Coordinator.FinishShardAsync(reader.Lease, childrenKnown: true, cancellationToken).ConfigureAwait(false);
     }
 
     private static void CancelQuietly(CancellationTokenSource? source)
