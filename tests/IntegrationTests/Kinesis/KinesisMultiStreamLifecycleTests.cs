@@ -1,0 +1,86 @@
+using Amazon.DynamoDBv2.Model;
+using StreamLanes.IntegrationTests.Support;
+using StreamLanes.TestInfrastructure;
+using Xunit.Abstractions;
+using static StreamLanes.IntegrationTests.Support.Eventually;
+
+namespace StreamLanes.IntegrationTests.Kinesis;
+
+/// <summary>Multi-stream mode: a starting position per stream, and a stream of a fixed list deleted at run time.</summary>
+[Collection(KinesisCollection.Name)]
+public sealed class KinesisMultiStreamLifecycleTests(KinesisAndDynamoDbFixture emulators, ITestOutputHelper output)
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(45);
+
+    [Fact]
+    public async Task Each_stream_starts_where_its_own_starting_position_says()
+    {
+        KinesisTestStream fromStart = await KinesisTestStream.CreateAsync(emulators.Kinesis.CreateKinesisClient(), EmulatorFixture.UniqueName("pos-th"), 1);
+        KinesisTestStream fromNow = await KinesisTestStream.CreateAsync(emulators.Kinesis.CreateKinesisClient(), EmulatorFixture.UniqueName("pos-latest"), 1);
+        await fromStart.PutAsync(Enumerable.Range(0, 10).Select(i => $"{fromStart.Name}-old-{i}"));
+        await fromNow.PutAsync(Enumerable.Range(0, 10).Select(i => $"{fromNow.Name}-old-{i}"));
+
+        string table = EmulatorFixture.UniqueName("leases");
+        await using KinesisMultiStreamWorker worker = KinesisMultiStreamWorker.Create(emulators, table, "worker-1",
+            streams:
+            [
+                new KinesisStreamOptions { StreamName = fromStart.Name },
+                new KinesisStreamOptions { StreamName = fromNow.Name, StartingPosition = KinesisStartingPosition.Latest },
+            ]);
+        await worker.StartAsync();
+
+        // LATEST takes effect when the reader first asks for an iterator, which the test cannot see: records are put
+        // one at a time until the first is read; every one put after that must be read too.
+        await WaitUntilAsync(() => worker.Handler.Successes.Count() >= 10, Patience, () => $"{worker.Handler.Successes.Count()} of 10 handled");
+        int n = 0;
+        using (var waiting = new CancellationTokenSource(Patience))
+        {
+            while (!worker.Handler.Successes.Any(c => c.Record.PartitionKey.StartsWith($"{fromNow.Name}-new-", StringComparison.Ordinal)))
+            {
+                await fromNow.PutAsync([$"{fromNow.Name}-new-{n++}"]);
+                await Task.Delay(200, waiting.Token);
+            }
+        }
+
+        await fromNow.PutAsync(Enumerable.Range(0, 10).Select(i => $"{fromNow.Name}-after-{i}"));
+        await WaitUntilAsync(() => worker.Handler.Successes.Count(c => c.Record.PartitionKey.StartsWith($"{fromNow.Name}-after-", StringComparison.Ordinal)) == 10, Patience, () => "the records put after the first read were not all handled");
+
+        Assert.Equal(10, worker.Handler.Successes.Count(c => c.Record.PartitionKey.StartsWith($"{fromStart.Name}-old-", StringComparison.Ordinal)));
+        Assert.DoesNotContain(worker.Handler.Calls, c => c.Record.PartitionKey.StartsWith($"{fromNow.Name}-old-", StringComparison.Ordinal));
+        output.WriteLine($"the LATEST stream's first read record was the {n}th put after start");
+    }
+
+    [Fact]
+    public async Task A_stream_of_a_fixed_list_deleted_at_run_time_stops_being_read_its_leases_go_and_the_other_stream_goes_on()
+    {
+        KinesisTestStream kept = await KinesisTestStream.CreateAsync(emulators.Kinesis.CreateKinesisClient(), EmulatorFixture.UniqueName("kept"), 1);
+        KinesisTestStream deleted = await KinesisTestStream.CreateAsync(emulators.Kinesis.CreateKinesisClient(), EmulatorFixture.UniqueName("deleted"), 1);
+        string deletedId = await KinesisMultiStreamTests.StreamIdOfAsync(deleted);
+        string table = EmulatorFixture.UniqueName("leases");
+        await using KinesisMultiStreamWorker worker = KinesisMultiStreamWorker.Create(emulators, table, "worker-1",
+            streams: [new KinesisStreamOptions { StreamName = kept.Name }, new KinesisStreamOptions { StreamName = deleted.Name }]);
+        await worker.StartAsync();
+        await kept.PutAsync(Enumerable.Range(0, 10).Select(i => $"{kept.Name}-a-{i % 3}"));
+        await deleted.PutAsync(Enumerable.Range(0, 10).Select(i => $"{deleted.Name}-a-{i % 3}"));
+        await WaitUntilAsync(() => worker.Handler.Successes.Count() >= 20, Patience, () => $"{worker.Handler.Successes.Count()} of 20 handled");
+
+        await deleted.Client.DeleteStreamAsync(deleted.Name);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        await WaitUntilAsync(() => !worker.Consumer.Inspect().StreamName.Contains(deleted.Name, StringComparison.Ordinal), TimeSpan.FromSeconds(15), () => worker.Consumer.Inspect().StreamName);
+        output.WriteLine($"deleted stream dropped {clock.Elapsed.TotalSeconds:F1} s after its deletion");
+        await WaitUntilAsync(() => !Scan(table).Any(item => item["leaseKey"].S.StartsWith(deletedId + ":", StringComparison.Ordinal)), TimeSpan.FromSeconds(30), () => "the deleted stream's leases are still there");
+        output.WriteLine($"its leases deleted {clock.Elapsed.TotalSeconds:F1} s after its deletion");
+
+        // The other stream is still read, and the consumer is healthy again (the deleted stream's reader faults are gone).
+        await kept.PutAsync(Enumerable.Range(0, 10).Select(i => $"{kept.Name}-b-{i % 3}"));
+        await WaitUntilAsync(() => worker.Handler.Successes.Count() >= 30, Patience, () => $"{worker.Handler.Successes.Count()} of 30 handled");
+        await WaitUntilAsync(() => worker.Consumer.GetStatus().ReaderFaults.Count == 0, Patience, () => string.Join(", ", worker.Consumer.GetStatus().ReaderFaults.Select(f => $"{f.ShardId}: {f.ExceptionType}")));
+        Assert.Equal(0, worker.Handler.Overlaps);
+    }
+
+    private List<Dictionary<string, AttributeValue>> Scan(string table)
+    {
+        using Amazon.DynamoDBv2.AmazonDynamoDBClient client = emulators.DynamoDb.CreateDynamoDbClient();
+        return client.ScanAsync(new ScanRequest { TableName = table, ConsistentRead = true }).GetAwaiter().GetResult().Items;
+    }
+}
