@@ -78,6 +78,38 @@ public sealed class KinesisMultiStreamLifecycleTests(KinesisAndDynamoDbFixture e
         Assert.Equal(0, worker.Handler.Overlaps);
     }
 
+    [Fact]
+    public async Task Two_workers_share_the_shards_of_two_streams_through_one_table_with_nothing_lost()
+    {
+        KinesisTestStream first = await KinesisTestStream.CreateAsync(emulators.Kinesis.CreateKinesisClient(), EmulatorFixture.UniqueName("share-a"), 2);
+        KinesisTestStream second = await KinesisTestStream.CreateAsync(emulators.Kinesis.CreateKinesisClient(), EmulatorFixture.UniqueName("share-b"), 2);
+        string table = EmulatorFixture.UniqueName("leases");
+        KinesisStreamOptions[] streams = [new() { StreamName = first.Name }, new() { StreamName = second.Name }];
+        await using KinesisMultiStreamWorker one = KinesisMultiStreamWorker.Create(emulators, table, "worker-1", streams: streams);
+        await using KinesisMultiStreamWorker two = KinesisMultiStreamWorker.Create(emulators, table, "worker-2", streams: streams);
+        await one.StartAsync();
+        await two.StartAsync();
+
+        // Four leases, two workers: even within a few lease rounds.
+        await WaitUntilAsync(() =>
+        {
+            var owners = Scan(table).Where(item => item.ContainsKey("leaseOwner")).GroupBy(item => item["leaseOwner"].S).ToDictionary(g => g.Key, g => g.Count());
+            return owners.GetValueOrDefault("worker-1") == 2 && owners.GetValueOrDefault("worker-2") == 2;
+        }, TimeSpan.FromSeconds(30), () => string.Join(", ", Scan(table).Select(item => $"{item["leaseKey"].S}={item.GetValueOrDefault("leaseOwner")?.S}")));
+
+        await first.PutAsync(Enumerable.Range(0, 60).Select(i => $"{first.Name}-key-{i % 6}"));
+        await second.PutAsync(Enumerable.Range(0, 60).Select(i => $"{second.Name}-key-{i % 6}"));
+        var handled = new Engine.Tests.Support.RecordingHandler[] { one.Handler, two.Handler };
+        await WaitUntilAsync(() => handled.Sum(h => h.Successes.Count()) >= 120, Patience, () => $"{handled.Sum(h => h.Successes.Count())} of 120 handled");
+
+        HashSet<string> ids = [.. handled.SelectMany(h => h.Successes).Select(c => $"{c.Record.StreamName}/{c.Record.ShardId}/{c.Record.SequenceNumber}")];
+        Assert.Equal(120, ids.Count);
+        Assert.Equal(120, handled.Sum(h => h.Successes.Count()));
+        Assert.True(one.Handler.Successes.Any() && two.Handler.Successes.Any(), $"one worker handled everything: {one.Handler.Successes.Count()} / {two.Handler.Successes.Count()}");
+        KinesisMultiStreamTests.AssertEachHandledOnceInOrderPerKey([first, second], one.Handler, r => one.Handler.Successes.Any(c => c.Record.StreamName == r.StreamName && c.Record.ShardId == r.ShardId));
+        KinesisMultiStreamTests.AssertEachHandledOnceInOrderPerKey([first, second], two.Handler, r => two.Handler.Successes.Any(c => c.Record.StreamName == r.StreamName && c.Record.ShardId == r.ShardId));
+    }
+
     private List<Dictionary<string, AttributeValue>> Scan(string table)
     {
         using Amazon.DynamoDBv2.AmazonDynamoDBClient client = emulators.DynamoDb.CreateDynamoDbClient();
