@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
@@ -83,6 +84,27 @@ public sealed class KinesisMultiStreamOptionsTests
         using IHost host = builder.Build();
         OptionsValidationException failure = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
         Assert.Contains($"{Prefix}Streams must name at least one stream (or set DiscoverStreams); it was empty.", failure.Failures);
+    }
+
+    [Fact]
+    public void The_streams_bind_from_configuration_with_their_own_starting_positions()
+    {
+        var services = new ServiceCollection();
+        services.AddSingleton<IConfiguration>(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            [$"{Prefix}Streams:0:StreamName"] = "a",
+            [$"{Prefix}Streams:1:StreamName"] = "b",
+            [$"{Prefix}Streams:1:StartingPosition"] = "Latest",
+            [$"{Prefix}Streams:1:CreationEpoch"] = "1700000000",
+            [$"{Prefix}StreamDiscoveryInterval"] = "00:00:05",
+        }).Build());
+        using ServiceProvider provider = services.BuildServiceProvider();
+        KinesisSourceOptions options = SourceSetup.Bind(provider, "orders", "Kinesis", Valid(), null, static (o, prefix) => o.Validate(prefix));
+        Assert.Equal(["a", "b"], options.Streams.Select(s => s.StreamName));
+        Assert.Null(options.Streams[0].StartingPosition);
+        Assert.Equal(KinesisStartingPosition.Latest, options.Streams[1].StartingPosition);
+        Assert.Equal(1700000000, options.Streams[1].CreationEpoch);
+        Assert.Equal(TimeSpan.FromSeconds(5), options.StreamDiscoveryInterval);
     }
 
     private sealed class Handler : IStreamHandler<ReadOnlyMemory<byte>>
