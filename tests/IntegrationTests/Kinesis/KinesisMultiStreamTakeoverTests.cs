@@ -15,8 +15,14 @@ namespace StreamLanes.IntegrationTests.Kinesis;
 [Collection(KinesisCollection.Name)]
 public sealed class KinesisMultiStreamTakeoverTests(KinesisAndDynamoDbFixture emulators, ITestOutputHelper output)
 {
-    [Fact]
-    public async Task A_kcl_multi_stream_table_is_taken_over_resuming_after_each_checkpoint_and_handling_nothing_before()
+    /// <param name="givenIdentifier">
+    /// False: the KCL application built its stream identifiers from the ARN and DescribeStreamSummary, as StreamLanes does.
+    /// True: it used another account id and creation epoch, which are given to StreamLanes explicitly.
+    /// </param>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_kcl_multi_stream_table_is_taken_over_resuming_after_each_checkpoint_and_handling_nothing_before(bool givenIdentifier)
     {
         var streams = new List<KinesisTestStream>();
         for (int i = 0; i < 2; i++)
@@ -40,7 +46,7 @@ public sealed class KinesisMultiStreamTakeoverTests(KinesisAndDynamoDbFixture em
             });
             foreach (KinesisTestStream stream in streams)
             {
-                string streamId = await KinesisMultiStreamTests.StreamIdOfAsync(stream);
+                string streamId = givenIdentifier ? $"123456789012:{stream.Name}:1600000000" : await KinesisMultiStreamTests.StreamIdOfAsync(stream);
                 foreach (KinesisShard shard in await stream.Client.ListAllShardsAsync(stream.Name))
                 {
                     List<StreamRecord> records = [.. stream.Put.Where(r => r.ShardId == shard.ShardId).OrderBy(r => r.Position)];
@@ -71,7 +77,9 @@ public sealed class KinesisMultiStreamTakeoverTests(KinesisAndDynamoDbFixture em
         bool AfterCheckpoint(StreamRecord record) => record.Position.CompareTo(checkpoints[$"{record.StreamName}/{record.ShardId}"].Position) > 0;
         int expected = streams.SelectMany(s => s.Put).Count(AfterCheckpoint);
         await using KinesisMultiStreamWorker worker = KinesisMultiStreamWorker.Create(emulators, table, "streamlanes-1",
-            streams: streams.Select(s => new KinesisStreamOptions { StreamName = s.Name }));
+            streams: streams.Select(s => givenIdentifier
+                ? new KinesisStreamOptions { StreamName = s.Name, AccountId = "123456789012", CreationEpoch = 1600000000 }
+                : new KinesisStreamOptions { StreamName = s.Name }));
         await worker.StartAsync();
 
         // The KCL worker's leases expire after the failover time (3 s) and are taken over.
