@@ -96,9 +96,18 @@ internal sealed partial class KinesisSource
     private Task<IReadOnlyList<KinesisStreamOptions>> WantedStreamsAsync(CancellationToken cancellationToken)
         => _options.DiscoverStreams is { } discover ? discover(cancellationToken) : Task.FromResult<IReadOnlyList<KinesisStreamOptions>>([.. _options.Streams]);
 
-    /// <summary>A discovery's streams with blanks and repeats left out (the first of a repeated name wins).</summary>
-    private static IEnumerable<KinesisStreamOptions> Distinct(IReadOnlyList<KinesisStreamOptions>? streams)
-        => (streams ?? []).Where(stream => stream is not null && !string.IsNullOrWhiteSpace(stream.StreamName)).DistinctBy(stream => KinesisStreamOptions.NameOf(stream.StreamName), StringComparer.Ordinal);
+    /// <summary>A discovery's streams with blanks and repeats left out (the first of a repeated name wins, with a warning).</summary>
+    private List<KinesisStreamOptions> Distinct(IReadOnlyList<KinesisStreamOptions>? streams)
+    {
+        List<KinesisStreamOptions> named = [.. (streams ?? []).Where(stream => stream is not null && !string.IsNullOrWhiteSpace(stream.StreamName))];
+        List<KinesisStreamOptions> distinct = [.. named.DistinctBy(stream => KinesisStreamOptions.NameOf(stream.StreamName), StringComparer.Ordinal)];
+        if (distinct.Count != (streams?.Count ?? 0))
+        {
+            KinesisLog.DiscoveredStreamsIgnored(Logger, (streams?.Count ?? 0) - distinct.Count);
+        }
+
+        return distinct;
+    }
 
     private async Task<KinesisStreamState> DescribeAsync(KinesisStreamOptions stream, CancellationToken cancellationToken)
     {
@@ -348,6 +357,9 @@ internal static partial class KinesisLog
 
     [LoggerMessage(226, LogLevel.Warning, "Kinesis {Stream}/{Shard}: finishing the dropped stream's shard failed; it is finished at the next stop.")]
     public static partial void RetireFailed(ILogger logger, Exception exception, string stream, string shard);
+
+    [LoggerMessage(229, LogLevel.Warning, "Kinesis: the stream discovery returned {Count} blank or repeated streams; they are ignored.")]
+    public static partial void DiscoveredStreamsIgnored(ILogger logger, int count);
 
     [LoggerMessage(228, LogLevel.Information, "Lease table: the leases of the dropped stream {StreamId} are kept past their deletion delay while this worker finishes the stream's records.")]
     public static partial void FormerStreamLeasesKept(ILogger logger, string streamId);

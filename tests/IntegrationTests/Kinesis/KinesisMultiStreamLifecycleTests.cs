@@ -110,6 +110,58 @@ public sealed class KinesisMultiStreamLifecycleTests(KinesisAndDynamoDbFixture e
         KinesisMultiStreamTests.AssertEachHandledOnceInOrderPerKey([first, second], two.Handler, r => two.Handler.Successes.Any(c => c.Record.StreamName == r.StreamName && c.Record.ShardId == r.ShardId));
     }
 
+    [Fact]
+    public async Task Leases_left_by_a_stream_no_longer_read_are_deleted_after_the_delay_even_when_their_owner_is_gone()
+    {
+        KinesisTestStream read = await KinesisTestStream.CreateAsync(emulators.Kinesis.CreateKinesisClient(), EmulatorFixture.UniqueName("current"), 1);
+        string table = EmulatorFixture.UniqueName("leases");
+        const string Former = "000000000000:former-stream:1600000000";
+        using (Amazon.DynamoDBv2.AmazonDynamoDBClient dynamoDb = emulators.DynamoDb.CreateDynamoDbClient())
+        {
+            await dynamoDb.CreateTableAsync(new CreateTableRequest
+            {
+                TableName = table,
+                AttributeDefinitions = [new AttributeDefinition("leaseKey", Amazon.DynamoDBv2.ScalarAttributeType.S)],
+                KeySchema = [new KeySchemaElement("leaseKey", Amazon.DynamoDBv2.KeyType.HASH)],
+                BillingMode = Amazon.DynamoDBv2.BillingMode.PAY_PER_REQUEST,
+            });
+            foreach ((string shard, string? owner) in new[] { ("shardId-000000000000", (string?)"kcl-worker-gone"), ("shardId-000000000001", null) })
+            {
+                var item = new Dictionary<string, AttributeValue>
+                {
+                    ["leaseKey"] = new() { S = $"{Former}:{shard}" },
+                    ["leaseCounter"] = new() { N = "5" },
+                    ["checkpoint"] = new() { S = "TRIM_HORIZON" },
+                    ["checkpointSubSequenceNumber"] = new() { N = "0" },
+                    ["ownerSwitchesSinceCheckpoint"] = new() { N = "0" },
+                    ["streamName"] = new() { S = Former },
+                    ["shardId"] = new() { S = shard },
+                };
+                if (owner is not null)
+                {
+                    item["leaseOwner"] = new() { S = owner };
+                }
+
+                await dynamoDb.PutItemAsync(new PutItemRequest { TableName = table, Item = item });
+            }
+        }
+
+        await using KinesisMultiStreamWorker worker = KinesisMultiStreamWorker.Create(emulators, table, "worker-1", streams: [new KinesisStreamOptions { StreamName = read.Name }]);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        await worker.StartAsync();
+        await read.PutAsync(Enumerable.Range(0, 5).Select(i => $"{read.Name}-k{i}"));
+        await WaitUntilAsync(() => worker.Handler.Successes.Count() >= 5, Patience, () => $"{worker.Handler.Successes.Count()} of 5 handled");
+
+        // Never taken (not a stream this consumer reads); deleted after the delay (3 s), the owned one once its owner
+        // has also not renewed it for the failover time (3 s).
+        Assert.DoesNotContain(Scan(table), item => item["leaseKey"].S.StartsWith(Former, StringComparison.Ordinal) && item.GetValueOrDefault("leaseOwner")?.S == "worker-1");
+        await WaitUntilAsync(() => !Scan(table).Any(item => item["leaseKey"].S.StartsWith(Former, StringComparison.Ordinal)), TimeSpan.FromSeconds(30),
+            () => string.Join(", ", Scan(table).Select(item => $"{item["leaseKey"].S}={item.GetValueOrDefault("leaseOwner")?.S}")));
+        Assert.True(clock.Elapsed >= TimeSpan.FromSeconds(3), $"deleted before the delay: {clock.Elapsed}");
+        output.WriteLine($"leftover leases deleted {clock.Elapsed.TotalSeconds:F1} s after start");
+        Assert.Single(Scan(table));
+    }
+
     private List<Dictionary<string, AttributeValue>> Scan(string table)
     {
         using Amazon.DynamoDBv2.AmazonDynamoDBClient client = emulators.DynamoDb.CreateDynamoDbClient();
