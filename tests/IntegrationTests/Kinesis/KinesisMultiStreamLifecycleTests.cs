@@ -90,12 +90,16 @@ public sealed class KinesisMultiStreamLifecycleTests(KinesisAndDynamoDbFixture e
         await one.StartAsync();
         await two.StartAsync();
 
-        // Four leases, two workers: even within a few lease rounds.
+        // Four leases, two workers: even within a few lease rounds, and each worker reading its two shards only (a worker
+        // whose lease was stolen reads the shard until its next renewal fails: records put before that may be handled
+        // twice, at least once).
         await WaitUntilAsync(() =>
         {
             var owners = Scan(table).Where(item => item.ContainsKey("leaseOwner")).GroupBy(item => item["leaseOwner"].S).ToDictionary(g => g.Key, g => g.Count());
-            return owners.GetValueOrDefault("worker-1") == 2 && owners.GetValueOrDefault("worker-2") == 2;
-        }, TimeSpan.FromSeconds(30), () => string.Join(", ", Scan(table).Select(item => $"{item["leaseKey"].S}={item.GetValueOrDefault("leaseOwner")?.S}")));
+            return owners.GetValueOrDefault("worker-1") == 2 && owners.GetValueOrDefault("worker-2") == 2
+                && one.Consumer.GetStatus().OpenShards == 2 && two.Consumer.GetStatus().OpenShards == 2;
+        }, TimeSpan.FromSeconds(30), () => string.Join(", ", Scan(table).Select(item => $"{item["leaseKey"].S}={item.GetValueOrDefault("leaseOwner")?.S}"))
+            + $"; open shards {one.Consumer.GetStatus().OpenShards} / {two.Consumer.GetStatus().OpenShards}");
 
         await first.PutAsync(Enumerable.Range(0, 60).Select(i => $"{first.Name}-key-{i % 6}"));
         await second.PutAsync(Enumerable.Range(0, 60).Select(i => $"{second.Name}-key-{i % 6}"));
