@@ -8,8 +8,6 @@ namespace StreamLanes.Kinesis;
 // Enhanced fan-out: records are pushed over one SubscribeToShard per leased shard instead of polled.
 internal sealed partial class KinesisSource
 {
-    private string _streamArn = string.Empty;
-    private volatile KinesisStreamConsumer? _fanOutConsumer;
     private readonly SemaphoreSlim _fanOutConsumerGate = new(1, 1);
 
     /// <summary>How soon a subscription refused with ResourceInUse is tried again (jittered).</summary>
@@ -18,32 +16,31 @@ internal sealed partial class KinesisSource
     private string FanOutConsumerName => _options.FanOut.ConsumerName ?? Host.ConsumerName;
 
     /// <summary>Registers the stream consumer (or reuses the one another worker or an earlier run registered).</summary>
-    private async Task PrepareFanOutAsync(string streamArn, CancellationToken cancellationToken)
+    private async Task PrepareFanOutAsync(KinesisStreamState stream, CancellationToken cancellationToken)
     {
-        _streamArn = streamArn;
         try
         {
-            await EnsureFanOutConsumerAsync(cancellationToken).ConfigureAwait(false);
+            await EnsureFanOutConsumerAsync(stream, cancellationToken).ConfigureAwait(false);
         }
         catch (AwsServiceException ex) when (ex.Kind == AwsErrorKind.AccessDenied)
         {
-            throw new InvalidOperationException($"Kinesis refused to register the enhanced fan-out consumer '{FanOutConsumerName}' on stream '{_options.StreamName}' ({ex.ErrorCode}): check the IAM policy (kinesis:RegisterStreamConsumer, DescribeStreamConsumer, SubscribeToShard).", ex);
+            throw new InvalidOperationException($"Kinesis refused to register the enhanced fan-out consumer '{FanOutConsumerName}' on stream '{stream.Name}' ({ex.ErrorCode}): check the IAM policy (kinesis:RegisterStreamConsumer, DescribeStreamConsumer, SubscribeToShard).", ex);
         }
     }
 
-    private async Task<KinesisStreamConsumer> EnsureFanOutConsumerAsync(CancellationToken cancellationToken)
+    private async Task<KinesisStreamConsumer> EnsureFanOutConsumerAsync(KinesisStreamState stream, CancellationToken cancellationToken)
     {
         await _fanOutConsumerGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            if (_fanOutConsumer is { } known)
+            if (stream.FanOutConsumer is { } known)
             {
                 return known;
             }
 
-            KinesisStreamConsumer consumer = await _kinesis.EnsureStreamConsumerActiveAsync(_streamArn, FanOutConsumerName, cancellationToken).ConfigureAwait(false);
-            KinesisLog.FanOutConsumerReady(Logger, _options.StreamName, FanOutConsumerName);
-            _fanOutConsumer = consumer;
+            KinesisStreamConsumer consumer = await _kinesis.EnsureStreamConsumerActiveAsync(stream.Arn, FanOutConsumerName, cancellationToken).ConfigureAwait(false);
+            KinesisLog.FanOutConsumerReady(Logger, stream.Name, FanOutConsumerName);
+            stream.FanOutConsumer = consumer;
             return consumer;
         }
         finally
@@ -54,19 +51,22 @@ internal sealed partial class KinesisSource
 
     protected override async Task AfterReleaseAsync(CancellationToken cancellationToken)
     {
-        if (_options.ReadMode != KinesisReadMode.EnhancedFanOut || !_options.FanOut.DeregisterOnStop || _fanOutConsumer is null)
+        if (_options.ReadMode != KinesisReadMode.EnhancedFanOut || !_options.FanOut.DeregisterOnStop)
         {
             return;
         }
 
-        try
+        foreach (KinesisStreamState stream in AllStreams.Where(stream => stream.FanOutConsumer is not null))
         {
-            await _kinesis.DeregisterStreamConsumerAsync(_streamArn, FanOutConsumerName, cancellationToken).ConfigureAwait(false);
-            KinesisLog.FanOutConsumerDeregistered(Logger, _options.StreamName, FanOutConsumerName);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
-        {
-            KinesisLog.FanOutDeregisterFailed(Logger, ex, _options.StreamName, FanOutConsumerName);
+            try
+            {
+                await _kinesis.DeregisterStreamConsumerAsync(stream.Arn, FanOutConsumerName, cancellationToken).ConfigureAwait(false);
+                KinesisLog.FanOutConsumerDeregistered(Logger, stream.Name, FanOutConsumerName);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                KinesisLog.FanOutDeregisterFailed(Logger, ex, stream.Name, FanOutConsumerName);
+            }
         }
     }
 
@@ -79,7 +79,8 @@ internal sealed partial class KinesisSource
     /// </summary>
     private async Task ReadShardByFanOutAsync(ShardReader reader, CancellationToken token)
     {
-        string shardId = reader.Lease.ShardId;
+        KinesisStreamState stream = StreamOf(reader);
+        string shardId = stream.ShardIdOf(reader.Lease.ShardId);
         string initial = reader.Lease.Current.Checkpoint;
         SequenceNumber last = reader.Lease.Current.Position;
 
@@ -99,11 +100,11 @@ internal sealed partial class KinesisSource
         {
             if (ex is AwsServiceException { Kind: AwsErrorKind.ResourceNotFound })
             {
-                _fanOutConsumer = null; // the stream consumer may have been deregistered: register it again
+                stream.FanOutConsumer = null; // the stream consumer may have been deregistered: register it again
             }
 
             ReportFailedRead(ex);
-            KinesisLog.SubscriptionFailed(Logger, ex, _options.StreamName, shardId, wait);
+            KinesisLog.SubscriptionFailed(Logger, ex, stream.Name, shardId, wait);
         };
 
         // The shard's previous subscription (this reader's own before a renewal, or the previous lease owner's until it
@@ -124,12 +125,12 @@ internal sealed partial class KinesisSource
                 inUseSince = inUseSince == 0 ? now : inUseSince;
                 return Time.GetElapsedTime(inUseSince, now) < _options.Leases.FailoverTime;
             });
-        Action<Exception, int, TimeSpan> onInUse = (_, _, _) => KinesisLog.SubscriptionInUse(Logger, _options.StreamName, shardId);
+        Action<Exception, int, TimeSpan> onInUse = (_, _, _) => KinesisLog.SubscriptionInUse(Logger, stream.Name, shardId);
 
         async ValueTask<bool> SubscribeOnceAsync(CancellationToken cancellationToken)
         {
-            KinesisStreamConsumer consumer = await EnsureFanOutConsumerAsync(cancellationToken).ConfigureAwait(false);
-            KinesisSubscriptionStart start = SubscriptionStart(initial, last, continuation);
+            KinesisStreamConsumer consumer = await EnsureFanOutConsumerAsync(stream, cancellationToken).ConfigureAwait(false);
+            KinesisSubscriptionStart start = SubscriptionStart(stream, initial, last, continuation);
             await using KinesisShardSubscription subscription = await _kinesis.SubscribeToShardAsync(consumer.ConsumerArn, shardId, start, cancellationToken).ConfigureAwait(false);
             long subscribedAt = Time.GetTimestamp();
             long idleSince = subscribedAt;
@@ -146,12 +147,12 @@ internal sealed partial class KinesisSource
                 inUseSince = 0;
                 if (next.MillisBehindLatest is long behind)
                 {
-                    StreamLanesMetrics.For(Host).MillisBehindLatest.Record(behind, _consumerTag, shardTag);
+                    StreamLanesMetrics.For(Host).MillisBehindLatest.Record(behind, _consumerTag, stream.Tag, shardTag);
                 }
 
                 foreach (KinesisRecord record in next.Records)
                 {
-                    foreach (StreamRecord user in Expand(shardId, record))
+                    foreach (StreamRecord user in Expand(stream, shardId, record))
                     {
                         if (user.Position <= last)
                         {
@@ -167,7 +168,7 @@ internal sealed partial class KinesisSource
                 if (next.ChildShards is { Count: > 0 } && next.ContinuationSequenceNumber is null)
                 {
                     // SHARD_END as AWS announces it: every record of the shard was delivered.
-                    await EndShardAsync(reader, ChildrenOf(next.ChildShards), cancellationToken).ConfigureAwait(false);
+                    await EndShardAsync(reader, ChildrenOf(stream, next.ChildShards), cancellationToken).ConfigureAwait(false);
                     return true;
                 }
 
@@ -178,7 +179,7 @@ internal sealed partial class KinesisSource
                 else if (Time.GetElapsedTime(idleSince) >= _options.FanOut.ShardEndProbeInterval)
                 {
                     idleSince = Time.GetTimestamp();
-                    if (await ProbeShardEndAsync(shardId, initial, last, continuation, cancellationToken).ConfigureAwait(false) is { } children)
+                    if (await ProbeShardEndAsync(stream, shardId, initial, last, continuation, cancellationToken).ConfigureAwait(false) is { } children)
                     {
                         await EndShardAsync(reader, children, cancellationToken).ConfigureAwait(false);
                         return true;
@@ -220,7 +221,7 @@ internal sealed partial class KinesisSource
     }
 
     /// <summary>Where a (re)subscription starts: after the last continuation, else at the last record, else the lease's initial position.</summary>
-    private KinesisSubscriptionStart SubscriptionStart(string initialCheckpoint, SequenceNumber last, string? continuation)
+    private static KinesisSubscriptionStart SubscriptionStart(KinesisStreamState stream, string initialCheckpoint, SequenceNumber last, string? continuation)
     {
         if (continuation is not null)
         {
@@ -236,7 +237,7 @@ internal sealed partial class KinesisSource
         return initialCheckpoint switch
         {
             Lease.Latest => new KinesisSubscriptionStart(KinesisShardIteratorType.Latest),
-            Lease.AtTimestamp => new KinesisSubscriptionStart(KinesisShardIteratorType.AtTimestamp, Timestamp: _options.StartingTimestamp),
+            Lease.AtTimestamp => new KinesisSubscriptionStart(KinesisShardIteratorType.AtTimestamp, Timestamp: stream.StartingTimestamp),
             _ => new KinesisSubscriptionStart(KinesisShardIteratorType.TrimHorizon),
         };
     }
@@ -247,14 +248,14 @@ internal sealed partial class KinesisSource
     /// services that do not (kinesis-mock), at one GetShardIterator and one GetRecords per idle probe interval.
     /// </summary>
     /// <returns>The children when the shard has ended; <see langword="null"/> while it is open or still has records.</returns>
-    private async Task<IReadOnlyList<ShardDescriptor>?> ProbeShardEndAsync(string shardId, string initial, SequenceNumber last, string? continuation, CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<ShardDescriptor>?> ProbeShardEndAsync(KinesisStreamState stream, string shardId, string initial, SequenceNumber last, string? continuation, CancellationToken cancellationToken)
     {
         string iterator = continuation is not null
-            ? await _kinesis.GetShardIteratorAsync(_options.StreamName, shardId, KinesisShardIteratorType.AfterSequenceNumber, continuation, cancellationToken: cancellationToken).ConfigureAwait(false)
-            : await GetIteratorAsync(shardId, initial, last, cancellationToken).ConfigureAwait(false);
+            ? await _kinesis.GetShardIteratorAsync(stream.Name, shardId, KinesisShardIteratorType.AfterSequenceNumber, continuation, cancellationToken: cancellationToken).ConfigureAwait(false)
+            : await GetIteratorAsync(stream, shardId, initial, last, cancellationToken).ConfigureAwait(false);
         KinesisGetRecordsResponse response = await _kinesis.GetRecordsAsync(iterator, 1, cancellationToken).ConfigureAwait(false);
         bool ended = response.NextShardIterator is null && response.Records.All(record => new SequenceNumber(record.SequenceNumber) <= last);
-        return ended ? ChildrenOf(response.ChildShards) : null;
+        return ended ? ChildrenOf(stream, response.ChildShards) : null;
     }
 }
 

@@ -7,8 +7,9 @@ using StreamLanes.DynamoDb;
 namespace StreamLanes.Kinesis;
 
 /// <summary>
-/// Reads a Kinesis stream by polling (GetRecords), one reader per shard whose lease this worker holds; leases live
-/// in a DynamoDB table in KCL's shape and are shared with the other workers of the same consumer.
+/// Reads a Kinesis stream, or several (KCL's multi-stream mode, see KinesisSource.MultiStream.cs), by polling
+/// (GetRecords) or enhanced fan-out, one reader per shard whose lease this worker holds; leases live in a DynamoDB
+/// table in KCL's shape and are shared with the other workers of the same consumer.
 /// </summary>
 internal sealed partial class KinesisSource : LeasedShardSource
 {
@@ -25,7 +26,7 @@ internal sealed partial class KinesisSource : LeasedShardSource
 
     public override SourceKind Kind => SourceKind.Kinesis;
 
-    public override string StreamName => _options.StreamName;
+    public override string StreamName => _options.IsMultiStream ? string.Join(", ", _streams.Values.Select(stream => stream.Name).Order(StringComparer.Ordinal)) : _options.StreamName;
 
     protected override string InitialCheckpoint => _options.StartingPosition switch
     {
@@ -37,6 +38,12 @@ internal sealed partial class KinesisSource : LeasedShardSource
     protected override async Task PrepareAsync(CancellationToken cancellationToken)
     {
         _consumerTag = new KeyValuePair<string, object?>("consumer", Host.ConsumerName);
+        if (_options.IsMultiStream)
+        {
+            await PrepareStreamsAsync(cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
         KinesisStreamSummary summary;
         try
         {
@@ -51,9 +58,10 @@ internal sealed partial class KinesisSource : LeasedShardSource
             throw new InvalidOperationException($"Kinesis refused access to stream '{_options.StreamName}' ({ex.ErrorCode}): check the credentials and the IAM policy (kinesis:DescribeStreamSummary, ListShards, GetShardIterator, GetRecords).", ex);
         }
 
+        _single = new KinesisStreamState(_options.StreamName, summary.StreamArn, streamId: null, _options.StartingPosition, _options.StartingTimestamp);
         if (_options.ReadMode == KinesisReadMode.EnhancedFanOut)
         {
-            await PrepareFanOutAsync(summary.StreamArn, cancellationToken).ConfigureAwait(false);
+            await PrepareFanOutAsync(_single, cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -61,16 +69,22 @@ internal sealed partial class KinesisSource : LeasedShardSource
     {
         _kinesis.Dispose();
         _fanOutConsumerGate.Dispose();
+        _discoveryStop.Dispose();
     }
 
-    protected override async Task<IReadOnlyList<ShardDescriptor>> ListShardsAsync(CancellationToken cancellationToken)
+    protected override Task<IReadOnlyList<ShardDescriptor>> ListShardsAsync(CancellationToken cancellationToken)
+        => _options.IsMultiStream ? ListAllStreamsShardsAsync(cancellationToken) : ListShardsAsync(_single!, cancellationToken);
+
+    /// <summary>One stream's shards, named by their lease keys, parents included.</summary>
+    private async Task<IReadOnlyList<ShardDescriptor>> ListShardsAsync(KinesisStreamState stream, CancellationToken cancellationToken)
     {
-        IReadOnlyList<KinesisShard> shards = await _kinesis.ListAllShardsAsync(_options.StreamName, cancellationToken: cancellationToken).ConfigureAwait(false);
+        IReadOnlyList<KinesisShard> shards = await _kinesis.ListAllShardsAsync(stream.Name, cancellationToken: cancellationToken).ConfigureAwait(false);
         return [.. shards.Select(shard => new ShardDescriptor(
-            shard.ShardId,
-            new[] { shard.ParentShardId, shard.AdjacentParentShardId }.Where(parent => !string.IsNullOrEmpty(parent)).Select(parent => parent!).ToArray(),
+            stream.LeaseKeyOf(shard.ShardId),
+            new[] { shard.ParentShardId, shard.AdjacentParentShardId }.Where(parent => !string.IsNullOrEmpty(parent)).Select(parent => stream.LeaseKeyOf(parent!)).ToArray(),
             NullIfEmpty(shard.HashKeyRange.StartingHashKey),
-            NullIfEmpty(shard.HashKeyRange.EndingHashKey)))];
+            NullIfEmpty(shard.HashKeyRange.EndingHashKey),
+            stream.InitialCheckpoint))];
     }
 
     protected override Task ReadShardAsync(ShardReader reader, CancellationToken token)
@@ -81,7 +95,8 @@ internal sealed partial class KinesisSource : LeasedShardSource
 
     private async Task PollShardAsync(ShardReader reader, CancellationToken token)
     {
-        string shardId = reader.Lease.ShardId;
+        KinesisStreamState stream = StreamOf(reader);
+        string shardId = stream.ShardIdOf(reader.Lease.ShardId);
         string initial = reader.Lease.Current.Checkpoint;
         SequenceNumber last = reader.Lease.Current.Position;
         string? iterator = null;
@@ -97,7 +112,7 @@ internal sealed partial class KinesisSource : LeasedShardSource
         {
             Forget(ref readAhead);
             ReportFailedRead(ex);
-            KinesisLog.ReadFailed(Logger, ex, _options.StreamName, shardId, wait);
+            KinesisLog.ReadFailed(Logger, ex, stream.Name, shardId, wait);
             if (ex is AwsServiceException { Kind: AwsErrorKind.TrimmedData })
             {
                 iterator = null;
@@ -117,7 +132,7 @@ internal sealed partial class KinesisSource : LeasedShardSource
                 }
                 else
                 {
-                    iterator ??= await GetIteratorAsync(shardId, initial, last, cancellationToken).ConfigureAwait(false);
+                    iterator ??= await GetIteratorAsync(stream, shardId, initial, last, cancellationToken).ConfigureAwait(false);
                     response = await ReadPacedAsync(iterator, lastRead, cancellationToken).ConfigureAwait(false);
                 }
 
@@ -125,7 +140,7 @@ internal sealed partial class KinesisSource : LeasedShardSource
                 streak.Reset();
                 if (response.MillisBehindLatest is long behind)
                 {
-                    StreamLanesMetrics.For(Host).MillisBehindLatest.Record(behind, _consumerTag, shardTag);
+                    StreamLanesMetrics.For(Host).MillisBehindLatest.Record(behind, _consumerTag, stream.Tag, shardTag);
                 }
 
                 iterator = response.NextShardIterator;
@@ -139,7 +154,7 @@ internal sealed partial class KinesisSource : LeasedShardSource
 
                 foreach (KinesisRecord record in response.Records)
                 {
-                    foreach (StreamRecord user in Expand(shardId, record))
+                    foreach (StreamRecord user in Expand(stream, shardId, record))
                     {
                         if (user.Position <= last)
                         {
@@ -154,7 +169,7 @@ internal sealed partial class KinesisSource : LeasedShardSource
                 if (iterator is null)
                 {
                     // SHARD_END: the shard was split or merged. Its children wait until this is checkpointed.
-                    await EndShardAsync(reader, ChildrenOf(response.ChildShards), cancellationToken).ConfigureAwait(false);
+                    await EndShardAsync(reader, ChildrenOf(stream, response.ChildShards), cancellationToken).ConfigureAwait(false);
                     return true;
                 }
 
@@ -168,7 +183,7 @@ internal sealed partial class KinesisSource : LeasedShardSource
                 Forget(ref readAhead);
                 // Iterators live five minutes (a long backpressure pause outlasts them): start again after the
                 // last record enqueued.
-                KinesisLog.IteratorExpired(Logger, _options.StreamName, shardId, last.ToString());
+                KinesisLog.IteratorExpired(Logger, stream.Name, shardId, last.ToString());
                 iterator = null;
             }
 
@@ -195,10 +210,14 @@ internal sealed partial class KinesisSource : LeasedShardSource
 
     private static string? NullIfEmpty(string value) => value.Length == 0 ? null : value;
 
-    /// <summary>The shards continuing a closed one, as the read that reached its end named them.</summary>
-    private static ShardDescriptor[] ChildrenOf(IReadOnlyList<KinesisChildShard>? childShards)
+    /// <summary>The shards continuing a closed one, as the read that reached its end named them (by lease key).</summary>
+    private static ShardDescriptor[] ChildrenOf(KinesisStreamState stream, IReadOnlyList<KinesisChildShard>? childShards)
         => childShards is { Count: > 0 } children
-            ? [.. children.Select(child => new ShardDescriptor(child.ShardId, child.ParentShards, NullIfEmpty(child.HashKeyRange.StartingHashKey), NullIfEmpty(child.HashKeyRange.EndingHashKey)))]
+            ? [.. children.Select(child => new ShardDescriptor(
+                stream.LeaseKeyOf(child.ShardId),
+                [.. child.ParentShards.Select(stream.LeaseKeyOf)],
+                NullIfEmpty(child.HashKeyRange.StartingHashKey),
+                NullIfEmpty(child.HashKeyRange.EndingHashKey)))]
             : [];
 
     /// <summary>A GetRecords call that keeps <see cref="KinesisSourceOptions.MinTimeBetweenReads"/> after the previous one.</summary>
@@ -215,36 +234,36 @@ internal sealed partial class KinesisSource : LeasedShardSource
         readAhead = null;
     }
 
-    private Task<string> GetIteratorAsync(string shardId, string initialCheckpoint, SequenceNumber last, CancellationToken cancellationToken)
+    private Task<string> GetIteratorAsync(KinesisStreamState stream, string shardId, string initialCheckpoint, SequenceNumber last, CancellationToken cancellationToken)
     {
         if (!last.IsNone)
         {
             // AT (not AFTER) the last position: a KPL aggregate may be only partly done; records at or before
             // the position are skipped on arrival.
-            return _kinesis.GetShardIteratorAsync(_options.StreamName, shardId, KinesisShardIteratorType.AtSequenceNumber, last.Value, cancellationToken: cancellationToken);
+            return _kinesis.GetShardIteratorAsync(stream.Name, shardId, KinesisShardIteratorType.AtSequenceNumber, last.Value, cancellationToken: cancellationToken);
         }
 
         return initialCheckpoint switch
         {
-            Lease.Latest => _kinesis.GetShardIteratorAsync(_options.StreamName, shardId, KinesisShardIteratorType.Latest, cancellationToken: cancellationToken),
-            Lease.AtTimestamp => _kinesis.GetShardIteratorAsync(_options.StreamName, shardId, KinesisShardIteratorType.AtTimestamp, timestamp: _options.StartingTimestamp, cancellationToken: cancellationToken),
-            _ => _kinesis.GetShardIteratorAsync(_options.StreamName, shardId, KinesisShardIteratorType.TrimHorizon, cancellationToken: cancellationToken),
+            Lease.Latest => _kinesis.GetShardIteratorAsync(stream.Name, shardId, KinesisShardIteratorType.Latest, cancellationToken: cancellationToken),
+            Lease.AtTimestamp => _kinesis.GetShardIteratorAsync(stream.Name, shardId, KinesisShardIteratorType.AtTimestamp, timestamp: stream.StartingTimestamp, cancellationToken: cancellationToken),
+            _ => _kinesis.GetShardIteratorAsync(stream.Name, shardId, KinesisShardIteratorType.TrimHorizon, cancellationToken: cancellationToken),
         };
     }
 
-    private IEnumerable<StreamRecord> Expand(string shardId, KinesisRecord record)
+    private IEnumerable<StreamRecord> Expand(KinesisStreamState stream, string shardId, KinesisRecord record)
     {
         DateTimeOffset arrival = record.ApproximateArrivalTimestamp ?? Time.GetUtcNow();
         IReadOnlyList<KplDeaggregator.UserRecord>? users = _options.DeaggregateKplRecords ? KplDeaggregator.TryDeaggregate(record.Data) : null;
         if (users is null)
         {
-            yield return new StreamRecord(SourceKind.Kinesis, _options.StreamName, shardId, new SequenceNumber(record.SequenceNumber), record.PartitionKey, record.Data, arrival);
+            yield return new StreamRecord(SourceKind.Kinesis, stream.Name, shardId, new SequenceNumber(record.SequenceNumber), record.PartitionKey, record.Data, arrival);
             yield break;
         }
 
         for (int i = 0; i < users.Count; i++)
         {
-            yield return new StreamRecord(SourceKind.Kinesis, _options.StreamName, shardId, new SequenceNumber(record.SequenceNumber, i), users[i].PartitionKey, users[i].Data, arrival);
+            yield return new StreamRecord(SourceKind.Kinesis, stream.Name, shardId, new SequenceNumber(record.SequenceNumber, i), users[i].PartitionKey, users[i].Data, arrival);
         }
     }
 }

@@ -90,8 +90,43 @@ public sealed class KinesisFanOutOptions
 [RenamedOption("MaxReadBackoff", "ReadRetry:MaxDelay")]
 public sealed class KinesisSourceOptions
 {
-    /// <summary>The stream's name or ARN. Required.</summary>
+    /// <summary>The stream's name or ARN. Required for one stream; empty when <see cref="Streams"/> or <see cref="DiscoverStreams"/> name several.</summary>
     public string StreamName { get; set; } = "";
+
+    /// <summary>
+    /// Several streams read by one consumer with one lease table (KCL's multi-stream mode): lease keys are then
+    /// <c>account-id:stream-name:creation-epoch:shard-id</c>, as KCL writes them. Empty by default (one stream,
+    /// <see cref="StreamName"/>, with bare shard ids as lease keys). Each stream at most once.
+    /// </summary>
+    public IList<KinesisStreamOptions> Streams { get; } = new List<KinesisStreamOptions>();
+
+    /// <summary>
+    /// Finds the streams to read, instead of a fixed <see cref="Streams"/> list: called at start-up and every
+    /// <see cref="StreamDiscoveryInterval"/>. A stream it stops returning stops being read (its records in flight are
+    /// finished and checkpointed) and its leases are deleted after <see cref="FormerStreamLeaseDeletionDelay"/>; a
+    /// stream it starts returning is read from then on. A failed call keeps the previous streams. Default null. Not bound
+    /// from configuration.
+    /// </summary>
+    public Func<CancellationToken, Task<IReadOnlyList<KinesisStreamOptions>>>? DiscoverStreams { get; set; }
+
+    /// <summary>
+    /// In multi-stream mode, how often <see cref="DiscoverStreams"/> is called and every stream is checked (a deleted
+    /// or re-created stream counts as dropped). Default 1 minute; 100 ms to 1 hour.
+    /// </summary>
+    public TimeSpan StreamDiscoveryInterval { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>
+    /// In multi-stream mode, how long after a stream was dropped (or deleted) its leases, with their checkpoints, are
+    /// deleted from the lease table; a stream added back before then resumes from them. A lease still owned by a
+    /// worker that reads the stream is never deleted. Default 1 hour; from <see cref="StreamDiscoveryInterval"/> to 30 days.
+    /// </summary>
+    public TimeSpan FormerStreamLeaseDeletionDelay { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>Set by the multi-stream <c>FromKinesis</c> overloads: the source reads <see cref="Streams"/> or <see cref="DiscoverStreams"/>.</summary>
+    internal bool MultiStream { get; set; }
+
+    /// <summary>Whether the source reads several streams (KCL's multi-stream mode).</summary>
+    internal bool IsMultiStream => MultiStream || Streams.Count > 0 || DiscoverStreams is not null;
 
     /// <summary>Where a shard without a checkpoint starts. Default <see cref="KinesisStartingPosition.TrimHorizon"/>; a child shard after a split or merge always starts at its beginning.</summary>
     public KinesisStartingPosition StartingPosition { get; set; } = KinesisStartingPosition.TrimHorizon;
@@ -149,7 +184,11 @@ public sealed class KinesisSourceOptions
     public IReadOnlyList<string> Validate(string prefix)
     {
         var failures = new List<string>();
-        if (string.IsNullOrWhiteSpace(StreamName))
+        if (IsMultiStream)
+        {
+            ValidateMultiStream(failures, prefix);
+        }
+        else if (string.IsNullOrWhiteSpace(StreamName))
         {
             failures.Add($"{prefix}StreamName must be set to the stream's name or ARN.");
         }
@@ -186,5 +225,36 @@ public sealed class KinesisSourceOptions
         SourceSetup.ValidateReadPacing(failures, prefix, IdleTimeBetweenReads, MinTimeBetweenReads, ReadRetry);
         LeaseSetup.ValidateLeasesAndAws(failures, prefix, Leases, Aws);
         return failures;
+    }
+
+    private void ValidateMultiStream(List<string> failures, string prefix)
+    {
+        if (!string.IsNullOrWhiteSpace(StreamName))
+        {
+            failures.Add($"{prefix}StreamName must not be set together with Streams or DiscoverStreams: a source reads one stream (StreamName) or several (Streams, or DiscoverStreams).");
+        }
+
+        if (Streams.Count == 0 && DiscoverStreams is null)
+        {
+            failures.Add($"{prefix}Streams must name at least one stream (or set DiscoverStreams); it was empty.");
+        }
+
+        if (Streams.Count > 0 && DiscoverStreams is not null)
+        {
+            failures.Add($"{prefix}Streams and DiscoverStreams must not both be set: give a fixed list or a discovery function.");
+        }
+
+        KinesisStreamOptions.Validate(Streams, failures, prefix, StartingPosition, StartingTimestamp);
+        if (StreamDiscoveryInterval < TimeSpan.FromMilliseconds(100) || StreamDiscoveryInterval > TimeSpan.FromHours(1))
+        {
+            failures.Add($"{prefix}StreamDiscoveryInterval must be between 100 ms and 1 hour; it was {StreamDiscoveryInterval}.");
+        }
+
+        // Shorter than a discovery round, a worker could delete the leases of a stream another worker has just added
+        // and this one has not discovered yet.
+        if (FormerStreamLeaseDeletionDelay < StreamDiscoveryInterval || FormerStreamLeaseDeletionDelay > TimeSpan.FromDays(30))
+        {
+            failures.Add($"{prefix}FormerStreamLeaseDeletionDelay must be between StreamDiscoveryInterval ({StreamDiscoveryInterval}) and 30 days; it was {FormerStreamLeaseDeletionDelay}.");
+        }
     }
 }

@@ -64,7 +64,8 @@ internal sealed record Lease
 /// <param name="ParentShardIds">Its parents (none for an original shard; two after a merge).</param>
 /// <param name="StartingHashKey">The lowest hash key it owns (Kinesis), or null.</param>
 /// <param name="EndingHashKey">The highest hash key it owns (Kinesis), or null.</param>
-internal readonly record struct ShardDescriptor(string ShardId, IReadOnlyList<string> ParentShardIds, string? StartingHashKey = null, string? EndingHashKey = null);
+/// <param name="InitialCheckpoint">Where the shard starts when it has no parents, or null for the source's own (a multi-stream source's per-stream starting position).</param>
+internal readonly record struct ShardDescriptor(string ShardId, IReadOnlyList<string> ParentShardIds, string? StartingHashKey = null, string? EndingHashKey = null, string? InitialCheckpoint = null);
 
 /// <summary>Thrown when a conditional write finds that another worker owns the lease now.</summary>
 internal sealed class LeaseLostException(string message) : Exception(message);

@@ -9,7 +9,13 @@ namespace StreamLanes.DynamoDb;
 /// and is conditional on the counter (and owner) the writer last saw, so a worker acting on a stale view fails
 /// instead of overwriting (KCL's protocol).
 /// </summary>
-internal sealed class DynamoDbLeaseTable(IAmazonDynamoDB dynamoDb, string tableName) : ILeaseTable
+/// <param name="dynamoDb">The DynamoDB client.</param>
+/// <param name="tableName">The lease table.</param>
+/// <param name="includes">
+/// Which lease keys a listing shows (default: all): a multi-stream source hides the leases of streams it no longer
+/// reads, so that they are never taken.
+/// </param>
+internal sealed class DynamoDbLeaseTable(IAmazonDynamoDB dynamoDb, string tableName, Func<string, bool>? includes = null) : ILeaseTable
 {
     // A new table turns ACTIVE within seconds: polled often at first, then once a second.
     private static readonly BackoffOptions ActivePoll = BackoffOptions.Of(TimeSpan.FromMilliseconds(50), TimeSpan.FromSeconds(1));
@@ -71,7 +77,7 @@ internal sealed class DynamoDbLeaseTable(IAmazonDynamoDB dynamoDb, string tableN
             }, cancellationToken).ConfigureAwait(false);
             if (page.Items is not null)
             {
-                leases.AddRange(page.Items.Where(LeaseItem.IsLease).Select(LeaseItem.ToLease));
+                leases.AddRange(page.Items.Where(item => LeaseItem.IsLease(item) && (includes is null || includes(item[LeaseItem.Key].S))).Select(LeaseItem.ToLease));
             }
 
             start = page.LastEvaluatedKey is { Count: > 0 } next ? next : null;
@@ -174,7 +180,7 @@ internal sealed class DynamoDbLeaseTable(IAmazonDynamoDB dynamoDb, string tableN
         bool children = position.IsShardEnd && childShardIds is { Count: > 0 };
         if (children)
         {
-            values[":children"] = new AttributeValue { SS = [.. childShardIds!] };
+            values[":children"] = new AttributeValue { SS = MultiStreamLeaseKey.ToStored(held.LeaseKey, childShardIds!) };
         }
 
         // The key state rides in the same conditional update as the checkpoint: both are fenced together, and a reader

@@ -63,8 +63,15 @@ internal static class LeaseItem
         };
         if (lease.ParentShardIds.Count > 0)
         {
-            item[Parents] = new AttributeValue { SS = [.. lease.ParentShardIds] };
-            item[LegacyParents] = new AttributeValue { SS = [.. lease.ParentShardIds] };
+            item[Parents] = new AttributeValue { SS = MultiStreamLeaseKey.ToStored(lease.LeaseKey, lease.ParentShardIds) };
+            item[LegacyParents] = new AttributeValue { SS = MultiStreamLeaseKey.ToStored(lease.LeaseKey, lease.ParentShardIds) };
+        }
+
+        if (MultiStreamLeaseKey.TryParse(lease.LeaseKey, out string? streamId, out string? shardId))
+        {
+            // KCL's DynamoDBMultiStreamLeaseSerializer writes both beside the key; KCL reads them back.
+            item[MultiStreamLeaseKey.StreamIdAttribute] = new() { S = streamId };
+            item[MultiStreamLeaseKey.ShardIdAttribute] = new() { S = shardId };
         }
 
         if (lease.StartingHashKey is { Length: > 0 } start && lease.EndingHashKey is { Length: > 0 } end)
@@ -87,8 +94,9 @@ internal static class LeaseItem
         OwnerSwitchesSinceCheckpoint = ReadNumber(item, OwnerSwitches),
         PendingCheckpoint = String(item, PendingCheckpoint) is { Length: > 0 } pending ? pending : null,
         PendingCheckpointSubSequence = ReadNumber(item, PendingSubSequence),
-        ParentShardIds = [.. StringSet(item, Parents).Union(StringSet(item, LegacyParents), StringComparer.Ordinal)],
-        ChildShardIds = StringSet(item, Children),
+        // In a multi-stream lease KCL stores parents and children as bare shard ids: in memory they are lease keys.
+        ParentShardIds = MultiStreamLeaseKey.FromStored(item[Key].S, StringSet(item, Parents).Union(StringSet(item, LegacyParents), StringComparer.Ordinal)),
+        ChildShardIds = MultiStreamLeaseKey.FromStored(item[Key].S, StringSet(item, Children)),
         StartingHashKey = String(item, StartingHashKey),
         EndingHashKey = String(item, EndingHashKey),
         KeyState = item.TryGetValue(KeyState, out AttributeValue? keyState) && keyState.B is { Length: > 0 } bytes ? bytes.ToArray() : null,

@@ -67,7 +67,7 @@ internal abstract class LeasedShardSource : IStreamSource, ILeasedSource, ILease
         _host = host;
         await PrepareAsync(cancellationToken).ConfigureAwait(false);
         _coordinator = new LeaseCoordinator(
-            new DynamoDbLeaseTable(_dynamoDb, _leases.TableName),
+            new DynamoDbLeaseTable(_dynamoDb, _leases.TableName, IsLeaseIncluded),
             _leases,
             ListShardsAsync,
             InitialCheckpoint,
@@ -79,6 +79,7 @@ internal abstract class LeasedShardSource : IStreamSource, ILeasedSource, ILease
 
     public async Task StopReadingAsync(CancellationToken cancellationToken)
     {
+        OnStoppingReading();
         _coordinator?.StopTaking();
         await _stopReading.CancelAsync().ConfigureAwait(false);
         await Task.WhenAll(_readers.Values.Select(reader => reader.Completion)).WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -96,6 +97,7 @@ internal abstract class LeasedShardSource : IStreamSource, ILeasedSource, ILease
 
     public async ValueTask DisposeAsync()
     {
+        OnStoppingReading();
         await _stopReading.CancelAsync().ConfigureAwait(false);
         await _disposing.CancelAsync().ConfigureAwait(false);
         if (_coordinator is not null)
@@ -113,6 +115,13 @@ internal abstract class LeasedShardSource : IStreamSource, ILeasedSource, ILease
 
     async Task ILeaseListener.OnLeaseAcquiredAsync(HeldLease lease, CancellationToken cancellationToken)
     {
+        if (!IsLeaseIncluded(lease.ShardId))
+        {
+            // A stream this source no longer reads (taken from a listing made before it was dropped): give it back.
+            await Coordinator.FinishShardAsync(lease, childrenKnown: true, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
         if (lease.Current.IsShardEnd)
         {
             await Coordinator.FinishShardAsync(lease, childrenKnown: false, cancellationToken).ConfigureAwait(false);
@@ -227,6 +236,74 @@ internal abstract class LeasedShardSource : IStreamSource, ILeasedSource, ILease
         _readers.TryRemove(new KeyValuePair<string, ShardReader>(reader.Lease.ShardId, reader));
     }
 
+    /// <summary>Whether the lease belongs to what this source reads (default: every lease); others are neither listed nor read.</summary>
+    protected virtual bool IsLeaseIncluded(string leaseKey) => true;
+
+    /// <summary>Called once a stop (or disposal) begins, before the readers are stopped: ends the source's own background work.</summary>
+    protected virtual void OnStoppingReading()
+    {
+    }
+
+    /// <summary>The shards being read now.</summary>
+    protected IReadOnlyCollection<ShardReader> Readers => [.. _readers.Values];
+
+    /// <summary>
+    /// Stops reading one shard for good while the rest go on (its stream was dropped): stops its reader, waits until
+    /// every record it read is complete (handled or dead-lettered), saves that checkpoint, closes the shard and gives
+    /// the lease up. Nothing read is left in flight when this returns; a lease lost meanwhile ends the wait.
+    /// </summary>
+    protected async Task RetireShardAsync(ShardReader reader, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(reader);
+        reader.Retired = true;
+        CancelQuietly(reader.Stop);
+        await reader.Completion.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        using (var waiting = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, reader.Processor.Stopping))
+        {
+            try
+            {
+                if (reader.Processor is ShardProcessor shard)
+                {
+                    await shard.WaitDrainedAsync(waiting.Token).ConfigureAwait(false);
+                    await shard.CheckpointAsync(waiting.Token).ConfigureAwait(false);
+                }
+                else
+                {
+                    // Another host (a test's): no drained signal to wait on, only the count.
+                    while (reader.Processor.BufferedCount > 0)
+                    {
+                        await Task.Delay(TimeSpan.FromMilliseconds(50), Time, waiting.Token).ConfigureAwait(false);
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (reader.Processor.Stopping.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                // Abandoned (the lease was lost) or the consumer is stopping: the shard is closed already.
+            }
+        }
+
+        if (reader.Processor is not ShardProcessor { IsClosed: true })
+        {
+            await reader.Processor.AbandonAsync().ConfigureAwait(false);
+        }
+
+        // Forgotten before the release: a take right after it (the stream added back) must not find this reader.
+        _readers.TryRemove(new KeyValuePair<string, ShardReader>(reader.Lease.ShardId, reader));
+        await Coordinator.FinishShardAsync(reader.Lease, childrenKnown: true, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static void CancelQuietly(CancellationTokenSource? source)
+    {
+        try
+        {
+            source?.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // The reader had exited already.
+        }
+    }
+
     /// <summary>After a graceful stop released the leases: anything else the source gives up (e.g. a fan-out consumer).</summary>
     protected virtual Task AfterReleaseAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
@@ -280,6 +357,12 @@ internal abstract class LeasedShardSource : IStreamSource, ILeasedSource, ILease
     private async Task RunReaderAsync(ShardReader reader)
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(_stopReading.Token, reader.Processor.Stopping);
+        reader.Stop = stop;
+        if (reader.Retired)
+        {
+            await stop.CancelAsync().ConfigureAwait(false); // retired before it started
+        }
+
         CurrentReader.Value = reader;
         try
         {
@@ -307,5 +390,11 @@ internal abstract class LeasedShardSource : IStreamSource, ILeasedSource, ILease
 
         /// <summary>1 when a read failed since the last read started (see PaceReadAsync).</summary>
         internal int FailedSinceLastRead;
+
+        /// <summary>Stops this reader alone (see <see cref="RetireShardAsync"/>); set once it runs.</summary>
+        internal volatile CancellationTokenSource? Stop;
+
+        /// <summary>Set when the shard is being retired: a reader starting after it stops at once.</summary>
+        internal volatile bool Retired;
     }
 }

@@ -77,7 +77,7 @@ internal sealed class ShardSyncer(
     {
         LeaseKey = shard.ShardId,
         // A child shard holds the records that follow its parents': it is always read from its beginning.
-        Checkpoint = shard.ParentShardIds.Count > 0 ? Lease.TrimHorizon : initialCheckpoint,
+        Checkpoint = shard.ParentShardIds.Count > 0 ? Lease.TrimHorizon : shard.InitialCheckpoint ?? initialCheckpoint,
         ParentShardIds = shard.ParentShardIds,
         StartingHashKey = shard.StartingHashKey,
         EndingHashKey = shard.EndingHashKey,

@@ -65,7 +65,7 @@ internal sealed class DeadLetterWriter(
                 Log.SinkWriteFailed(logger, SafeText.ForLog(ex), consumer, SafeText.Escape(record.ShardId), SafeText.Escape(record.SequenceNumber), failures, wait);
             },
             cancellationToken).ConfigureAwait(false);
-        counters.RecordDeadLettered(reason);
+        counters.RecordDeadLettered(reason, record.StreamName);
         Log.RecordDeadLettered(logger, consumer, SafeText.Escape(record.ShardId), SafeText.Escape(record.SequenceNumber), SafeText.Escape(record.PartitionKey), reason, attempts.Length);
         return envelope.Id;
     }

@@ -282,7 +282,7 @@ internal sealed partial class StreamConsumerRuntime : IStreamConsumer, ISourceHo
             {
                 trace.Succeeded(lane.AttemptNumber);
                 lane.EndRecord();
-                Counters.RecordHandled();
+                Counters.RecordHandled(record.StreamName);
                 return;
             }
 

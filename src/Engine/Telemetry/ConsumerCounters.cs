@@ -48,18 +48,21 @@ internal sealed class ConsumerCounters(string consumer, TimeProvider timeProvide
         }
     }
 
+    // Records carry a "stream" tag besides "consumer": a consumer may read several streams (Kinesis multi-stream mode).
     public void RecordReceived(StreamRecord record)
     {
         Interlocked.Increment(ref _received);
-        Instruments.RecordsReceived.Add(1, ConsumerTag);
+        Instruments.RecordsReceived.Add(1, ConsumerTag, StreamTag(record.StreamName));
         RecordTracing.Consumed(Instruments, consumer, record);
     }
 
-    public void RecordHandled()
+    public void RecordHandled(string stream)
     {
         Interlocked.Increment(ref _handled);
-        Instruments.RecordsHandled.Add(1, ConsumerTag);
+        Instruments.RecordsHandled.Add(1, ConsumerTag, StreamTag(stream));
     }
+
+    private static KeyValuePair<string, object?> StreamTag(string stream) => new("stream", stream);
 
     public void AttemptRetried()
     {
@@ -76,11 +79,11 @@ internal sealed class ConsumerCounters(string consumer, TimeProvider timeProvide
         }
     }
 
-    public void RecordDeadLettered(DeadLetterReason reason)
+    public void RecordDeadLettered(DeadLetterReason reason, string stream)
     {
         Volatile.Write(ref _consecutiveSinkFailures, 0);
         Interlocked.Increment(ref _deadLettered);
-        Instruments.RecordsDeadLettered.Add(1, ConsumerTag, StreamLanesMetrics.ReasonTag(reason));
+        Instruments.RecordsDeadLettered.Add(1, ConsumerTag, StreamLanesMetrics.ReasonTag(reason), StreamTag(stream));
     }
 
     public void SinkWriteFailed()

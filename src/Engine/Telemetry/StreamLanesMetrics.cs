@@ -6,7 +6,8 @@ namespace StreamLanes;
 
 /// <summary>The names of the metrics StreamLanes publishes (System.Diagnostics.Metrics; OpenTelemetry-ready).</summary>
 /// <remarks>
-/// Every instrument carries the tag <c>consumer</c>; dead letters also carry <c>reason</c>. The meter is created by the
+/// Every instrument carries the tag <c>consumer</c>; the record counters (received, handled, dead-lettered) and the Kinesis
+/// reader's millis-behind-latest also carry <c>stream</c> (a consumer may read several streams), dead letters <c>reason</c>. The meter is created by the
 /// host's <see cref="IMeterFactory"/> (registered by every .NET host), so a test or an app with several hosts sees
 /// each host's measurements on its own meter; without a factory in the services the engine creates its own meter.
 /// </remarks>
@@ -59,7 +60,7 @@ internal sealed class StreamLanesInstruments
         RecordsDeadLettered = meter.CreateCounter<long>("streamlanes.records.dead_lettered", "{record}", "Records durably written to the dead-letter sink.");
         SinkFailures = meter.CreateCounter<long>("streamlanes.sink.failures", "{write}", "Failed dead-letter writes (each is retried).");
         CheckpointsSaved = meter.CreateCounter<long>("streamlanes.checkpoints.saved", "{checkpoint}", "Shard checkpoints saved.");
-        MillisBehindLatest = meter.CreateGauge<long>("streamlanes.source.millis_behind_latest", "ms", "How far a Kinesis shard's reader is behind the tip of the shard (tags: consumer, shard).");
+        MillisBehindLatest = meter.CreateGauge<long>("streamlanes.source.millis_behind_latest", "ms", "How far a Kinesis shard's reader is behind the tip of the shard (tags: consumer, stream, shard).");
         RecordsSkippedAsComplete = meter.CreateCounter<long>("streamlanes.records.skipped_as_complete", "{record}", "Records read again after a restart or lease move that the shard's saved key state knew were complete, so not handled again.");
         KeyStateOversize = meter.CreateCounter<long>("streamlanes.keystate.oversize", "{checkpoint}", "Checkpoints saved without their incomplete set because the key state exceeded MaxKeyStateBytes.");
         meter.CreateObservableGauge("streamlanes.keystate.parked_keys", () => ObserveShards(static s => s.Runtime.ParkedKeyCountOf(s.ShardId)), "{key}", "Parked keys a shard's checkpoint carries (tags: consumer, shard).");
