@@ -41,6 +41,12 @@ public sealed class DynamoDbLeaseOptions
     /// <summary>Whether the table is created (on-demand capacity) when absent. Default true.</summary>
     public bool CreateTableIfMissing { get; set; } = true;
 
+    /// <summary>
+    /// How leases are shared: by default one elected leader assigns them (<see cref="LeaseProtocol.Leader"/>); the
+    /// protocol of earlier versions, where every worker scans and takes, stays for comparison (benchmarks, tests).
+    /// </summary>
+    internal LeaseProtocol Protocol { get; set; } = LeaseProtocol.Leader;
+
     /// <summary>Checks the options, naming the option and the rule in the message.</summary>
     /// <param name="prefix">The configuration path of these options, for messages.</param>
     /// <returns>The failures; empty when valid.</returns>
@@ -79,4 +85,17 @@ public sealed class DynamoDbLeaseOptions
 
         return failures;
     }
+}
+
+/// <summary>How the workers of a lease table share its leases.</summary>
+internal enum LeaseProtocol
+{
+    /// <summary>
+    /// One worker, elected through a lock item, scans the table and assigns leases; the others read only their own
+    /// leases through the owner index and announce themselves with a heartbeat item. Moves are graceful hand-offs.
+    /// </summary>
+    Leader,
+
+    /// <summary>Every worker scans the whole table (strongly consistent) twice per renew interval and takes and steals itself.</summary>
+    EveryWorkerTakes,
 }

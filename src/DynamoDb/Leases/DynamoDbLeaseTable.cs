@@ -9,7 +9,7 @@ namespace StreamLanes.DynamoDb;
 /// and is conditional on the counter (and owner) the writer last saw, so a worker acting on a stale view fails
 /// instead of overwriting (KCL's protocol).
 /// </summary>
-internal sealed class DynamoDbLeaseTable(IAmazonDynamoDB dynamoDb, string tableName) : ILeaseTable
+internal sealed partial class DynamoDbLeaseTable(IAmazonDynamoDB dynamoDb, string tableName) : ILeaseTable
 {
     public string TableName => tableName;
 
@@ -30,9 +30,10 @@ internal sealed class DynamoDbLeaseTable(IAmazonDynamoDB dynamoDb, string tableN
                 await dynamoDb.CreateTableAsync(new CreateTableRequest
                 {
                     TableName = tableName,
-                    AttributeDefinitions = [new AttributeDefinition(LeaseItem.Key, ScalarAttributeType.S)],
+                    AttributeDefinitions = [new AttributeDefinition(LeaseItem.Key, ScalarAttributeType.S), new AttributeDefinition(LeaseItem.Owner, ScalarAttributeType.S)],
                     KeySchema = [new KeySchemaElement(LeaseItem.Key, KeyType.HASH)],
                     BillingMode = BillingMode.PAY_PER_REQUEST,
+                    GlobalSecondaryIndexes = [OwnerIndex(provisioned: null)],
                 }, cancellationToken).ConfigureAwait(false);
             }
             catch (ResourceInUseException)
@@ -68,6 +69,7 @@ internal sealed class DynamoDbLeaseTable(IAmazonDynamoDB dynamoDb, string tableN
                 TableName = tableName,
                 ConsistentRead = true,
                 ExclusiveStartKey = start,
+                ReturnConsumedCapacity = ReturnConsumedCapacity.TOTAL,
             }, cancellationToken).ConfigureAwait(false);
             if (page.Items is not null)
             {
@@ -88,6 +90,7 @@ internal sealed class DynamoDbLeaseTable(IAmazonDynamoDB dynamoDb, string tableN
             TableName = tableName,
             Key = new Dictionary<string, AttributeValue> { [LeaseItem.Key] = new() { S = leaseKey } },
             ConsistentRead = true,
+            ReturnConsumedCapacity = ReturnConsumedCapacity.TOTAL,
         }, cancellationToken).ConfigureAwait(false);
         return response.Item is { Count: > 0 } item && LeaseItem.IsLease(item) ? LeaseItem.ToLease(item) : null;
     }
@@ -104,6 +107,7 @@ internal sealed class DynamoDbLeaseTable(IAmazonDynamoDB dynamoDb, string tableN
                 TableName = tableName,
                 Item = item,
                 ConditionExpression = "attribute_not_exists(leaseKey)",
+                ReturnConsumedCapacity = ReturnConsumedCapacity.TOTAL,
             }, cancellationToken).ConfigureAwait(false);
             return true;
         }
@@ -121,7 +125,8 @@ internal sealed class DynamoDbLeaseTable(IAmazonDynamoDB dynamoDb, string tableN
             "leaseOwner = :owner AND leaseCounter = :counter",
             new() { [":owner"] = new() { S = held.Owner }, [":counter"] = Number(held.Counter) },
             lease => lease with { Counter = held.Counter + 1 },
-            cancellationToken);
+            cancellationToken,
+            returnNew: true);
 
     /// <summary>
     /// Takes a lease (expired, unowned, stolen, or left by an earlier run of this worker), provided nobody wrote it
@@ -139,7 +144,7 @@ internal sealed class DynamoDbLeaseTable(IAmazonDynamoDB dynamoDb, string tableN
             seen,
             "SET leaseOwner = :newOwner, ownerIncarnation = :incarnation, leaseCounter = leaseCounter + :one"
                 + (switching ? ", ownerSwitchesSinceCheckpoint = ownerSwitchesSinceCheckpoint + :one" : "")
-                + " REMOVE checkpointOwner",
+                + " REMOVE checkpointOwner, handoffTo",
             "leaseCounter = :counter",
             new() { [":newOwner"] = new() { S = newOwner }, [":incarnation"] = new() { S = incarnation }, [":counter"] = Number(seen.Counter) },
             lease => lease with
@@ -148,6 +153,7 @@ internal sealed class DynamoDbLeaseTable(IAmazonDynamoDB dynamoDb, string tableN
                 OwnerIncarnation = incarnation,
                 Counter = seen.Counter + 1,
                 OwnerSwitchesSinceCheckpoint = seen.OwnerSwitchesSinceCheckpoint + (switching ? 1 : 0),
+                HandoffTo = null,
             },
             cancellationToken);
     }
@@ -197,10 +203,10 @@ internal sealed class DynamoDbLeaseTable(IAmazonDynamoDB dynamoDb, string tableN
     public Task<Lease> ReleaseAsync(Lease held, CancellationToken cancellationToken)
         => UpdateAsync(
             held,
-            "REMOVE leaseOwner, ownerIncarnation SET leaseCounter = leaseCounter + :one",
+            "REMOVE leaseOwner, ownerIncarnation, handoffTo SET leaseCounter = leaseCounter + :one",
             "leaseOwner = :owner AND leaseCounter = :counter",
             new() { [":owner"] = new() { S = held.Owner }, [":counter"] = Number(held.Counter) },
-            lease => lease with { Owner = null, OwnerIncarnation = null, Counter = held.Counter + 1 },
+            lease => lease with { Owner = null, OwnerIncarnation = null, Counter = held.Counter + 1, HandoffTo = null },
             cancellationToken);
 
     private async Task<Lease> UpdateAsync(
@@ -209,20 +215,25 @@ internal sealed class DynamoDbLeaseTable(IAmazonDynamoDB dynamoDb, string tableN
         string condition,
         Dictionary<string, AttributeValue> values,
         Func<Lease, Lease> applied,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken,
+        bool returnNew = false)
     {
         values[":one"] = Number(1);
         try
         {
-            await dynamoDb.UpdateItemAsync(new UpdateItemRequest
+            UpdateItemResponse response = await dynamoDb.UpdateItemAsync(new UpdateItemRequest
             {
                 TableName = tableName,
                 Key = new Dictionary<string, AttributeValue> { [LeaseItem.Key] = new() { S = lease.LeaseKey } },
                 UpdateExpression = update,
                 ConditionExpression = $"attribute_exists(leaseKey) AND {condition}",
                 ExpressionAttributeValues = values,
+                ReturnConsumedCapacity = ReturnConsumedCapacity.TOTAL,
+
+                // A renewal reads the lease back for free: that is how an owner learns of a hand-off request.
+                ReturnValues = returnNew ? ReturnValue.ALL_NEW : ReturnValue.NONE,
             }, cancellationToken).ConfigureAwait(false);
-            return applied(lease);
+            return returnNew && response.Attributes is { Count: > 0 } written ? LeaseItem.ToLease(written) : applied(lease);
         }
         catch (ConditionalCheckFailedException)
         {
