@@ -57,14 +57,16 @@ internal interface ILeaseTable
     Task<IReadOnlyList<string>> ListOwnedKeysAsync(string owner, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Asks the owner to hand the lease to <paramref name="to"/>, if nobody wrote it since <paramref name="seen"/>
-    /// was read. The counter does not move, so the owner keeps renewing and checkpointing until it hands over.
+    /// Asks the owner to hand the lease to <paramref name="to"/> (replacing an earlier request), if it still has the
+    /// owner of <paramref name="seen"/>. Neither counter nor owner moves, so the owner keeps renewing and checkpointing
+    /// until it hands over; the condition is on the owner alone because a request grants nothing.
     /// </summary>
     Task<Lease> RequestHandoffAsync(Lease seen, string to, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Gives a held lease to <paramref name="to"/> (owner <paramref name="to"/>, incarnation <see cref="Lease.Assigned"/>,
-    /// counter bumped, hand-off request cleared) if it still has the owner and counter of <paramref name="held"/>.
+    /// Gives a held lease to the worker of its latest hand-off request (<paramref name="to"/> when none is stored;
+    /// incarnation <see cref="Lease.Assigned"/>, counter bumped, request cleared) if it still has the owner and counter
+    /// of <paramref name="held"/>.
     /// </summary>
     Task<Lease> HandOverAsync(Lease held, string to, CancellationToken cancellationToken);
 

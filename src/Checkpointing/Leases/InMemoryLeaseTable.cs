@@ -104,15 +104,31 @@ internal sealed class InMemoryLeaseTable(string tableName = "in-memory") : ILeas
     }
 
     public Task<Lease> RequestHandoffAsync(Lease seen, string to, CancellationToken cancellationToken)
-        => UpdateAsync(seen, ownerMustMatch: true, stored => stored with { HandoffTo = to }, cancellationToken);
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        ArgumentNullException.ThrowIfNull(seen);
+        lock (_lock)
+        {
+            // Conditional on the owner only: a request changes no ownership, and the owner's renewals move the counter.
+            if (!_leases.TryGetValue(seen.LeaseKey, out Lease? stored) || stored.Owner is null || stored.Owner != seen.Owner)
+            {
+                throw new LeaseLostException($"Lease '{seen.LeaseKey}' in table '{tableName}' is no longer owned by '{seen.Owner}': no hand-off requested.");
+            }
+
+            Lease written = stored with { HandoffTo = to };
+            _leases[seen.LeaseKey] = written;
+            return Task.FromResult(written);
+        }
+    }
 
     public Task<Lease> HandOverAsync(Lease held, string to, CancellationToken cancellationToken)
         => UpdateAsync(held, ownerMustMatch: true, stored => stored with
         {
-            Owner = to,
+            // The latest request wins: the leader may have redirected the lease since the owner saw the first one.
+            Owner = stored.HandoffTo ?? to,
             OwnerIncarnation = Lease.Assigned,
             Counter = stored.Counter + 1,
-            OwnerSwitchesSinceCheckpoint = stored.OwnerSwitchesSinceCheckpoint + (stored.Owner != to ? 1 : 0),
+            OwnerSwitchesSinceCheckpoint = stored.OwnerSwitchesSinceCheckpoint + (stored.Owner != (stored.HandoffTo ?? to) ? 1 : 0),
             HandoffTo = null,
         }, cancellationToken);
 

@@ -135,37 +135,49 @@ internal sealed partial class DynamoDbLeaseTable
                 TableName = tableName,
                 Key = LeaseKey(seen.LeaseKey),
                 UpdateExpression = "SET handoffTo = :to",
-                ConditionExpression = "attribute_exists(leaseKey) AND leaseOwner = :owner AND leaseCounter = :counter",
-                ExpressionAttributeValues = new() { [":to"] = new() { S = to }, [":owner"] = new() { S = seen.Owner }, [":counter"] = Number(seen.Counter) },
+
+                // On the owner alone: a request grants nothing, and the owner's renewals keep moving the counter.
+                ConditionExpression = "attribute_exists(leaseKey) AND leaseOwner = :owner",
+                ExpressionAttributeValues = new() { [":to"] = new() { S = to }, [":owner"] = new() { S = seen.Owner } },
                 ReturnConsumedCapacity = ReturnConsumedCapacity.TOTAL,
             }, cancellationToken).ConfigureAwait(false);
             return seen with { HandoffTo = to };
         }
         catch (ConditionalCheckFailedException)
         {
-            throw new LeaseLostException($"Lease '{seen.LeaseKey}' in table '{tableName}' changed since counter {seen.Counter}: no hand-off requested.");
+            throw new LeaseLostException($"Lease '{seen.LeaseKey}' in table '{tableName}' is no longer owned by '{seen.Owner}': no hand-off requested.");
         }
     }
 
-    public Task<Lease> HandOverAsync(Lease held, string to, CancellationToken cancellationToken)
+    public async Task<Lease> HandOverAsync(Lease held, string to, CancellationToken cancellationToken)
     {
-        bool switching = held.Owner != to;
-        return UpdateAsync(
-            held,
-            "SET leaseOwner = :to, ownerIncarnation = :assigned, leaseCounter = leaseCounter + :one"
-                + (switching ? ", ownerSwitchesSinceCheckpoint = ownerSwitchesSinceCheckpoint + :one" : "")
-                + " REMOVE handoffTo",
-            "leaseOwner = :owner AND leaseCounter = :counter",
-            new() { [":to"] = new() { S = to }, [":assigned"] = new() { S = Lease.Assigned }, [":owner"] = new() { S = held.Owner }, [":counter"] = Number(held.Counter) },
-            lease => lease with
+        try
+        {
+            // The latest request wins: the leader may have redirected the lease since the owner saw the first one.
+            UpdateItemResponse response = await dynamoDb.UpdateItemAsync(new UpdateItemRequest
             {
-                Owner = to,
-                OwnerIncarnation = Lease.Assigned,
-                Counter = held.Counter + 1,
-                OwnerSwitchesSinceCheckpoint = held.OwnerSwitchesSinceCheckpoint + (switching ? 1 : 0),
-                HandoffTo = null,
-            },
-            cancellationToken);
+                TableName = tableName,
+                Key = LeaseKey(held.LeaseKey),
+                UpdateExpression = "SET leaseOwner = if_not_exists(handoffTo, :to), ownerIncarnation = :assigned, leaseCounter = leaseCounter + :one,"
+                    + " ownerSwitchesSinceCheckpoint = ownerSwitchesSinceCheckpoint + :one REMOVE handoffTo",
+                ConditionExpression = "attribute_exists(leaseKey) AND leaseOwner = :owner AND leaseCounter = :counter",
+                ExpressionAttributeValues = new()
+                {
+                    [":to"] = new() { S = to },
+                    [":assigned"] = new() { S = Lease.Assigned },
+                    [":owner"] = new() { S = held.Owner },
+                    [":counter"] = Number(held.Counter),
+                    [":one"] = Number(1),
+                },
+                ReturnValues = ReturnValue.ALL_NEW,
+                ReturnConsumedCapacity = ReturnConsumedCapacity.TOTAL,
+            }, cancellationToken).ConfigureAwait(false);
+            return LeaseItem.ToLease(response.Attributes);
+        }
+        catch (ConditionalCheckFailedException)
+        {
+            throw new LeaseLostException($"Lease '{held.LeaseKey}' in table '{tableName}' changed since counter {held.Counter} (owner '{held.Owner}'): another worker holds or took it.");
+        }
     }
 
     public Task HeartbeatAsync(string workerId, string incarnation, CancellationToken cancellationToken)

@@ -19,7 +19,8 @@ internal sealed class LeaseAssigner(ILeaseTable table, DynamoDbLeaseOptions opti
 {
     private readonly Dictionary<string, (long Counter, long Since)> _observed = new(StringComparer.Ordinal);
     private readonly Dictionary<string, (long Counter, long Since)> _heartbeats = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, (string To, long Since)> _pending = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, long> _firstSeen = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (string To, string? From, long Since)> _pending = new(StringComparer.Ordinal);
     private readonly Dictionary<string, (string To, long Since)> _handoffs = new(StringComparer.Ordinal);
 
     /// <summary>Leases assigned (free or expired) by this leader so far.</summary>
@@ -56,7 +57,7 @@ internal sealed class LeaseAssigner(ILeaseTable table, DynamoDbLeaseOptions opti
         var free = new List<Lease>();
         foreach (Lease lease in active)
         {
-            string? owner = _pending.TryGetValue(lease.LeaseKey, out (string To, long Since) pending) ? pending.To
+            string? owner = _pending.TryGetValue(lease.LeaseKey, out (string To, string? From, long Since) pending) ? pending.To
                 : lease.HandoffTo is { } to && live.Contains(to) ? to
                 : Expired(lease) ? null
                 : lease.Owner;
@@ -71,7 +72,24 @@ internal sealed class LeaseAssigner(ILeaseTable table, DynamoDbLeaseOptions opti
         }
 
         await AssignFreeAsync(Shuffled(free), counts, now, cancellationToken).ConfigureAwait(false);
-        await BalanceAsync(counts, now, cancellationToken).ConfigureAwait(false);
+
+        // While workers are still joining (a rolling start), moves wait until none joined for a renew interval: planned
+        // for the whole new fleet at once, each lease moves once, instead of first to an early joiner and then on.
+        foreach (string worker in _heartbeats.Keys)
+        {
+            _firstSeen.TryAdd(worker, now);
+        }
+
+        foreach (string gone in _firstSeen.Keys.Where(worker => !_heartbeats.ContainsKey(worker)).ToList())
+        {
+            _firstSeen.Remove(gone);
+        }
+
+        bool joining = _firstSeen.Values.Any(since => time.GetElapsedTime(since, now) < options.FailoverTime / 3);
+        if (!joining)
+        {
+            await BalanceAsync(counts, now, cancellationToken).ConfigureAwait(false);
+        }
         await ForceStuckHandoffsAsync(active, live, now, cancellationToken).ConfigureAwait(false);
     }
 
@@ -93,13 +111,16 @@ internal sealed class LeaseAssigner(ILeaseTable table, DynamoDbLeaseOptions opti
         }
     }
 
-    /// <summary>Forgets a write of this leader once a scan shows it, or after two failover times (it was refused or undone).</summary>
+    /// <summary>
+    /// Forgets a write of this leader once a scan shows its outcome (the lease left the owner it had, with no request
+    /// left on it), or after two failover times: a scan lagging behind the leader's own writes must not undo them.
+    /// </summary>
     private void ForgetSettled(Dictionary<string, Lease> byKey, long now)
     {
-        foreach ((string key, (string to, long since)) in _pending.ToList())
+        foreach ((string key, (string _, string? from, long since)) in _pending.ToList())
         {
-            bool visible = !byKey.TryGetValue(key, out Lease? lease) || lease.Owner == to || lease.HandoffTo == to;
-            if ((visible && lease?.HandoffTo is null) || time.GetElapsedTime(since, now) > Failover * 2)
+            bool settled = !byKey.TryGetValue(key, out Lease? lease) || (lease.Owner != from && lease.HandoffTo is null);
+            if (settled || time.GetElapsedTime(since, now) > Failover * 2)
             {
                 _pending.Remove(key);
             }
@@ -127,7 +148,7 @@ internal sealed class LeaseAssigner(ILeaseTable table, DynamoDbLeaseOptions opti
             }
 
             least.Value.Add(lease);
-            _pending[lease.LeaseKey] = (least.Key, now);
+            _pending[lease.LeaseKey] = (least.Key, lease.Owner, now);
             Assigned++;
             LeaseLog.LeaseAssigned(logger, options.WorkerId, lease.LeaseKey, least.Key, lease.Owner ?? "nobody");
         }
@@ -148,8 +169,13 @@ internal sealed class LeaseAssigner(ILeaseTable table, DynamoDbLeaseOptions opti
             .SelectMany(worker => Enumerable.Repeat(worker, target[worker] - counts[worker].Count)));
         foreach (string donor in workers.Where(worker => counts[worker].Count > target[worker]))
         {
-            // Only what the donor holds itself and was not asked to move already.
-            List<Lease> movable = Shuffled(counts[donor].Where(lease => lease.Owner == donor && lease.HandoffTo is null && !_pending.ContainsKey(lease.LeaseKey)));
+            // Leases still on their way to the donor first: redirected, they move once instead of twice. Then what the
+            // donor holds itself and was not asked to move already.
+            List<Lease> movable =
+            [
+                .. Shuffled(counts[donor].Where(lease => lease.Owner != donor)),
+                .. Shuffled(counts[donor].Where(lease => lease.Owner == donor && lease.HandoffTo is null && !_pending.ContainsKey(lease.LeaseKey))),
+            ];
             foreach (Lease lease in movable.Take(counts[donor].Count - target[donor]))
             {
                 if (!receivers.TryDequeue(out string? receiver))
@@ -166,9 +192,9 @@ internal sealed class LeaseAssigner(ILeaseTable table, DynamoDbLeaseOptions opti
                     continue;
                 }
 
-                _pending[lease.LeaseKey] = (receiver, now);
+                _pending[lease.LeaseKey] = (receiver, lease.Owner, now);
                 MovesRequested++;
-                LeaseLog.HandoffRequested(logger, options.WorkerId, lease.LeaseKey, donor, receiver);
+                LeaseLog.HandoffRequested(logger, options.WorkerId, lease.LeaseKey, lease.Owner!, receiver);
             }
         }
     }
@@ -202,7 +228,7 @@ internal sealed class LeaseAssigner(ILeaseTable table, DynamoDbLeaseOptions opti
             try
             {
                 await table.TakeAsync(lease, lease.HandoffTo!, Lease.Reassigned, cancellationToken).ConfigureAwait(false);
-                _pending[lease.LeaseKey] = (lease.HandoffTo!, now);
+                _pending[lease.LeaseKey] = (lease.HandoffTo!, lease.Owner, now);
                 LeaseLog.LeaseAssigned(logger, options.WorkerId, lease.LeaseKey, lease.HandoffTo!, $"{lease.Owner} (hand-off not carried out)");
             }
             catch (LeaseLostException)

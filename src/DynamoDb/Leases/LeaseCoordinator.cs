@@ -87,6 +87,17 @@ internal sealed class LeaseCoordinator : IAsyncDisposable
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
+        await InitialRoundAsync(cancellationToken).ConfigureAwait(false);
+        _loop = Task.Run(() => LoopAsync(_stop.Token), CancellationToken.None);
+    }
+
+    /// <summary>
+    /// What a start does before the periodic rounds: the table (and, with a leader, its owner index) made ready, this
+    /// worker announced, the leader elected, the shards synced by the leader (or, without one, by every worker), and a
+    /// first take round. Public so that tests can start a worker without its periodic loop.
+    /// </summary>
+    public async Task InitialRoundAsync(CancellationToken cancellationToken)
+    {
         await _table.EnsureExistsAsync(_options.CreateTableIfMissing, cancellationToken).ConfigureAwait(false);
         if (UsesLeader)
         {
@@ -103,7 +114,6 @@ internal sealed class LeaseCoordinator : IAsyncDisposable
         }
 
         await TakeRoundAsync(cancellationToken).ConfigureAwait(false);
-        _loop = Task.Run(() => LoopAsync(_stop.Token), CancellationToken.None);
     }
 
     /// <summary>Stops taking new leases (graceful stop has begun); held ones are still renewed.</summary>

@@ -80,7 +80,7 @@ internal sealed class LeaseRenewer(
             await lease.HandOverAsync(to, cancellationToken).ConfigureAwait(false);
             held.TryRemove(new KeyValuePair<string, HeldLease>(lease.ShardId, lease));
             lease.MarkLost();
-            LeaseLog.LeaseHandedOver(logger, workerId, lease.ShardId, to);
+            LeaseLog.LeaseHandedOver(logger, workerId, lease.ShardId, lease.Current.Owner ?? to);
         }
         catch (CheckpointFencedException)
         {
