@@ -22,6 +22,9 @@ internal sealed class LeaderElector(ILeaseTable table, string workerId, string i
 
     public bool IsLeader => Volatile.Read(ref _held) is not null;
 
+    /// <summary>Whether the leader's lock has stood still for more than one and a half renew intervals (it may be dying).</summary>
+    public bool LeaderSilent => !IsLeader && _seen is not null && time.GetElapsedTime(_seenSince) > RenewInterval * 1.5;
+
     private TimeSpan RenewInterval => failoverTime / 3;
 
     /// <summary>Renews the lock when leading, else takes it when it is absent or expired.</summary>

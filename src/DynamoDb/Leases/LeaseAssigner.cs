@@ -31,13 +31,20 @@ internal sealed class LeaseAssigner(ILeaseTable table, DynamoDbLeaseOptions opti
 
     private TimeSpan Failover => options.FailoverTime;
 
+    /// <summary>Whether this worker has scanned the table at all (it observes once at start, leader or not).</summary>
+    public bool HasObserved { get; private set; }
+
+    /// <summary>
+    /// A scan that only observes counters, by a worker that may have to lead soon (at start, or while the leader's lock
+    /// stands still): elected, it judges expiry from these observations, so a dead leader's leases are free one
+    /// failover time after it died rather than two.
+    /// </summary>
+    public async Task ObserveAsync(CancellationToken cancellationToken) => await ScanAndObserveAsync(cancellationToken).ConfigureAwait(false);
+
     /// <summary>One round: scan, assign what is free or expired, request the moves that balance the counts.</summary>
     public async Task AssignRoundAsync(CancellationToken cancellationToken)
     {
-        LeaseTableSnapshot snapshot = await table.ScanAsync(cancellationToken).ConfigureAwait(false);
-        long now = time.GetTimestamp();
-        Observe(_observed, snapshot.Leases.Select(lease => (lease.LeaseKey, lease.Counter)), now);
-        Observe(_heartbeats, snapshot.Workers.Select(worker => (worker.WorkerId, worker.Counter)), now);
+        (LeaseTableSnapshot snapshot, long now) = await ScanAndObserveAsync(cancellationToken).ConfigureAwait(false);
         var byKey = snapshot.Leases.ToDictionary(lease => lease.LeaseKey, StringComparer.Ordinal);
 
         bool Expired(Lease lease) => lease.Owner is null || time.GetElapsedTime(_observed[lease.LeaseKey].Since, now) > Failover;
@@ -91,6 +98,16 @@ internal sealed class LeaseAssigner(ILeaseTable table, DynamoDbLeaseOptions opti
             await BalanceAsync(counts, now, cancellationToken).ConfigureAwait(false);
         }
         await ForceStuckHandoffsAsync(active, live, now, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<(LeaseTableSnapshot Snapshot, long Now)> ScanAndObserveAsync(CancellationToken cancellationToken)
+    {
+        LeaseTableSnapshot snapshot = await table.ScanAsync(cancellationToken).ConfigureAwait(false);
+        long now = time.GetTimestamp();
+        Observe(_observed, snapshot.Leases.Select(lease => (lease.LeaseKey, lease.Counter)), now);
+        Observe(_heartbeats, snapshot.Workers.Select(worker => (worker.WorkerId, worker.Counter)), now);
+        HasObserved = true;
+        return (snapshot, now);
     }
 
     private static void Observe(Dictionary<string, (long Counter, long Since)> observed, IEnumerable<(string Key, long Counter)> seen, long now)

@@ -153,6 +153,10 @@ internal sealed class LeaseCoordinator : IAsyncDisposable
         {
             await _assigner.AssignRoundAsync(cancellationToken).ConfigureAwait(false);
         }
+        else if (_taker.Taking && (!_assigner.HasObserved || _elector.LeaderSilent))
+        {
+            await _assigner.ObserveAsync(cancellationToken).ConfigureAwait(false);
+        }
 
         await _taker.DiscoverRoundAsync(cancellationToken).ConfigureAwait(false);
     }
