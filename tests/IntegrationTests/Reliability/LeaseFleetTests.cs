@@ -84,7 +84,7 @@ public sealed class LeaseFleetTests(KinesisAndDynamoDbFixture emulators, ITestOu
             workers.Add(await Start(10));
             List<WorkerProcess> alive = [workers[0], workers[1], workers[8], workers[9]];
             await WaitBalancedAsync(leases, alive, "four workers before the kills");
-            string leader = (await leases.GetLeaderAsync(default))!.Owner;
+            string leader = (await leases.GetLeaderAsync(default))?.Owner ?? throw new InvalidOperationException("No worker holds the leader lock.");
             WorkerProcess first = alive.Single(w => w.Id == leader);
             first.Kill();
             alive.Remove(first);
