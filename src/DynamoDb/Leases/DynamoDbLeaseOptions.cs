@@ -35,7 +35,10 @@ public sealed class DynamoDbLeaseOptions
     /// <summary>The most leases this worker holds. Default: no limit.</summary>
     public int MaxLeasesPerWorker { get; set; } = int.MaxValue;
 
-    /// <summary>The most leases taken from other live workers in one round to even out the count. Default 1 (KCL's).</summary>
+    /// <summary>
+    /// The most leases taken from other live workers in one round to even out the count, where every worker balances for
+    /// itself. Default 1 (KCL's). The elected leader, which balances by graceful hand-offs, moves what balance needs.
+    /// </summary>
     public int MaxLeasesToStealAtOneTime { get; set; } = 1;
 
     /// <summary>Whether the table is created (on-demand capacity) when absent. Default true.</summary>

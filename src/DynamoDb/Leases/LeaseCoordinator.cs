@@ -7,17 +7,13 @@ namespace StreamLanes.DynamoDb;
 
 /// <summary>
 /// Shares a stream's shards among workers through the lease table, the way the Kinesis Client Library does, by
-/// composing one part per verb: the <see cref="LeaseRenewer"/> renews held leases every third of the failover time,
-/// the <see cref="LeaseTaker"/> takes expired or unowned ones and steals one at a time from the most loaded worker
-/// until the counts are even, and the <see cref="ShardSyncer"/> creates leases for new shards, parents first. This type
-/// owns the held leases, the round loop and the lifecycle.
+/// composing one part per verb: the <see cref="LeaseRenewer"/> renews held leases every third of the failover time (and
+/// carries out graceful hand-offs), the <see cref="ShardSyncer"/> creates leases for new shards, parents first, and,
+/// by protocol, either the <see cref="LeaderElector"/> and <see cref="LeaseAssigner"/> (one elected worker scans and
+/// assigns; every worker announces itself and discovers its own leases through the owner index, see
+/// <see cref="LeaseTaker.DiscoverRoundAsync"/>) or the <see cref="LeaseTaker"/>'s scan-and-take rounds on every worker
+/// (the earlier protocol, kept for comparison). This type owns the held leases, the round loop and the lifecycle.
 /// </summary>
-/// <remarks>
-/// A worker that could not renew a lease for two thirds of the failover time gives it up itself, so it has stopped
-/// before any other worker can take it. A lease that still names this worker's id but was taken by an earlier run of
-/// it (a restart with a stable id) is taken back at once, which fences that run, and read after one failover time
-/// (see <see cref="LeaseTaker.TakeRoundAsync"/>).
-/// </remarks>
 internal sealed class LeaseCoordinator : IAsyncDisposable
 {
     private readonly ILeaseTable _table;
