@@ -76,7 +76,7 @@ internal interface ILeaseTable
     /// <summary>Removes the worker's heartbeat item (graceful stop).</summary>
     Task RemoveHeartbeatAsync(string workerId, CancellationToken cancellationToken);
 
-    /// <summary>The leader lock, read consistently, or null when nobody holds it.</summary>
+    /// <summary>The leader lock (possibly a moment stale: every decision on it is a conditional write), or null when nobody holds it.</summary>
     Task<LeaderLock?> GetLeaderAsync(CancellationToken cancellationToken);
 
     /// <summary>

@@ -204,7 +204,10 @@ internal sealed partial class DynamoDbLeaseTable
         {
             TableName = tableName,
             Key = LeaseKey(LeaderKey),
-            ConsistentRead = true,
+
+            // Half the units of a consistent read, every renew interval on every worker: a stale answer shows an older
+            // counter, which at worst delays an election or makes the conditional take of the lock fail.
+            ConsistentRead = false,
             ReturnConsumedCapacity = ReturnConsumedCapacity.TOTAL,
         }, cancellationToken).ConfigureAwait(false);
         return response.Item is { Count: > 0 } item && Text(item, LeaderOwner) is { } owner

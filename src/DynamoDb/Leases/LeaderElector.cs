@@ -22,8 +22,8 @@ internal sealed class LeaderElector(ILeaseTable table, string workerId, string i
 
     public bool IsLeader => Volatile.Read(ref _held) is not null;
 
-    /// <summary>Whether the leader's lock has stood still for more than one and a half renew intervals (it may be dying).</summary>
-    public bool LeaderSilent => !IsLeader && _seen is not null && time.GetElapsedTime(_seenSince) > RenewInterval * 1.5;
+    /// <summary>Whether the leader's lock has stood still for more than two renew intervals (it may be dying).</summary>
+    public bool LeaderSilent => !IsLeader && _seen is not null && time.GetElapsedTime(_seenSince) > RenewInterval * 2;
 
     private TimeSpan RenewInterval => failoverTime / 3;
 

@@ -124,11 +124,18 @@ internal sealed class LeaseCoordinator : IAsyncDisposable
     /// </summary>
     public async Task RenewRoundAsync(CancellationToken cancellationToken)
     {
+        // The lock first: one write, which a leader renewing many leases on a busy machine must not put off until the
+        // others think it silent.
+        bool announce = UsesLeader && _taker.Taking;
+        if (announce)
+        {
+            await _elector.RoundAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         await _renewer.RenewRoundAsync(cancellationToken).ConfigureAwait(false);
-        if (UsesLeader && _taker.Taking)
+        if (announce)
         {
             await _table.HeartbeatAsync(WorkerId, Incarnation, cancellationToken).ConfigureAwait(false);
-            await _elector.RoundAsync(cancellationToken).ConfigureAwait(false);
         }
     }
 
