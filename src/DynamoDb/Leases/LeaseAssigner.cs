@@ -79,6 +79,7 @@ internal sealed class LeaseAssigner(ILeaseTable table, DynamoDbLeaseOptions opti
         }
 
         await AssignFreeAsync(Shuffled(free), counts, now, cancellationToken).ConfigureAwait(false);
+        await ForgetDeadWorkersAsync(snapshot, now, cancellationToken).ConfigureAwait(false);
 
         // While workers are still joining (a rolling start), moves wait until none joined for a renew interval: planned
         // for the whole new fleet at once, each lease moves once, instead of first to an early joiner and then on.
@@ -108,6 +109,23 @@ internal sealed class LeaseAssigner(ILeaseTable table, DynamoDbLeaseOptions opti
         Observe(_heartbeats, snapshot.Workers.Select(worker => (worker.WorkerId, worker.Counter)), now);
         HasObserved = true;
         return (snapshot, now);
+    }
+
+    /// <summary>
+    /// Deletes the heartbeats of workers that died (killed, so they never removed theirs) once they stood still for
+    /// ten failover times and name no lease: default worker ids are new at every start, and the table would keep them.
+    /// </summary>
+    private async Task ForgetDeadWorkersAsync(LeaseTableSnapshot snapshot, long now, CancellationToken cancellationToken)
+    {
+        var owners = snapshot.Leases.Select(lease => lease.Owner).OfType<string>().ToHashSet(StringComparer.Ordinal);
+        foreach ((string worker, (long _, long since)) in _heartbeats.ToList())
+        {
+            if (!owners.Contains(worker) && time.GetElapsedTime(since, now) > Failover * 10)
+            {
+                await table.RemoveHeartbeatAsync(worker, cancellationToken).ConfigureAwait(false);
+                _heartbeats.Remove(worker);
+            }
+        }
     }
 
     private static void Observe(Dictionary<string, (long Counter, long Since)> observed, IEnumerable<(string Key, long Counter)> seen, long now)

@@ -173,6 +173,16 @@ public sealed class LeaderProtocolClockTests(ITestOutputHelper output)
 
         Assert.Single(survivors, w => w.Coordinator.IsLeader);
         Assert.All(survivors, w => Assert.Equal(3, w.Seen.Running.Count));
+
+        // The dead leader's heartbeat stays (it could not remove it) until the new leader forgets it, ten failover times on.
+        Assert.Contains(leader.Id, (await world.Table.Inner.ScanAsync(default)).Workers.Select(w => w.WorkerId));
+        for (int step = 0; step < 62; step++)
+        {
+            world.Time.Advance(RenewInterval / 2);
+            await RoundAsync(survivors, renew: step % 2 == 1);
+        }
+
+        Assert.Equal(survivors.Select(w => w.Id).Order(StringComparer.Ordinal), (await world.Table.Inner.ScanAsync(default)).Workers.Select(w => w.WorkerId).Order(StringComparer.Ordinal));
         Assert.All(orphaned, shard => Assert.Contains(survivors, w => w.Seen.Acquired.Any(acquired => acquired.Shard == shard && acquired.At - diedAt > Failover)));
     }
 
