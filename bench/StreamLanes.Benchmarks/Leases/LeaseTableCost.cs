@@ -38,9 +38,9 @@ internal static class LeaseTableCost
             {
                 foreach (LeaseProtocol protocol in new[] { LeaseProtocol.EveryWorkerTakes, LeaseProtocol.Leader })
                 {
-                    (double read, double write, TimeSpan balanced) = await MeasureAsync(url, protocol, shards, workers, failover, window);
+                    (double read, double write, TimeSpan? balanced) = await MeasureAsync(url, protocol, shards, workers, failover, window);
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"| {(protocol == LeaseProtocol.Leader ? "leader" : "every worker takes")} | {shards:N0} | {workers} | {read:F2} | {write:F2} | {read * workers:F1} | {balanced.TotalSeconds:F1} s |"));
+                        $"| {(protocol == LeaseProtocol.Leader ? "leader" : "every worker takes")} | {shards:N0} | {workers} | {read:F2} | {write:F2} | {read * workers:F1} | {(balanced is { } took ? $"{took.TotalSeconds:F1} s" : $"not within {BalanceLimit.TotalSeconds:F0} s")} |"));
                 }
             }
         }
@@ -48,7 +48,9 @@ internal static class LeaseTableCost
         return 0;
     }
 
-    private static async Task<(double Read, double Write, TimeSpan Balanced)> MeasureAsync(Uri url, LeaseProtocol protocol, int shards, int workers, TimeSpan failover, TimeSpan window)
+    private static readonly TimeSpan BalanceLimit = TimeSpan.FromSeconds(90);
+
+    private static async Task<(double Read, double Write, TimeSpan? Balanced)> MeasureAsync(Uri url, LeaseProtocol protocol, int shards, int workers, TimeSpan failover, TimeSpan window)
     {
         string table = $"bench-leases-{Guid.NewGuid():N}"[..28];
         IReadOnlyList<ShardDescriptor> shardList = [.. Enumerable.Range(0, shards).Select(i => new ShardDescriptor($"shardId-{i:D12}", []))];
@@ -84,15 +86,17 @@ internal static class LeaseTableCost
                     break;
                 }
 
-                if (started.Elapsed > TimeSpan.FromMinutes(3))
+                // Where every worker steals one lease per round, 1,000 leases take many minutes to spread; its read cost
+                // does not depend on the spread (every worker scans the whole table), so it is measured unbalanced.
+                if (started.Elapsed > BalanceLimit)
                 {
-                    throw new TimeoutException($"{protocol}, {shards} shards, {workers} workers: not balanced after 3 minutes ({string.Join(",", counts)}).");
+                    break;
                 }
 
                 await Task.Delay(250);
             }
 
-            TimeSpan balanced = started.Elapsed;
+            TimeSpan? balanced = started.Elapsed > BalanceLimit ? null : started.Elapsed;
             (double read, double write) before = (meters.Sum(m => m.Read), meters.Sum(m => m.Write));
             var measuring = Stopwatch.StartNew();
             await Task.Delay(window);
