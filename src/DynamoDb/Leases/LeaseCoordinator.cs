@@ -124,15 +124,12 @@ internal sealed class LeaseCoordinator : IAsyncDisposable
     /// </summary>
     public async Task RenewRoundAsync(CancellationToken cancellationToken)
     {
-        // The lock first: one write, which a leader renewing many leases on a busy machine must not put off until the
-        // others think it silent.
+        // The lock beside the leases, not after them: neither write waits for the other, so that a leader renewing many
+        // leases on a busy machine neither puts off its lock (the others would think it silent) nor its leases.
         bool announce = UsesLeader && _taker.Taking;
-        if (announce)
-        {
-            await _elector.RoundAsync(cancellationToken).ConfigureAwait(false);
-        }
-
+        Task election = announce ? _elector.RoundAsync(cancellationToken) : Task.CompletedTask;
         await _renewer.RenewRoundAsync(cancellationToken).ConfigureAwait(false);
+        await election.ConfigureAwait(false);
         if (announce)
         {
             await _table.HeartbeatAsync(WorkerId, Incarnation, cancellationToken).ConfigureAwait(false);
