@@ -50,12 +50,16 @@ public static class DynamoDbStreamsConsumerBuilderExtensions
             options.Aws = AwsServiceClients.Effective(services, options.Aws);
             TimeProvider time = SourceSetup.Time(services);
             ILoggerFactory loggers = SourceSetup.Loggers(services);
+            var (dynamoDb, ownsDynamoDb) = LeaseSetup.ResolveDynamoDbClient(services, options.Aws, options.DynamoDbServiceUrl);
             return new DynamoDbStreamsSource(
                 options,
                 new DynamoDbStreamsClient(options.Aws, loggerFactory: loggers, timeProvider: time),
-                LeaseSetup.CreateDynamoDbClient(options.Aws, AwsServiceClients.DynamoDbServiceUrl(services, options.DynamoDbServiceUrl)),
+                dynamoDb,
                 time,
-                loggers.CreateLogger($"StreamLanes.Consumer.{consumer}.DynamoDbStreams"));
+                loggers.CreateLogger($"StreamLanes.Consumer.{consumer}.DynamoDbStreams"))
+            {
+                OwnsDynamoDb = ownsDynamoDb,
+            };
         });
     }
 }

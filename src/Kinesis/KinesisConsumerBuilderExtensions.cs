@@ -106,12 +106,16 @@ public static class KinesisConsumerBuilderExtensions
             options.Aws = AwsServiceClients.Effective(services, options.Aws);
             TimeProvider time = SourceSetup.Time(services);
             ILoggerFactory loggers = SourceSetup.Loggers(services);
+            var (dynamoDb, ownsDynamoDb) = LeaseSetup.ResolveDynamoDbClient(services, options.Aws, options.DynamoDbServiceUrl);
             return new KinesisSource(
                 options,
                 new KinesisClient(options.Aws, options.HttpClient, loggers, time),
-                LeaseSetup.CreateDynamoDbClient(options.Aws, AwsServiceClients.DynamoDbServiceUrl(services, options.DynamoDbServiceUrl)),
+                dynamoDb,
                 time,
-                loggers.CreateLogger($"StreamLanes.Consumer.{consumer}.Kinesis"));
+                loggers.CreateLogger($"StreamLanes.Consumer.{consumer}.Kinesis"))
+            {
+                OwnsDynamoDb = ownsDynamoDb,
+            };
         });
     }
 }

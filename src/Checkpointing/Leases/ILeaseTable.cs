@@ -49,4 +49,51 @@ internal interface ILeaseTable
 
     /// <summary>Removes the owner (and incarnation) if the lease still has the owner and counter of <paramref name="held"/>.</summary>
     Task<Lease> ReleaseAsync(Lease held, CancellationToken cancellationToken);
+
+    // The leader protocol (see LeaseCoordinator): one elected worker scans and assigns, the others read their own
+    // leases through an index on the owner and announce themselves with a heartbeat item.
+
+    /// <summary>Creates the owner index (KCL 3.x's <c>LeaseOwnerToLeaseKeyIndex</c>) when missing and waits until it can be queried.</summary>
+    Task EnsureOwnerIndexAsync(CancellationToken cancellationToken);
+
+    /// <summary>Every lease and heartbeat, read eventually consistently page by page: the leader's view, which may lag a moment.</summary>
+    Task<LeaseTableSnapshot> ScanAsync(CancellationToken cancellationToken);
+
+    /// <summary>The keys of the leases naming <paramref name="owner"/>, from the owner index (eventually consistent).</summary>
+    Task<IReadOnlyList<string>> ListOwnedKeysAsync(string owner, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Asks the owner to hand the lease to <paramref name="to"/> (replacing an earlier request), if it still has the
+    /// owner of <paramref name="seen"/>. Neither counter nor owner moves, so the owner keeps renewing and checkpointing
+    /// until it hands over; the condition is on the owner alone because a request grants nothing.
+    /// </summary>
+    Task<Lease> RequestHandoffAsync(Lease seen, string to, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Gives a held lease to the worker of its latest hand-off request (<paramref name="to"/> when none is stored;
+    /// incarnation <see cref="Lease.Assigned"/>, counter bumped, request cleared) if it still has the owner and counter
+    /// of <paramref name="held"/>.
+    /// </summary>
+    Task<Lease> HandOverAsync(Lease held, string to, CancellationToken cancellationToken);
+
+    /// <summary>Creates or bumps the worker's heartbeat item.</summary>
+    Task HeartbeatAsync(string workerId, string incarnation, CancellationToken cancellationToken);
+
+    /// <summary>Removes the worker's heartbeat item (graceful stop).</summary>
+    Task RemoveHeartbeatAsync(string workerId, CancellationToken cancellationToken);
+
+    /// <summary>The leader lock (possibly a moment stale: every decision on it is a conditional write), or null when nobody holds it.</summary>
+    Task<LeaderLock?> GetLeaderAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Takes the leader lock for <paramref name="owner"/> if it is still as <paramref name="seen"/> (null: absent);
+    /// throws <see cref="LeaseLostException"/> otherwise.
+    /// </summary>
+    Task<LeaderLock> AcquireLeaderAsync(LeaderLock? seen, string owner, string incarnation, CancellationToken cancellationToken);
+
+    /// <summary>Bumps the leader lock's counter if it is still as <paramref name="held"/>; throws <see cref="LeaseLostException"/> otherwise.</summary>
+    Task<LeaderLock> RenewLeaderAsync(LeaderLock held, CancellationToken cancellationToken);
+
+    /// <summary>Deletes the leader lock if it is still as <paramref name="held"/> (graceful stop), so another worker leads at once.</summary>
+    Task ReleaseLeaderAsync(LeaderLock held, CancellationToken cancellationToken);
 }

@@ -8,6 +8,8 @@ namespace StreamLanes.Checkpointing;
 internal sealed class InMemoryLeaseTable(string tableName = "in-memory") : ILeaseTable
 {
     private readonly Dictionary<string, Lease> _leases = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, WorkerHeartbeat> _workers = new(StringComparer.Ordinal);
+    private LeaderLock? _leader;
     private readonly Lock _lock = new();
 
     public string TableName => tableName;
@@ -61,6 +63,7 @@ internal sealed class InMemoryLeaseTable(string tableName = "in-memory") : ILeas
             OwnerIncarnation = incarnation,
             Counter = stored.Counter + 1,
             OwnerSwitchesSinceCheckpoint = stored.OwnerSwitchesSinceCheckpoint + (stored.Owner is not null && stored.Owner != newOwner ? 1 : 0),
+            HandoffTo = null,
         }, cancellationToken);
 
     public Task<Lease> CheckpointAsync(Lease held, SequenceNumber position, IReadOnlyList<string>? childShardIds, byte[]? keyState, CancellationToken cancellationToken)
@@ -79,7 +82,113 @@ internal sealed class InMemoryLeaseTable(string tableName = "in-memory") : ILeas
             }, cancellationToken);
 
     public Task<Lease> ReleaseAsync(Lease held, CancellationToken cancellationToken)
-        => UpdateAsync(held, ownerMustMatch: true, stored => stored with { Owner = null, OwnerIncarnation = null, Counter = stored.Counter + 1 }, cancellationToken);
+        => UpdateAsync(held, ownerMustMatch: true, stored => stored with { Owner = null, OwnerIncarnation = null, Counter = stored.Counter + 1, HandoffTo = null }, cancellationToken);
+
+    public Task EnsureOwnerIndexAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task<LeaseTableSnapshot> ScanAsync(CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_lock)
+        {
+            return Task.FromResult(new LeaseTableSnapshot(
+                [.. _leases.Values.OrderBy(lease => lease.LeaseKey, StringComparer.Ordinal)],
+                [.. _workers.Values.OrderBy(worker => worker.WorkerId, StringComparer.Ordinal)]));
+        }
+    }
+
+    public Task<IReadOnlyList<string>> ListOwnedKeysAsync(string owner, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_lock)
+        {
+            return Task.FromResult<IReadOnlyList<string>>([.. _leases.Values.Where(lease => lease.Owner == owner).Select(lease => lease.LeaseKey).Order(StringComparer.Ordinal)]);
+        }
+    }
+
+    public Task<Lease> RequestHandoffAsync(Lease seen, string to, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        ArgumentNullException.ThrowIfNull(seen);
+        lock (_lock)
+        {
+            // Conditional on the owner only: a request changes no ownership, and the owner's renewals move the counter.
+            if (!_leases.TryGetValue(seen.LeaseKey, out Lease? stored) || stored.Owner is null || stored.Owner != seen.Owner)
+            {
+                throw new LeaseLostException($"Lease '{seen.LeaseKey}' in table '{tableName}' is no longer owned by '{seen.Owner}': no hand-off requested.");
+            }
+
+            Lease written = stored with { HandoffTo = to };
+            _leases[seen.LeaseKey] = written;
+            return Task.FromResult(written);
+        }
+    }
+
+    public Task<Lease> HandOverAsync(Lease held, string to, CancellationToken cancellationToken)
+        => UpdateAsync(held, ownerMustMatch: true, stored => stored with
+        {
+            // The latest request wins: the leader may have redirected the lease since the owner saw the first one.
+            Owner = stored.HandoffTo ?? to,
+            OwnerIncarnation = Lease.Assigned,
+            Counter = stored.Counter + 1,
+            OwnerSwitchesSinceCheckpoint = stored.OwnerSwitchesSinceCheckpoint + (stored.Owner != (stored.HandoffTo ?? to) ? 1 : 0),
+            HandoffTo = null,
+        }, cancellationToken);
+
+    public Task HeartbeatAsync(string workerId, string incarnation, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_lock)
+        {
+            _workers[workerId] = new WorkerHeartbeat(workerId, incarnation, (_workers.GetValueOrDefault(workerId)?.Counter ?? 0) + 1);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public Task RemoveHeartbeatAsync(string workerId, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_lock)
+        {
+            _workers.Remove(workerId);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public Task<LeaderLock?> GetLeaderAsync(CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_lock)
+        {
+            return Task.FromResult(_leader);
+        }
+    }
+
+    public async Task<LeaderLock> AcquireLeaderAsync(LeaderLock? seen, string owner, string incarnation, CancellationToken cancellationToken)
+        => (await UpdateLeaderAsync(seen, _ => new LeaderLock(owner, incarnation, (seen?.Counter ?? 0) + 1), cancellationToken).ConfigureAwait(false))!;
+
+    public async Task<LeaderLock> RenewLeaderAsync(LeaderLock held, CancellationToken cancellationToken)
+        => (await UpdateLeaderAsync(held, stored => stored! with { Counter = stored.Counter + 1 }, cancellationToken).ConfigureAwait(false))!;
+
+    public async Task ReleaseLeaderAsync(LeaderLock held, CancellationToken cancellationToken)
+        => await UpdateLeaderAsync(held, _ => null, cancellationToken).ConfigureAwait(false);
+
+    private Task<LeaderLock?> UpdateLeaderAsync(LeaderLock? seen, Func<LeaderLock?, LeaderLock?> update, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_lock)
+        {
+            if (_leader != seen)
+            {
+                throw new LeaseLostException($"The leader lock in table '{tableName}' changed since it was read: '{_leader?.Owner}' holds it.");
+            }
+
+            _leader = update(_leader);
+            return Task.FromResult(_leader);
+        }
+    }
 
     private Task<Lease> UpdateAsync(Lease lease, bool ownerMustMatch, Func<Lease, Lease> update, CancellationToken cancellationToken)
     {

@@ -12,6 +12,18 @@ internal sealed record Lease
     /// <summary>The checkpoint a new lease starts with when the stream is read from a point in time.</summary>
     public const string AtTimestamp = "AT_TIMESTAMP";
 
+    /// <summary>
+    /// The incarnation the leader (or a worker handing a lease over) writes with a lease it gives to a worker: the
+    /// previous holder has stopped (the lease was free, expired or handed over), so the new owner starts it at once.
+    /// </summary>
+    public const string Assigned = "assigned";
+
+    /// <summary>
+    /// The incarnation the leader writes when it moves a lease from a live worker that did not hand it over in time:
+    /// that worker stops at its next renewal, so the new owner starts one renew interval later, as after a steal.
+    /// </summary>
+    public const string Reassigned = "reassigned";
+
     public required string LeaseKey { get; init; }
 
     public string? Owner { get; init; }
@@ -53,6 +65,12 @@ internal sealed record Lease
     /// </summary>
     public byte[]? KeyState { get; init; }
 
+    /// <summary>
+    /// The worker the leader asked the owner to hand this lease to (StreamLanes' own attribute): the owner sees it at
+    /// its next renewal, checkpoints what it finished and hands the lease over.
+    /// </summary>
+    public string? HandoffTo { get; init; }
+
     public bool IsShardEnd => Checkpoint == "SHARD_END";
 
     /// <summary>The checkpoint as a position: <see cref="SequenceNumber.None"/> while it is still an initial-position sentinel.</summary>
@@ -66,6 +84,23 @@ internal sealed record Lease
 /// <param name="EndingHashKey">The highest hash key it owns (Kinesis), or null.</param>
 /// <param name="InitialCheckpoint">Where the shard starts when it has no parents, or null for the source's own (a multi-stream source's per-stream starting position).</param>
 internal readonly record struct ShardDescriptor(string ShardId, IReadOnlyList<string> ParentShardIds, string? StartingHashKey = null, string? EndingHashKey = null, string? InitialCheckpoint = null);
+
+/// <summary>A worker's announcement in the lease table: its id, the run and a counter it bumps every renew interval.</summary>
+/// <param name="WorkerId">The worker id.</param>
+/// <param name="Incarnation">The run that wrote it last.</param>
+/// <param name="Counter">Bumped by every heartbeat: a counter that stops moving for the failover time marks a dead worker.</param>
+internal sealed record WorkerHeartbeat(string WorkerId, string? Incarnation, long Counter);
+
+/// <summary>The leader lock: which worker (and run) assigns leases, and the counter it bumps to keep the lock.</summary>
+/// <param name="Owner">The leader's worker id.</param>
+/// <param name="Incarnation">The leader's run.</param>
+/// <param name="Counter">Bumped at every renewal; a counter that stops moving for the failover time frees the lock.</param>
+internal sealed record LeaderLock(string Owner, string Incarnation, long Counter);
+
+/// <summary>What the leader reads in one pass over the table: every lease and every worker's heartbeat.</summary>
+/// <param name="Leases">The leases.</param>
+/// <param name="Workers">The heartbeats.</param>
+internal sealed record LeaseTableSnapshot(IReadOnlyList<Lease> Leases, IReadOnlyList<WorkerHeartbeat> Workers);
 
 /// <summary>Thrown when a conditional write finds that another worker owns the lease now.</summary>
 internal sealed class LeaseLostException(string message) : Exception(message);

@@ -35,11 +35,20 @@ public sealed class DynamoDbLeaseOptions
     /// <summary>The most leases this worker holds. Default: no limit.</summary>
     public int MaxLeasesPerWorker { get; set; } = int.MaxValue;
 
-    /// <summary>The most leases taken from other live workers in one round to even out the count. Default 1 (KCL's).</summary>
+    /// <summary>
+    /// The most leases taken from other live workers in one round to even out the count, where every worker balances for
+    /// itself. Default 1 (KCL's). The elected leader, which balances by graceful hand-offs, moves what balance needs.
+    /// </summary>
     public int MaxLeasesToStealAtOneTime { get; set; } = 1;
 
     /// <summary>Whether the table is created (on-demand capacity) when absent. Default true.</summary>
     public bool CreateTableIfMissing { get; set; } = true;
+
+    /// <summary>
+    /// How leases are shared: by default one elected leader assigns them (<see cref="LeaseProtocol.Leader"/>); the
+    /// protocol of earlier versions, where every worker scans and takes, stays for comparison (benchmarks, tests).
+    /// </summary>
+    internal LeaseProtocol Protocol { get; set; } = LeaseProtocol.Leader;
 
     /// <summary>Checks the options, naming the option and the rule in the message.</summary>
     /// <param name="prefix">The configuration path of these options, for messages.</param>
@@ -79,4 +88,17 @@ public sealed class DynamoDbLeaseOptions
 
         return failures;
     }
+}
+
+/// <summary>How the workers of a lease table share its leases.</summary>
+internal enum LeaseProtocol
+{
+    /// <summary>
+    /// One worker, elected through a lock item, scans the table and assigns leases; the others read only their own
+    /// leases through the owner index and announce themselves with a heartbeat item. Moves are graceful hand-offs.
+    /// </summary>
+    Leader,
+
+    /// <summary>Every worker scans the whole table (strongly consistent) twice per renew interval and takes and steals itself.</summary>
+    EveryWorkerTakes,
 }

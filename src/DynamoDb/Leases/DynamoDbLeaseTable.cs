@@ -15,7 +15,7 @@ namespace StreamLanes.DynamoDb;
 /// Which lease keys a listing shows (default: all): a multi-stream source hides the leases of streams it no longer
 /// reads, so that they are never taken.
 /// </param>
-internal sealed class DynamoDbLeaseTable(IAmazonDynamoDB dynamoDb, string tableName, Func<string, bool>? includes = null) : ILeaseTable
+internal sealed partial class DynamoDbLeaseTable(IAmazonDynamoDB dynamoDb, string tableName, Func<string, bool>? includes = null) : ILeaseTable
 {
     // A new table turns ACTIVE within seconds: polled often at first, then once a second.
     private static readonly BackoffOptions ActivePoll = BackoffOptions.Of(TimeSpan.FromMilliseconds(50), TimeSpan.FromSeconds(1));
@@ -39,9 +39,10 @@ internal sealed class DynamoDbLeaseTable(IAmazonDynamoDB dynamoDb, string tableN
                 await dynamoDb.CreateTableAsync(new CreateTableRequest
                 {
                     TableName = tableName,
-                    AttributeDefinitions = [new AttributeDefinition(LeaseItem.Key, ScalarAttributeType.S)],
+                    AttributeDefinitions = [new AttributeDefinition(LeaseItem.Key, ScalarAttributeType.S), new AttributeDefinition(LeaseItem.Owner, ScalarAttributeType.S)],
                     KeySchema = [new KeySchemaElement(LeaseItem.Key, KeyType.HASH)],
                     BillingMode = BillingMode.PAY_PER_REQUEST,
+                    GlobalSecondaryIndexes = [OwnerIndex(provisioned: null)],
                 }, cancellationToken).ConfigureAwait(false);
             }
             catch (ResourceInUseException)
@@ -74,6 +75,7 @@ internal sealed class DynamoDbLeaseTable(IAmazonDynamoDB dynamoDb, string tableN
                 TableName = tableName,
                 ConsistentRead = true,
                 ExclusiveStartKey = start,
+                ReturnConsumedCapacity = ReturnConsumedCapacity.TOTAL,
             }, cancellationToken).ConfigureAwait(false);
             if (page.Items is not null)
             {
@@ -94,6 +96,7 @@ internal sealed class DynamoDbLeaseTable(IAmazonDynamoDB dynamoDb, string tableN
             TableName = tableName,
             Key = new Dictionary<string, AttributeValue> { [LeaseItem.Key] = new() { S = leaseKey } },
             ConsistentRead = true,
+            ReturnConsumedCapacity = ReturnConsumedCapacity.TOTAL,
         }, cancellationToken).ConfigureAwait(false);
         return response.Item is { Count: > 0 } item && LeaseItem.IsLease(item) ? LeaseItem.ToLease(item) : null;
     }
@@ -110,6 +113,7 @@ internal sealed class DynamoDbLeaseTable(IAmazonDynamoDB dynamoDb, string tableN
                 TableName = tableName,
                 Item = item,
                 ConditionExpression = "attribute_not_exists(leaseKey)",
+                ReturnConsumedCapacity = ReturnConsumedCapacity.TOTAL,
             }, cancellationToken).ConfigureAwait(false);
             return true;
         }
@@ -127,7 +131,8 @@ internal sealed class DynamoDbLeaseTable(IAmazonDynamoDB dynamoDb, string tableN
             "leaseOwner = :owner AND leaseCounter = :counter",
             new() { [":owner"] = new() { S = held.Owner }, [":counter"] = Number(held.Counter) },
             lease => lease with { Counter = held.Counter + 1 },
-            cancellationToken);
+            cancellationToken,
+            returnNew: true);
 
     /// <summary>
     /// Takes a lease (expired, unowned, stolen, or left by an earlier run of this worker), provided nobody wrote it
@@ -145,7 +150,7 @@ internal sealed class DynamoDbLeaseTable(IAmazonDynamoDB dynamoDb, string tableN
             seen,
             "SET leaseOwner = :newOwner, ownerIncarnation = :incarnation, leaseCounter = leaseCounter + :one"
                 + (switching ? ", ownerSwitchesSinceCheckpoint = ownerSwitchesSinceCheckpoint + :one" : "")
-                + " REMOVE checkpointOwner",
+                + " REMOVE checkpointOwner, handoffTo",
             "leaseCounter = :counter",
             new() { [":newOwner"] = new() { S = newOwner }, [":incarnation"] = new() { S = incarnation }, [":counter"] = Number(seen.Counter) },
             lease => lease with
@@ -154,6 +159,7 @@ internal sealed class DynamoDbLeaseTable(IAmazonDynamoDB dynamoDb, string tableN
                 OwnerIncarnation = incarnation,
                 Counter = seen.Counter + 1,
                 OwnerSwitchesSinceCheckpoint = seen.OwnerSwitchesSinceCheckpoint + (switching ? 1 : 0),
+                HandoffTo = null,
             },
             cancellationToken);
     }
@@ -245,10 +251,10 @@ internal sealed class DynamoDbLeaseTable(IAmazonDynamoDB dynamoDb, string tableN
     public Task<Lease> ReleaseAsync(Lease held, CancellationToken cancellationToken)
         => UpdateAsync(
             held,
-            "REMOVE leaseOwner, ownerIncarnation SET leaseCounter = leaseCounter + :one",
+            "REMOVE leaseOwner, ownerIncarnation, handoffTo SET leaseCounter = leaseCounter + :one",
             "leaseOwner = :owner AND leaseCounter = :counter",
             new() { [":owner"] = new() { S = held.Owner }, [":counter"] = Number(held.Counter) },
-            lease => lease with { Owner = null, OwnerIncarnation = null, Counter = held.Counter + 1 },
+            lease => lease with { Owner = null, OwnerIncarnation = null, Counter = held.Counter + 1, HandoffTo = null },
             cancellationToken);
 
     private async Task<Lease> UpdateAsync(
@@ -257,20 +263,25 @@ internal sealed class DynamoDbLeaseTable(IAmazonDynamoDB dynamoDb, string tableN
         string condition,
         Dictionary<string, AttributeValue> values,
         Func<Lease, Lease> applied,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken,
+        bool returnNew = false)
     {
         values[":one"] = Number(1);
         try
         {
-            await dynamoDb.UpdateItemAsync(new UpdateItemRequest
+            UpdateItemResponse response = await dynamoDb.UpdateItemAsync(new UpdateItemRequest
             {
                 TableName = tableName,
                 Key = new Dictionary<string, AttributeValue> { [LeaseItem.Key] = new() { S = lease.LeaseKey } },
                 UpdateExpression = update,
                 ConditionExpression = $"attribute_exists(leaseKey) AND {condition}",
                 ExpressionAttributeValues = values,
+                ReturnConsumedCapacity = ReturnConsumedCapacity.TOTAL,
+
+                // A renewal reads the lease back for free: that is how an owner learns of a hand-off request.
+                ReturnValues = returnNew ? ReturnValue.ALL_NEW : ReturnValue.NONE,
             }, cancellationToken).ConfigureAwait(false);
-            return applied(lease);
+            return returnNew && response.Attributes is { Count: > 0 } written ? LeaseItem.ToLease(written) : applied(lease);
         }
         catch (ConditionalCheckFailedException)
         {

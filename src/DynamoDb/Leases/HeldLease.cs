@@ -13,6 +13,7 @@ internal sealed class HeldLease : IShardCheckpointer, IKeyStateCheckpointer, IDi
     private Lease _lease;
     private volatile bool _lost;
     private bool _uncertain;
+    private int _handingOff;
     private IReadOnlyList<string>? _childShardIds;
 
     public HeldLease(ILeaseTable table, Lease lease, long acquiredTimestamp)
@@ -58,6 +59,16 @@ internal sealed class HeldLease : IShardCheckpointer, IKeyStateCheckpointer, IDi
         => WriteAsync(_table.ReleaseAsync, null, cancellationToken);
 
     public void MarkLost() => _lost = true;
+
+    /// <summary>Gives the lease to <paramref name="to"/> (graceful hand-off); fenced like every write.</summary>
+    public Task HandOverAsync(string to, CancellationToken cancellationToken)
+        => WriteAsync((lease, token) => _table.HandOverAsync(lease, to, token), null, cancellationToken);
+
+    /// <summary>Marks the start of a hand-off; false when one has started already.</summary>
+    public bool TryBeginHandoff() => Interlocked.Exchange(ref _handingOff, 1) == 0;
+
+    /// <summary>Whether a hand-off of this lease has started.</summary>
+    public bool HandingOff => Volatile.Read(ref _handingOff) == 1;
 
     /// <summary>The shards that continue this one (from the last read's <c>ChildShards</c>), written with <c>SHARD_END</c>.</summary>
     public void SetChildShards(IReadOnlyList<string> childShardIds) => Volatile.Write(ref _childShardIds, childShardIds);

@@ -7,17 +7,13 @@ namespace StreamLanes.DynamoDb;
 
 /// <summary>
 /// Shares a stream's shards among workers through the lease table, the way the Kinesis Client Library does, by
-/// composing one part per verb: the <see cref="LeaseRenewer"/> renews held leases every third of the failover time,
-/// the <see cref="LeaseTaker"/> takes expired or unowned ones and steals one at a time from the most loaded worker
-/// until the counts are even, and the <see cref="ShardSyncer"/> creates leases for new shards, parents first. This type
-/// owns the held leases, the round loop and the lifecycle.
+/// composing one part per verb: the <see cref="LeaseRenewer"/> renews held leases every third of the failover time (and
+/// carries out graceful hand-offs), the <see cref="ShardSyncer"/> creates leases for new shards, parents first, and,
+/// by protocol, either the <see cref="LeaderElector"/> and <see cref="LeaseAssigner"/> (one elected worker scans and
+/// assigns; every worker announces itself and discovers its own leases through the owner index, see
+/// <see cref="LeaseTaker.DiscoverRoundAsync"/>) or the <see cref="LeaseTaker"/>'s scan-and-take rounds on every worker
+/// (the earlier protocol, kept for comparison). This type owns the held leases, the round loop and the lifecycle.
 /// </summary>
-/// <remarks>
-/// A worker that could not renew a lease for two thirds of the failover time gives it up itself, so it has stopped
-/// before any other worker can take it. A lease that still names this worker's id but was taken by an earlier run of
-/// it (a restart with a stable id) is taken back at once, which fences that run, and read after one failover time
-/// (see <see cref="LeaseTaker.TakeRoundAsync"/>).
-/// </remarks>
 internal sealed class LeaseCoordinator : IAsyncDisposable
 {
     private readonly ILeaseTable _table;
@@ -28,6 +24,8 @@ internal sealed class LeaseCoordinator : IAsyncDisposable
     private readonly LeaseRenewer _renewer;
     private readonly LeaseTaker _taker;
     private readonly ShardSyncer _syncer;
+    private readonly LeaderElector _elector;
+    private readonly LeaseAssigner _assigner;
     private readonly TimeProvider _time;
     private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Task? _loop;
@@ -62,7 +60,17 @@ internal sealed class LeaseCoordinator : IAsyncDisposable
         _renewer = new LeaseRenewer(table, _held, options.WorkerId, options.FailoverTime, listener, timeProvider, logger);
         _taker = new LeaseTaker(table, _held, options, Incarnation, listener, timeProvider, random ?? Random.Shared, logger, _stop.Token);
         _syncer = new ShardSyncer(table, listShards, initialCheckpoint, timeProvider, logger);
+        _elector = new LeaderElector(table, options.WorkerId, Incarnation, options.FailoverTime, timeProvider, logger);
+        _assigner = new LeaseAssigner(table, options, timeProvider, random ?? Random.Shared, logger);
     }
+
+    /// <summary>Whether this worker assigns the leases now (leader protocol).</summary>
+    public bool IsLeader => _elector.IsLeader;
+
+    /// <summary>What this worker did as leader: leases assigned and hand-offs requested.</summary>
+    public (int Assigned, int MovesRequested) LeaderActivity => (_assigner.Assigned, _assigner.MovesRequested);
+
+    private bool UsesLeader => _options.Protocol == LeaseProtocol.Leader;
 
     public string WorkerId => _options.WorkerId;
 
@@ -75,10 +83,33 @@ internal sealed class LeaseCoordinator : IAsyncDisposable
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        await _table.EnsureExistsAsync(_options.CreateTableIfMissing, cancellationToken).ConfigureAwait(false);
-        await SyncShardsAsync(cancellationToken).ConfigureAwait(false);
-        await TakeRoundAsync(cancellationToken).ConfigureAwait(false);
+        await InitialRoundAsync(cancellationToken).ConfigureAwait(false);
         _loop = Task.Run(() => LoopAsync(_stop.Token), CancellationToken.None);
+    }
+
+    /// <summary>
+    /// What a start does before the periodic rounds: the table (and, with a leader, its owner index) made ready, this
+    /// worker announced, the leader elected, the shards synced by the leader (or, without one, by every worker), and a
+    /// first take round. Public so that tests can start a worker without its periodic loop.
+    /// </summary>
+    public async Task InitialRoundAsync(CancellationToken cancellationToken)
+    {
+        await _table.EnsureExistsAsync(_options.CreateTableIfMissing, cancellationToken).ConfigureAwait(false);
+        if (UsesLeader)
+        {
+            await _table.EnsureOwnerIndexAsync(cancellationToken).ConfigureAwait(false);
+            await _table.HeartbeatAsync(WorkerId, Incarnation, cancellationToken).ConfigureAwait(false);
+            if (await _elector.RoundAsync(cancellationToken).ConfigureAwait(false))
+            {
+                await SyncShardsAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+        else
+        {
+            await SyncShardsAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        await TakeRoundAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Stops taking new leases (graceful stop has begun); held ones are still renewed.</summary>
@@ -87,11 +118,48 @@ internal sealed class LeaseCoordinator : IAsyncDisposable
     /// <summary>Runs a take round now rather than at the next tick (a shard ended: its children may start).</summary>
     public void RequestTakeRound() => Volatile.Read(ref _wake).TrySetResult();
 
-    /// <summary>One renew round (see <see cref="LeaseRenewer.RenewRoundAsync"/>); public so tests can drive rounds deterministically.</summary>
-    public Task RenewRoundAsync(CancellationToken cancellationToken) => _renewer.RenewRoundAsync(cancellationToken);
+    /// <summary>
+    /// One renew round (see <see cref="LeaseRenewer.RenewRoundAsync"/>); with the leader protocol also the heartbeat
+    /// and the leader lock's renewal or election. Public so tests can drive rounds deterministically.
+    /// </summary>
+    public async Task RenewRoundAsync(CancellationToken cancellationToken)
+    {
+        // The lock beside the leases, not after them: neither write waits for the other, so that a leader renewing many
+        // leases on a busy machine neither puts off its lock (the others would think it silent) nor its leases.
+        bool announce = UsesLeader && _taker.Taking;
+        Task election = announce ? _elector.RoundAsync(cancellationToken) : Task.CompletedTask;
+        await _renewer.RenewRoundAsync(cancellationToken).ConfigureAwait(false);
+        await election.ConfigureAwait(false);
+        if (announce)
+        {
+            await _table.HeartbeatAsync(WorkerId, Incarnation, cancellationToken).ConfigureAwait(false);
+        }
+    }
 
-    /// <summary>One take round (see <see cref="LeaseTaker.TakeRoundAsync"/>); public so tests can drive rounds deterministically.</summary>
-    public Task TakeRoundAsync(CancellationToken cancellationToken) => _taker.TakeRoundAsync(cancellationToken);
+    /// <summary>
+    /// One take round: with the leader protocol, the leader's assignment round (when this worker leads) and then this
+    /// worker's discovery of the leases assigned to it; else the taker's scan-and-take round (see
+    /// <see cref="LeaseTaker.TakeRoundAsync"/>). Public so tests can drive rounds deterministically.
+    /// </summary>
+    public async Task TakeRoundAsync(CancellationToken cancellationToken)
+    {
+        if (!UsesLeader)
+        {
+            await _taker.TakeRoundAsync(cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        if (_elector.IsLeader && _taker.Taking)
+        {
+            await _assigner.AssignRoundAsync(cancellationToken).ConfigureAwait(false);
+        }
+        else if (_taker.Taking && (!_assigner.HasObserved || _elector.LeaderSilent))
+        {
+            await _assigner.ObserveAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        await _taker.DiscoverRoundAsync(cancellationToken).ConfigureAwait(false);
+    }
 
     /// <summary>Creates the leases of new shards, parents first (see <see cref="ShardSyncer.SyncShardsAsync"/>).</summary>
     public Task SyncShardsAsync(CancellationToken cancellationToken) => _syncer.SyncShardsAsync(cancellationToken);
@@ -143,8 +211,25 @@ internal sealed class LeaseCoordinator : IAsyncDisposable
             await _loop.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
 
+        await _renewer.WhenHandoffsEndAsync().ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         await Task.WhenAll(_held.Values.Select(lease => _renewer.ReleaseAsync(lease, cancellationToken))).ConfigureAwait(false);
         _held.Clear();
+        if (UsesLeader)
+        {
+            // Whatever else names this worker goes back too, and the leader's next round (another worker's, once the
+            // lock is released) no longer counts it.
+            try
+            {
+                await _taker.ReleaseUntakenAsync(cancellationToken).ConfigureAwait(false);
+                await _table.RemoveHeartbeatAsync(WorkerId, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                LeaseLog.RoundFailed(_logger, ex, WorkerId, _table.TableName);
+            }
+
+            await _elector.ReleaseAsync(cancellationToken).ConfigureAwait(false);
+        }
     }
 
     public async ValueTask DisposeAsync()
@@ -161,6 +246,7 @@ internal sealed class LeaseCoordinator : IAsyncDisposable
         }
 
         await _taker.WhenDelayedStartsEndAsync().ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        await _renewer.WhenHandoffsEndAsync().ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         _stop.Dispose();
     }
 
@@ -202,7 +288,8 @@ internal sealed class LeaseCoordinator : IAsyncDisposable
 
                     if (_taker.Taking)
                     {
-                        if (_time.GetElapsedTime(_syncer.LastSyncTimestamp) >= _options.ShardSyncInterval)
+                        // With a leader, only the leader lists the shards: one listing per interval for the fleet.
+                        if ((!UsesLeader || _elector.IsLeader) && _time.GetElapsedTime(_syncer.LastSyncTimestamp) >= _options.ShardSyncInterval)
                         {
                             await SyncShardsAsync(cancellationToken).ConfigureAwait(false);
                         }

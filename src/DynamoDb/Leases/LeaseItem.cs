@@ -30,6 +30,12 @@ internal static class LeaseItem
     /// <summary>KCL 3.x: the worker still checkpointing during a graceful hand-off; a take clears it, as KCL's does.</summary>
     public const string CheckpointOwner = "checkpointOwner";
 
+    /// <summary>StreamLanes' own: the worker the leader asked the owner to hand the lease to (see <see cref="Lease.HandoffTo"/>).</summary>
+    public const string HandoffTo = "handoffTo";
+
+    /// <summary>KCL 3.x's index on the owner (keys only), which workers query for their own leases.</summary>
+    public const string OwnerIndex = "LeaseOwnerToLeaseKeyIndex";
+
     /// <summary>KCL 3.x keeps other entities in the lease table, marked with this attribute; leases have none or <c>LEASE</c>.</summary>
     public const string EntityType = "entityType";
 
@@ -100,6 +106,7 @@ internal static class LeaseItem
         StartingHashKey = String(item, StartingHashKey),
         EndingHashKey = String(item, EndingHashKey),
         KeyState = item.TryGetValue(KeyState, out AttributeValue? keyState) && keyState.B is { Length: > 0 } bytes ? bytes.ToArray() : null,
+        HandoffTo = String(item, HandoffTo),
     };
 
     public static AttributeValue Number(long value) => new() { N = value.ToString(CultureInfo.InvariantCulture) };

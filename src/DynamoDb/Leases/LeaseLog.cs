@@ -27,4 +27,22 @@ internal static partial class LeaseLog
 
     [LoggerMessage(106, LogLevel.Warning, "Worker {Worker}: releasing the lease of shard {Shard} failed; it expires after the failover time instead.")]
     public static partial void ReleaseFailed(ILogger logger, Exception exception, string worker, string shard);
+
+    [LoggerMessage(109, LogLevel.Information, "Worker {Worker} leads lease assignment on table {Table} (the lock was held by {PreviousLeader}).")]
+    public static partial void BecameLeader(ILogger logger, string worker, string table, string previousLeader);
+
+    [LoggerMessage(110, LogLevel.Information, "Worker {Worker} no longer leads lease assignment on table {Table}: {Reason}.")]
+    public static partial void LeadershipLost(ILogger logger, string worker, string table, string reason);
+
+    [LoggerMessage(111, LogLevel.Information, "Leader {Worker} assigned the lease of shard {Shard} to {Owner} (held by {PreviousOwner}).")]
+    public static partial void LeaseAssigned(ILogger logger, string worker, string shard, string owner, string previousOwner);
+
+    [LoggerMessage(112, LogLevel.Information, "Leader {Worker} asked {Owner} to hand the lease of shard {Shard} to {Receiver}.")]
+    public static partial void HandoffRequested(ILogger logger, string worker, string shard, string owner, string receiver);
+
+    [LoggerMessage(113, LogLevel.Information, "Worker {Worker} handed the lease of shard {Shard} to {Receiver} after checkpointing what it finished.")]
+    public static partial void LeaseHandedOver(ILogger logger, string worker, string shard, string receiver);
+
+    [LoggerMessage(114, LogLevel.Warning, "Worker {Worker}: handing the lease of shard {Shard} over failed; the shard is stopped and its lease expires after the failover time instead.")]
+    public static partial void HandoffFailed(ILogger logger, Exception exception, string worker, string shard);
 }

@@ -18,6 +18,8 @@ internal sealed class LeaseRenewer(
     TimeProvider time,
     ILogger logger)
 {
+    private readonly List<Task> _handoffs = [];
+
     public TimeSpan RenewInterval => failoverTime / 3;
 
     /// <summary>Renews every held lease once; a lease another worker took is lost, a transient failure retried next round.</summary>
@@ -36,6 +38,12 @@ internal sealed class LeaseRenewer(
             try
             {
                 await lease.RenewAsync(now, cancellationToken).ConfigureAwait(false);
+                if (lease.Current.HandoffTo is { } to && to != workerId && lease.TryBeginHandoff())
+                {
+                    // The leader asked for the lease to move: hand it over beside the renewals, which keep it ours
+                    // while the shard drains.
+                    Track(HandOffAsync(lease, to, cancellationToken));
+                }
             }
             catch (CheckpointFencedException)
             {
@@ -48,6 +56,55 @@ internal sealed class LeaseRenewer(
                 LeaseLog.RoundFailed(logger, ex, workerId, table.TableName);
             }
         })).ConfigureAwait(false);
+    }
+
+    /// <summary>Waits for the hand-offs under way (they end when the round's token is cancelled).</summary>
+    public Task WhenHandoffsEndAsync()
+    {
+        lock (_handoffs)
+        {
+            return Task.WhenAll([.. _handoffs]);
+        }
+    }
+
+    /// <summary>
+    /// The graceful hand-off: the listener stops reading the shard, lets what is in flight finish and checkpoints what
+    /// is complete; then the lease is given to <paramref name="to"/> with a write fenced like a checkpoint, so the new
+    /// owner resumes exactly after the records this worker finished.
+    /// </summary>
+    private async Task HandOffAsync(HeldLease lease, string to, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await listener.OnLeaseHandoffAsync(lease, cancellationToken).ConfigureAwait(false);
+            await lease.HandOverAsync(to, cancellationToken).ConfigureAwait(false);
+            held.TryRemove(new KeyValuePair<string, HeldLease>(lease.ShardId, lease));
+            lease.MarkLost();
+            LeaseLog.LeaseHandedOver(logger, workerId, lease.ShardId, lease.Current.Owner ?? to);
+        }
+        catch (CheckpointFencedException)
+        {
+            // Taken meanwhile (the leader forced the move, or the lease expired): the shard has stopped already.
+            held.TryRemove(new KeyValuePair<string, HeldLease>(lease.ShardId, lease));
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            // The shard may have stopped: stop renewing so that the lease expires and the leader assigns it again.
+            LeaseLog.HandoffFailed(logger, ex, workerId, lease.ShardId);
+            await LoseAsync(lease, "the hand-off failed").ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private void Track(Task handoff)
+    {
+        lock (_handoffs)
+        {
+            _handoffs.RemoveAll(task => task.IsCompleted);
+            _handoffs.Add(handoff);
+        }
     }
 
     /// <summary>Gives a held lease up: this worker may still hold it, so the listener stops the shard without checkpointing.</summary>

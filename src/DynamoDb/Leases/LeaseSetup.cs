@@ -21,6 +21,22 @@ internal static class LeaseSetup
         }
     }
 
+    /// <summary>
+    /// The lease table's DynamoDB client: the user's <see cref="IAmazonDynamoDB"/> from DI when registered (never
+    /// disposed by StreamLanes); else one built at <paramref name="serviceUrl"/> when the source sets it; else one built
+    /// from the registered <c>AWSOptions</c>; else one built from the source's AWS options.
+    /// </summary>
+    /// <returns>The client and whether the source owns (and so disposes) it.</returns>
+    public static (IAmazonDynamoDB Client, bool Owned) ResolveDynamoDbClient(IServiceProvider services, AwsClientOptions aws, Uri? serviceUrl)
+    {
+        if (serviceUrl is not null && services.GetService(typeof(IAmazonDynamoDB)) is null)
+        {
+            return (CreateDynamoDbClient(aws, serviceUrl), true);
+        }
+
+        return AwsServiceClients.Resolve<IAmazonDynamoDB>(services, () => CreateDynamoDbClient(aws, AwsServiceClients.DynamoDbServiceUrl(services, serviceUrl)));
+    }
+
     /// <summary>The DynamoDB client of a leased source's lease table: at <paramref name="serviceUrl"/> when given, else in the options' region.</summary>
     public static AmazonDynamoDBClient CreateDynamoDbClient(AwsClientOptions aws, Uri? serviceUrl)
     {

@@ -73,6 +73,12 @@ internal sealed class LeaseTaker
         Stolen,
         Own,
         EarlierRun,
+
+        /// <summary>The leader assigned it (free, expired or handed over): nobody else runs it.</summary>
+        Assigned,
+
+        /// <summary>The leader moved it from a live worker that did not hand it over: started as after a steal.</summary>
+        Reassigned,
     }
 
     /// <summary>Whether take rounds still take leases (false once a graceful stop has begun).</summary>
@@ -160,6 +166,65 @@ internal sealed class LeaseTaker
         }
     }
 
+    /// <summary>
+    /// The leader protocol's round for every worker: the keys of the leases naming this worker, from the owner index,
+    /// and for each one this run does not hold, a consistent read and a take: assigned by the leader or handed over
+    /// (started at once), moved by force (started one renew interval later), or left by an earlier run of this worker
+    /// id or given up by this one (as in <see cref="TakeRoundAsync"/>).
+    /// </summary>
+    public async Task DiscoverRoundAsync(CancellationToken cancellationToken)
+    {
+        if (!_taking)
+        {
+            return;
+        }
+
+        foreach (string key in await _table.ListOwnedKeysAsync(WorkerId, cancellationToken).ConfigureAwait(false))
+        {
+            if (_held.ContainsKey(key) || await _table.GetAsync(key, cancellationToken).ConfigureAwait(false) is not { } lease || lease.Owner != WorkerId || lease.IsShardEnd)
+            {
+                continue;
+            }
+
+            TakeKind? how = lease.OwnerIncarnation switch
+            {
+                Lease.Assigned => TakeKind.Assigned,
+                Lease.Reassigned => TakeKind.Reassigned,
+                _ => RunOf(lease) switch
+                {
+                    OwnRun.Same => TakeKind.Own,
+                    OwnRun.Earlier => TakeKind.EarlierRun,
+                    _ => null,
+                },
+            };
+            if (how is TakeKind kind && _taking && _held.Count < _options.MaxLeasesPerWorker)
+            {
+                await TakeAsync(lease, kind, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>
+    /// On a graceful stop, after the held leases were released: the leases the leader assigned to this worker that it
+    /// has not taken yet are released too, so the leader gives them to others at once instead of after expiry.
+    /// </summary>
+    public async Task ReleaseUntakenAsync(CancellationToken cancellationToken)
+    {
+        foreach (string key in await _table.ListOwnedKeysAsync(WorkerId, cancellationToken).ConfigureAwait(false))
+        {
+            if (!_held.ContainsKey(key) && await _table.GetAsync(key, cancellationToken).ConfigureAwait(false) is { OwnerIncarnation: Lease.Assigned or Lease.Reassigned } lease && lease.Owner == WorkerId)
+            {
+                try
+                {
+                    await _table.ReleaseAsync(lease, cancellationToken).ConfigureAwait(false);
+                }
+                catch (LeaseLostException)
+                {
+                }
+            }
+        }
+    }
+
     /// <summary>Waits for the delayed hand-overs of stolen and earlier-run leases (they end when stopping is signalled).</summary>
     public Task WhenDelayedStartsEndAsync()
     {
@@ -214,6 +279,8 @@ internal sealed class LeaseTaker
         LeaseLog.LeaseTaken(_logger, WorkerId, taken.LeaseKey, lease.Owner ?? "nobody", how switch
         {
             TakeKind.Stolen => "balancing",
+            TakeKind.Assigned => "assigned by the leader",
+            TakeKind.Reassigned => "moved by the leader",
             TakeKind.Own => "given up earlier by this run",
             TakeKind.EarlierRun => "left by an earlier run of this worker id",
             _ => lease.Owner is null ? "unowned" : "expired",
@@ -224,7 +291,7 @@ internal sealed class LeaseTaker
         // records in two places at once.
         TimeSpan? delay = how switch
         {
-            TakeKind.Stolen => RenewInterval + (RenewInterval / 5),
+            TakeKind.Stolen or TakeKind.Reassigned => RenewInterval + (RenewInterval / 5),
             TakeKind.EarlierRun => _options.FailoverTime + (RenewInterval / 5),
             _ => null,
         };

@@ -56,6 +56,9 @@ internal abstract class LeasedShardSource : IStreamSource, ILeasedSource, ILease
 
     protected IAmazonDynamoDB DynamoDb => _dynamoDb;
 
+    /// <summary>Whether the lease table's client was built for this source (disposed with it) rather than taken from DI (never disposed here).</summary>
+    internal bool OwnsDynamoDb { get; init; } = true;
+
     protected ISourceHost Host => _host ?? throw new InvalidOperationException("The source has not started.");
 
     /// <summary>The checkpoint a new shard's lease starts with: <see cref="Lease.TrimHorizon"/>, <see cref="Lease.Latest"/> or <see cref="Lease.AtTimestamp"/>.</summary>
@@ -109,7 +112,11 @@ internal abstract class LeasedShardSource : IStreamSource, ILeasedSource, ILease
         _stopReading.Dispose();
         _disposing.Dispose();
         DisposeClients();
-        _dynamoDb.Dispose();
+        if (OwnsDynamoDb)
+        {
+            _dynamoDb.Dispose();
+        }
+
         GC.SuppressFinalize(this);
     }
 
@@ -128,10 +135,12 @@ internal abstract class LeasedShardSource : IStreamSource, ILeasedSource, ILease
             return;
         }
 
-        // A lease lost and taken back quickly: the previous reader of the shard must be gone first.
+        // A lease lost and taken back quickly: the previous reader of the shard must be gone first. It was abandoned
+        // when the lease was lost (or stopped at a hand-off): waiting for that, rather than abandoning it again, keeps
+        // a second "abandoned (lease lost)" warning out of the log for a loss already reported.
         if (_readers.TryGetValue(lease.ShardId, out ShardReader? previous))
         {
-            await previous.Processor.AbandonAsync().ConfigureAwait(false);
+            await (previous.Stopped ?? previous.Processor.AbandonAsync()).ConfigureAwait(false);
             await previous.Completion.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
 
@@ -146,7 +155,13 @@ internal abstract class LeasedShardSource : IStreamSource, ILeasedSource, ILease
     {
         if (_readers.TryGetValue(lease.ShardId, out ShardReader? reader) && reader.Lease == lease)
         {
-            await reader.Processor.AbandonAsync().ConfigureAwait(false);
+            Task stopped;
+            lock (reader)
+            {
+                stopped = reader.Stopped ??= reader.Processor.AbandonAsync();
+            }
+
+            await stopped.ConfigureAwait(false);
         }
     }
 
@@ -191,6 +206,23 @@ internal abstract class LeasedShardSource : IStreamSource, ILeasedSource, ILease
         }
 
         lease.InheritedParkedKeys = ParkedKeyInheritance.Select(parents, child.StartingHashKey, child.EndingHashKey);
+    }
+
+    async Task ILeaseListener.OnLeaseHandoffAsync(HeldLease lease, CancellationToken cancellationToken)
+    {
+        if (!_readers.TryGetValue(lease.ShardId, out ShardReader? reader) || reader.Lease != lease)
+        {
+            return; // not started yet (a delayed start) or already ended: nothing read to checkpoint
+        }
+
+        Task stopped;
+        lock (reader)
+        {
+            stopped = reader.Stopped ??= LeaseHandoff.StopShardAsync(reader, _leases.FailoverTime / 3, Time, cancellationToken);
+        }
+
+        await stopped.ConfigureAwait(false);
+        _readers.TryRemove(new KeyValuePair<string, ShardReader>(lease.ShardId, reader));
     }
 
     /// <summary>Checks the stream exists and is reachable, failing with a message that names what is wrong.</summary>
@@ -356,7 +388,7 @@ internal abstract class LeasedShardSource : IStreamSource, ILeasedSource, ILease
 
     private async Task RunReaderAsync(ShardReader reader)
     {
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(_stopReading.Token, reader.Processor.Stopping);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(_stopReading.Token, reader.Processor.Stopping, reader.HandingOff.Token);
         reader.Stop = stop;
         if (reader.Retired)
         {
@@ -387,6 +419,12 @@ internal abstract class LeasedShardSource : IStreamSource, ILeasedSource, ILease
         public IShardProcessor Processor { get; } = processor;
 
         public Task Completion { get; set; } = Task.CompletedTask;
+
+        /// <summary>Cancelled when the lease is being handed over: the read loop stops, the records read are finished.</summary>
+        public CancellationTokenSource HandingOff { get; } = new();
+
+        /// <summary>The shard's stop (abandoned on a loss, or a hand-off), once one has begun; guarded by the reader's lock.</summary>
+        public Task? Stopped { get; set; }
 
         /// <summary>1 when a read failed since the last read started (see PaceReadAsync).</summary>
         internal int FailedSinceLastRead;

@@ -120,6 +120,81 @@ public abstract class LeaseTableContract
         Assert.Equal(["child", "child-2"], ended.ChildShardIds.Order(StringComparer.Ordinal));
     }
 
+    [Fact]
+    public async Task A_hand_off_request_moves_no_counter_and_the_hand_over_gives_the_lease_to_the_latest_requested_worker()
+    {
+        ILeaseTable table = await CreateTableAsync();
+        await table.CreateIfAbsentAsync(new Lease { LeaseKey = "shard-1", Checkpoint = Lease.TrimHorizon }, default);
+        Lease held = await table.TakeAsync((await table.GetAsync("shard-1", default))!, "worker-a", "run-a", default);
+
+        await table.RequestHandoffAsync(held, "worker-b", default);
+        Assert.Equal(("worker-a", held.Counter, "worker-b"), ((await Stored(table, "shard-1")).Owner, (await Stored(table, "shard-1")).Counter, (await Stored(table, "shard-1")).HandoffTo));
+
+        // The owner learns of it from its renewal; the leader redirects it before the owner hands over.
+        held = await table.RenewAsync(held, default);
+        Assert.Equal("worker-b", held.HandoffTo);
+        await table.RequestHandoffAsync(held, "worker-c", default);
+        Lease handedOver = await table.HandOverAsync(held, "worker-b", default);
+
+        Lease stored = await Stored(table, "shard-1");
+        Assert.Equal(("worker-c", Lease.Assigned, held.Counter + 1, 1L, (string?)null), (stored.Owner!, stored.OwnerIncarnation!, stored.Counter, stored.OwnerSwitchesSinceCheckpoint, stored.HandoffTo));
+        Assert.Equal(stored.Owner, handedOver.Owner);
+
+        // The former owner is fenced, and a request names the owner it was meant for.
+        await Assert.ThrowsAsync<LeaseLostException>(() => table.RenewAsync(held, default));
+        await Assert.ThrowsAsync<LeaseLostException>(() => table.RequestHandoffAsync(held, "worker-d", default));
+        Lease taken = await table.TakeAsync(stored, "worker-c", "run-c", default);
+        Assert.Null(taken.HandoffTo);
+    }
+
+    [Fact]
+    public async Task Owned_keys_heartbeats_and_the_scan_see_leases_and_workers_apart()
+    {
+        ILeaseTable table = await CreateTableAsync();
+        foreach (string key in new[] { "shard-1", "shard-2", "shard-3" })
+        {
+            await table.CreateIfAbsentAsync(new Lease { LeaseKey = key, Checkpoint = Lease.TrimHorizon }, default);
+        }
+
+        await table.TakeAsync(await Stored(table, "shard-1"), "worker-a", "run-a", default);
+        await table.TakeAsync(await Stored(table, "shard-3"), "worker-a", "run-a", default);
+        await table.TakeAsync(await Stored(table, "shard-2"), "worker-b", "run-b", default);
+        await table.HeartbeatAsync("worker-a", "run-a", default);
+        await table.HeartbeatAsync("worker-a", "run-a", default);
+        await table.HeartbeatAsync("worker-b", "run-b", default);
+
+        Assert.Equal(["shard-1", "shard-3"], (await table.ListOwnedKeysAsync("worker-a", default)).Order(StringComparer.Ordinal));
+        LeaseTableSnapshot snapshot = await table.ScanAsync(default);
+        Assert.Equal(["shard-1", "shard-2", "shard-3"], snapshot.Leases.Select(lease => lease.LeaseKey).Order(StringComparer.Ordinal));
+        Assert.Equal([("worker-a", 2L), ("worker-b", 1L)], snapshot.Workers.Select(worker => (worker.WorkerId, worker.Counter)).OrderBy(worker => worker.WorkerId, StringComparer.Ordinal));
+        Assert.Equal(3, (await table.ListAsync(default)).Count);
+
+        await table.RemoveHeartbeatAsync("worker-a", default);
+        Assert.Equal(["worker-b"], (await table.ScanAsync(default)).Workers.Select(worker => worker.WorkerId));
+    }
+
+    [Fact]
+    public async Task The_leader_lock_is_taken_renewed_and_released_only_from_the_state_last_seen()
+    {
+        ILeaseTable table = await CreateTableAsync();
+        Assert.Null(await table.GetLeaderAsync(default));
+        LeaderLock a = await table.AcquireLeaderAsync(null, "worker-a", "run-a", default);
+        await Assert.ThrowsAsync<LeaseLostException>(() => table.AcquireLeaderAsync(null, "worker-b", "run-b", default));
+
+        LeaderLock renewed = await table.RenewLeaderAsync(a, default);
+        Assert.Equal(a.Counter + 1, renewed.Counter);
+        Assert.Equal(renewed, await table.GetLeaderAsync(default));
+        await Assert.ThrowsAsync<LeaseLostException>(() => table.RenewLeaderAsync(a, default));
+
+        // b takes over the lock it saw standing still; a can neither renew nor release it any more.
+        LeaderLock b = await table.AcquireLeaderAsync(renewed, "worker-b", "run-b", default);
+        await Assert.ThrowsAsync<LeaseLostException>(() => table.RenewLeaderAsync(renewed, default));
+        await Assert.ThrowsAsync<LeaseLostException>(() => table.ReleaseLeaderAsync(renewed, default));
+        await table.ReleaseLeaderAsync(b, default);
+        Assert.Null(await table.GetLeaderAsync(default));
+        Assert.Empty(await table.ListAsync(default));
+    }
+
     private static async Task<Lease> Stored(ILeaseTable table, string key)
     {
         Lease? lease = await table.GetAsync(key, default);

@@ -9,6 +9,7 @@ public sealed class WorkerProcess : IDisposable
 {
     private readonly Process _process;
     private long _killedAt = long.MaxValue;
+    private string? _capacityFile;
 
     private WorkerProcess(string id, Process process, string callLog, string deadLetterFile)
     {
@@ -29,9 +30,11 @@ public sealed class WorkerProcess : IDisposable
     /// <summary>Starts a worker process and waits until it is ready (its first lease round done).</summary>
     /// <param name="instance">Names this process's files; by default the worker id. Give each process its own when two share a worker id (a restart with a stable id).</param>
     /// <param name="failureMode">The consumer's <see cref="KeyFailureMode"/>; by default DeadLetterAndContinue.</param>
-    public static async Task<WorkerProcess> StartAsync(KinesisAndDynamoDbFixture emulators, string stream, string table, string id, string directory, string poisonKeys, double failoverSeconds, string? instance = null, KeyFailureMode? failureMode = null)
+    /// <param name="meterCapacity">Whether the worker's lease table uses a DI-registered DynamoDB client whose consumed units it reports (see <see cref="ReadCapacity"/>).</param>
+    public static async Task<WorkerProcess> StartAsync(KinesisAndDynamoDbFixture emulators, string stream, string table, string id, string directory, string poisonKeys, double failoverSeconds, string? instance = null, KeyFailureMode? failureMode = null, bool meterCapacity = false)
     {
         string callLog = Path.Combine(directory, $"{instance ?? id}.calls");
+        string capacity = Path.Combine(directory, $"{instance ?? id}.capacity");
         string deadLetters = Path.Combine(directory, $"{instance ?? id}.dead-letters.jsonl");
         var start = new ProcessStartInfo("dotnet")
         {
@@ -39,22 +42,19 @@ public sealed class WorkerProcess : IDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        // The tenth argument is the failure mode, the eleventh (optional) the capacity file.
+        string[] optional = meterCapacity ? [(failureMode ?? KeyFailureMode.DeadLetterAndContinue).ToString(), capacity] : [(failureMode ?? KeyFailureMode.DeadLetterAndContinue).ToString()];
         foreach (string argument in new[]
         {
             "exec", WorkerAssembly(), stream, table, id, emulators.Kinesis.ServiceUrl.ToString(), emulators.DynamoDb.ServiceUrl.ToString(),
             callLog, deadLetters, poisonKeys, failoverSeconds.ToString(CultureInfo.InvariantCulture),
-        })
+        }.Concat(optional))
         {
             start.ArgumentList.Add(argument);
         }
 
-        if (failureMode is KeyFailureMode mode)
-        {
-            start.ArgumentList.Add(mode.ToString());
-        }
-
         Process process = Process.Start(start) ?? throw new InvalidOperationException("Could not start the worker process.");
-        var worker = new WorkerProcess(id, process, callLog, deadLetters);
+        var worker = new WorkerProcess(id, process, callLog, deadLetters) { _capacityFile = meterCapacity ? capacity : null };
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         string? line;
         while ((line = await process.StandardOutput.ReadLineAsync(timeout.Token)) != "ready")
@@ -77,6 +77,30 @@ public sealed class WorkerProcess : IDisposable
         _killedAt = Stopwatch.GetTimestamp();
         _process.Kill(entireProcessTree: true);
         _process.WaitForExit();
+    }
+
+    /// <summary>SIGTERM: the host stops gracefully (drain, final checkpoints, leases released); waits for the exit.</summary>
+    public async Task StopAsync(TimeSpan timeout)
+    {
+        using (Process signal = Process.Start("kill", ["-TERM", _process.Id.ToString(CultureInfo.InvariantCulture)]))
+        {
+            await signal.WaitForExitAsync();
+        }
+
+        using var bound = new CancellationTokenSource(timeout);
+        await _process.WaitForExitAsync(bound.Token);
+    }
+
+    /// <summary>The lease table's consumed read and write units so far (the worker writes them four times a second).</summary>
+    public (double Read, double Write) ReadCapacity()
+    {
+        string? text = _capacityFile is not null && File.Exists(_capacityFile) ? File.ReadAllText(_capacityFile) : null;
+        if (text?.Split(' ') is not [string read, string write])
+        {
+            return (0, 0);
+        }
+
+        return (double.Parse(read, CultureInfo.InvariantCulture), double.Parse(write, CultureInfo.InvariantCulture));
     }
 
     /// <summary>Reads this worker's calls back; a call a kill interrupted ends at the kill.</summary>

@@ -26,14 +26,17 @@ internal sealed class LeaseWorld : IAsyncDisposable
 
     public static TimeSpan RenewInterval => Failover / 3;
 
+    /// <summary>How many workers were created in this world.</summary>
+    public int WorkerCount => _coordinators.Count;
+
     public static ShardDescriptor Shard(string id, params string[] parents) => new(id, parents);
 
-    public (LeaseCoordinator Coordinator, ClockedLeaseListener Listener) Worker(string workerId, int seed, int maxStealAtOnce = 1)
+    public (LeaseCoordinator Coordinator, ClockedLeaseListener Listener) Worker(string workerId, int seed, int maxStealAtOnce = 1, LeaseProtocol protocol = LeaseProtocol.EveryWorkerTakes)
     {
         var listener = new ClockedLeaseListener(Time);
         var coordinator = new LeaseCoordinator(
             Table,
-            new DynamoDbLeaseOptions { TableName = Table.TableName, WorkerId = workerId, FailoverTime = Failover, MaxLeasesToStealAtOneTime = maxStealAtOnce },
+            new DynamoDbLeaseOptions { TableName = Table.TableName, WorkerId = workerId, FailoverTime = Failover, MaxLeasesToStealAtOneTime = maxStealAtOnce, Protocol = protocol },
             _ => Task.FromResult<IReadOnlyList<ShardDescriptor>>([.. Shards]),
             Lease.TrimHorizon,
             listener,
@@ -46,7 +49,7 @@ internal sealed class LeaseWorld : IAsyncDisposable
 
     /// <summary>Who owns what in the table now (owner → lease keys; unowned under "").</summary>
     public async Task<Dictionary<string, List<string>>> OwnersAsync()
-        => (await Table.ListAsync(default)).GroupBy(lease => lease.Owner ?? "")
+        => (await Table.Inner.ListAsync(default)).GroupBy(lease => lease.Owner ?? "")
             .ToDictionary(group => group.Key, group => group.Select(lease => lease.LeaseKey).Order(StringComparer.Ordinal).ToList());
 
     public async ValueTask DisposeAsync()
@@ -64,7 +67,9 @@ internal sealed class ClockedLeaseListener(TimeProvider time) : ILeaseListener
     private readonly Lock _lock = new();
     private readonly List<(string Shard, DateTimeOffset At)> _acquired = [];
     private readonly List<(string Shard, DateTimeOffset At)> _lost = [];
+    private readonly List<(string Shard, DateTimeOffset At)> _handedOff = [];
     private readonly ConcurrentDictionary<string, HeldLease> _running = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, HeldLease> _last = new(StringComparer.Ordinal);
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>The shards this worker is processing now (acquired and not lost).</summary>
@@ -92,7 +97,25 @@ internal sealed class ClockedLeaseListener(TimeProvider time) : ILeaseListener
         }
     }
 
+    /// <summary>The shards this worker stopped for a graceful hand-off, and when.</summary>
+    public IReadOnlyList<(string Shard, DateTimeOffset At)> HandedOff
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return [.. _handedOff];
+            }
+        }
+    }
+
+    /// <summary>What the shard's processor checkpoints when it stops for a hand-off (as a source saves what it finished); none when null.</summary>
+    public Func<string, SequenceNumber?> FinishedAtHandoff { get; set; } = _ => null;
+
     public HeldLease RunningLease(string shard) => _running[shard];
+
+    /// <summary>The lease this worker last started the shard with (running or not).</summary>
+    public HeldLease LastLease(string shard) => _last[shard];
 
     /// <summary>The shard's reader reached its end and stopped (as a source's reader does after <c>SHARD_END</c>).</summary>
     public void Finish(string shard) => _running.TryRemove(shard, out _);
@@ -101,8 +124,21 @@ internal sealed class ClockedLeaseListener(TimeProvider time) : ILeaseListener
     {
         Record(_acquired, lease.ShardId);
         _running[lease.ShardId] = lease;
+        _last[lease.ShardId] = lease;
         Signal();
         return Task.CompletedTask;
+    }
+
+    public async Task OnLeaseHandoffAsync(HeldLease lease, CancellationToken cancellationToken)
+    {
+        if (FinishedAtHandoff(lease.ShardId) is SequenceNumber finished)
+        {
+            await lease.SaveAsync(finished, cancellationToken);
+        }
+
+        Record(_handedOff, lease.ShardId);
+        _running.TryRemove(lease.ShardId, out _);
+        Signal();
     }
 
     public Task OnLeaseLostAsync(HeldLease lease)
@@ -148,11 +184,23 @@ internal sealed class RecordingLeaseTable(ILeaseTable inner) : ILeaseTable
 {
     public ConcurrentQueue<string> Created { get; } = new();
 
+    /// <summary>The table itself, for a test's own reads (not counted).</summary>
+    public ILeaseTable Inner => inner;
+
     public string TableName => inner.TableName;
 
     public Task EnsureExistsAsync(bool create, CancellationToken cancellationToken) => inner.EnsureExistsAsync(create, cancellationToken);
 
-    public Task<IReadOnlyList<Lease>> ListAsync(CancellationToken cancellationToken) => inner.ListAsync(cancellationToken);
+    /// <summary>Consistent full listings so far (every worker's take round in the protocol where every worker takes).</summary>
+    public int ConsistentListings => _listings;
+
+    private int _listings;
+
+    public Task<IReadOnlyList<Lease>> ListAsync(CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _listings);
+        return inner.ListAsync(cancellationToken);
+    }
 
     public Task<Lease?> GetAsync(string leaseKey, CancellationToken cancellationToken) => inner.GetAsync(leaseKey, cancellationToken);
 
@@ -175,4 +223,35 @@ internal sealed class RecordingLeaseTable(ILeaseTable inner) : ILeaseTable
         => inner.CheckpointAsync(held, position, childShardIds, keyState, cancellationToken);
 
     public Task<Lease> ReleaseAsync(Lease held, CancellationToken cancellationToken) => inner.ReleaseAsync(held, cancellationToken);
+
+    /// <summary>Scans so far (leader rounds).</summary>
+    public int Scans => _scans;
+
+    private int _scans;
+
+    public Task EnsureOwnerIndexAsync(CancellationToken cancellationToken) => inner.EnsureOwnerIndexAsync(cancellationToken);
+
+    public Task<LeaseTableSnapshot> ScanAsync(CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _scans);
+        return inner.ScanAsync(cancellationToken);
+    }
+
+    public Task<IReadOnlyList<string>> ListOwnedKeysAsync(string owner, CancellationToken cancellationToken) => inner.ListOwnedKeysAsync(owner, cancellationToken);
+
+    public Task<Lease> RequestHandoffAsync(Lease seen, string to, CancellationToken cancellationToken) => inner.RequestHandoffAsync(seen, to, cancellationToken);
+
+    public Task<Lease> HandOverAsync(Lease held, string to, CancellationToken cancellationToken) => inner.HandOverAsync(held, to, cancellationToken);
+
+    public Task HeartbeatAsync(string workerId, string incarnation, CancellationToken cancellationToken) => inner.HeartbeatAsync(workerId, incarnation, cancellationToken);
+
+    public Task RemoveHeartbeatAsync(string workerId, CancellationToken cancellationToken) => inner.RemoveHeartbeatAsync(workerId, cancellationToken);
+
+    public Task<LeaderLock?> GetLeaderAsync(CancellationToken cancellationToken) => inner.GetLeaderAsync(cancellationToken);
+
+    public Task<LeaderLock> AcquireLeaderAsync(LeaderLock? seen, string owner, string incarnation, CancellationToken cancellationToken) => inner.AcquireLeaderAsync(seen, owner, incarnation, cancellationToken);
+
+    public Task<LeaderLock> RenewLeaderAsync(LeaderLock held, CancellationToken cancellationToken) => inner.RenewLeaderAsync(held, cancellationToken);
+
+    public Task ReleaseLeaderAsync(LeaderLock held, CancellationToken cancellationToken) => inner.ReleaseLeaderAsync(held, cancellationToken);
 }
