@@ -5,6 +5,7 @@ using Amazon.DynamoDBv2;
 using Amazon.DynamoDBv2.Model;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using StreamLanes.DynamoDb;
 using StreamLanes.Engine.Tests.Support;
 using StreamLanes.IntegrationTests.Support;
 using StreamLanes.TestInfrastructure;
@@ -245,7 +246,7 @@ public sealed class KinesisMultiStreamTests(KinesisAndDynamoDbFixture emulators,
     {
         using AmazonDynamoDBClient client = emulators.DynamoDb.CreateDynamoDbClient();
         ScanResponse response = await client.ScanAsync(new ScanRequest { TableName = table, ConsistentRead = true });
-        return response.Items;
+        return [.. response.Items.Where(LeaseItem.IsLease)]; // the leader lock and the workers' heartbeats are not leases
     }
 
     /// <summary>
