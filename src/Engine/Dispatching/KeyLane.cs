@@ -81,7 +81,7 @@ internal sealed partial class KeyLane : IThreadPoolWorkItem
         _attempts?.Clear();
     }
 
-    public void Execute() => Run(dequeueHead: false);
+    public void Execute() => Run(completeHead: false);
 
     private void Resume()
     {
@@ -93,7 +93,7 @@ internal sealed partial class KeyLane : IThreadPoolWorkItem
         {
             if (Finish(pending, entry))
             {
-                Run(dequeueHead: true);
+                Run(completeHead: true);
             }
         }
         catch (Exception ex)
@@ -103,12 +103,12 @@ internal sealed partial class KeyLane : IThreadPoolWorkItem
         }
     }
 
-    private void Run(bool dequeueHead)
+    private void Run(bool completeHead)
     {
         ShardProcessor shard = Shard;
         for (int turn = 0; ; turn++)
         {
-            if (!shard.NextEntry(this, dequeueHead, out LaneEntry entry))
+            if (!shard.NextEntry(this, completeHead, out LaneEntry entry))
             {
                 return;
             }
@@ -143,7 +143,7 @@ internal sealed partial class KeyLane : IThreadPoolWorkItem
                 return;
             }
 
-            dequeueHead = true;
+            completeHead = true;
         }
     }
 
@@ -159,7 +159,8 @@ internal sealed partial class KeyLane : IThreadPoolWorkItem
             return false;
         }
 
-        Shard.OnRecordComplete(this, entry);
+        // The tracker completes it with the pump's next look at the lane (ShardProcessor.NextEntry).
+        Shard.OnRecordDone(entry.Record);
         return true;
     }
 }

@@ -35,7 +35,9 @@ internal sealed partial class ShardProcessor : IShardProcessor, IDisposable
         Runtime = runtime;
         ShardId = shardId;
         Checkpointer = checkpointer;
-        Tracker = new CheckpointTracker(startAfter);
+        // The tracker shares the shard's lock: a record is registered as it is queued and completed as it leaves its
+        // lane, each under one lock instead of two (bench/RESULTS.md §13).
+        Tracker = new CheckpointTracker(startAfter, _lock);
         Buffer = new ShardBuffer(Tracker);
         _savedCheckpoint = startAfter;
         _stopping = CancellationTokenSource.CreateLinkedTokenSource(runtime.HardStopToken);
@@ -208,33 +210,42 @@ internal sealed partial class ShardProcessor : IShardProcessor, IDisposable
     }
 
     /// <summary>
-    /// Called by a lane's pump: dequeues the record it just finished (if any) and peeks the next one. When none is
-    /// left, or the shard is stopping, the pump ends and an empty lane is retired.
+    /// Called by a lane's pump: completes the record it just finished (if any) and peeks the next one, under one lock.
+    /// When none is left, or the shard is stopping, the pump ends and an empty lane is retired.
     /// </summary>
-    public bool NextEntry(KeyLane lane, bool dequeueHead, out LaneEntry entry)
+    /// <param name="lane">The pump's lane.</param>
+    /// <param name="completeHead">Whether the lane's head record was handled or dead-lettered: it leaves the lane and is complete.</param>
+    /// <param name="entry">The next record to handle.</param>
+    public bool NextEntry(KeyLane lane, bool completeHead, out LaneEntry entry)
     {
         bool retire = false;
         bool exited = false;
+        bool next;
         lock (_lock)
         {
-            if (dequeueHead)
+            if (completeHead)
             {
-                lane.Queue.Dequeue();
+                Tracker.Complete(lane.Queue.Dequeue().Token);
             }
 
-            if (!_stopped && lane.Queue.TryPeek(out entry))
+            entry = default;
+            next = !_stopped && lane.Queue.TryPeek(out entry);
+            if (!next)
             {
-                return true;
-            }
+                lane.Scheduled = false;
+                if (!_stopped)
+                {
+                    _lanes.Remove(lane.Key);
+                    retire = true;
+                }
 
-            lane.Scheduled = false;
-            if (!_stopped)
-            {
-                _lanes.Remove(lane.Key);
-                retire = true;
+                exited = --_activePumps == 0 && _stopped;
             }
+        }
 
-            exited = --_activePumps == 0 && _stopped;
+        if (completeHead)
+        {
+            OnRecordComplete(lane);
         }
 
         if (retire)
@@ -247,18 +258,21 @@ internal sealed partial class ShardProcessor : IShardProcessor, IDisposable
             _pumpsExited.Signal();
         }
 
-        entry = default;
-        return false;
+        return next;
     }
 
-    public void OnRecordComplete(KeyLane lane, LaneEntry entry)
+    /// <summary>Called by a lane's pump when its head record is done, before <see cref="NextEntry"/> completes it: the source may acknowledge it.</summary>
+    public void OnRecordDone(StreamRecord record)
     {
         if (_acknowledger is not null)
         {
-            Acknowledge(entry.Record);
+            Acknowledge(record);
         }
+    }
 
-        Tracker.Complete(entry.Token);
+    // The tracker has counted the record complete (in NextEntry): its room in the buffers is free again.
+    private void OnRecordComplete(KeyLane lane)
+    {
         Runtime.Counters.LaneUnblocked(lane);
         Runtime.Bounds.Release(Buffer);
         if (Tracker.PendingCount == 0)
@@ -306,12 +320,12 @@ internal sealed partial class ShardProcessor : IShardProcessor, IDisposable
 
     private void Enqueue(StreamRecord record)
     {
-        long token = Tracker.Register(record.Position);
-        Runtime.Counters.RecordReceived();
+        // The key first, outside the lock: a consumer's own key function that throws leaves nothing registered.
+        string key = Runtime.LaneKeyOf(record);
         KeyLane? schedule = null;
         lock (_lock)
         {
-            string key = Runtime.LaneKeyOf(record);
+            long token = Tracker.Register(record.Position);
             ref KeyLane? lane = ref CollectionsMarshal.GetValueRefOrAddDefault(_lanes, key, out bool exists);
             if (!exists)
             {
@@ -327,6 +341,7 @@ internal sealed partial class ShardProcessor : IShardProcessor, IDisposable
             }
         }
 
+        Runtime.Counters.RecordReceived();
         if (schedule is not null)
         {
             ThreadPool.UnsafeQueueUserWorkItem(schedule, preferLocal: false);

@@ -239,8 +239,37 @@ internal sealed partial class StreamConsumerRuntime : IStreamConsumer, ISourceHo
     /// Handles one record to completion: success, or a durable dead letter. Throws only when the shard stops,
     /// leaving the record incomplete (so the checkpoint stays before it).
     /// </summary>
+    /// <remarks>
+    /// A record of a key that is not parked, young enough, whose attempts succeed at once is handled synchronously
+    /// here, without a state machine; every other record takes <see cref="ProcessSlowAsync"/>, which checks again.
+    /// </remarks>
+    public ValueTask ProcessAsync(KeyLane lane, StreamRecord record)
+    {
+        CancellationToken stopping = lane.Shard.Stopping;
+        if (stopping.IsCancellationRequested || IsParked(lane) || IsTooOld(record))
+        {
+            return ProcessSlowAsync(lane, record);
+        }
+
+        lane.BeginRecord(record);
+        ValueTask<bool> attempts = Attempts.RunAsync(lane, stopping);
+        if (!attempts.IsCompletedSuccessfully)
+        {
+            return AfterAttemptsAsync(lane, record, attempts, stopping);
+        }
+
+        if (!attempts.Result)
+        {
+            return AfterAttemptsAsync(lane, record, new ValueTask<bool>(false), stopping);
+        }
+
+        lane.EndRecord();
+        Counters.RecordHandled();
+        return default;
+    }
+
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    public async ValueTask ProcessAsync(KeyLane lane, StreamRecord record)
+    private async ValueTask ProcessSlowAsync(KeyLane lane, StreamRecord record)
     {
         CancellationToken stopping = lane.Shard.Stopping;
         stopping.ThrowIfCancellationRequested();
@@ -258,7 +287,14 @@ internal sealed partial class StreamConsumerRuntime : IStreamConsumer, ISourceHo
         }
 
         lane.BeginRecord(record);
-        if (await Attempts.RunAsync(lane, stopping).ConfigureAwait(false))
+        await AfterAttemptsAsync(lane, record, Attempts.RunAsync(lane, stopping), stopping).ConfigureAwait(false);
+    }
+
+    /// <summary>The rest of <see cref="ProcessAsync"/> once the attempts run: count the success, or write the dead letter.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask AfterAttemptsAsync(KeyLane lane, StreamRecord record, ValueTask<bool> attempts, CancellationToken stopping)
+    {
+        if (await attempts.ConfigureAwait(false))
         {
             lane.EndRecord();
             Counters.RecordHandled();
@@ -267,11 +303,13 @@ internal sealed partial class StreamConsumerRuntime : IStreamConsumer, ISourceHo
 
         stopping.ThrowIfCancellationRequested();
         DeadLetterReason reason = lane.StopReason ?? (IsTooOld(record) ? DeadLetterReason.RecordTooOld : DeadLetterReason.RetriesExhausted);
-        DeadLetterAttempt[] attempts = [.. lane.Attempts];
+        DeadLetterAttempt[] failed = [.. lane.Attempts];
         lane.EndRecord();
-        await _deadLetters.WriteAsync(lane, record, reason, attempts, null, stopping).ConfigureAwait(false);
+        await _deadLetters.WriteAsync(lane, record, reason, failed, null, stopping).ConfigureAwait(false);
         ParkIfConfigured(lane, record);
     }
+
+    private bool IsParked(KeyLane lane) => _options.FailureMode == KeyFailureMode.ParkKey && _parkedKeys.ContainsKey(lane.Key);
 
     private bool IsTooOld(StreamRecord record)
         => _options.MaxRecordAge is TimeSpan maxAge && TimeProvider.GetUtcNow() - record.ArrivalTime > maxAge;
