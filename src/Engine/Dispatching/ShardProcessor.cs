@@ -209,28 +209,26 @@ internal sealed partial class ShardProcessor : IShardProcessor, IDisposable
         return exited;
     }
 
+    /// <summary>Whether <see cref="StopPumpsAsync"/> was called: a pump then starts no record (read without the lock).</summary>
+    public bool StopRequested => Volatile.Read(ref _stopped);
+
     /// <summary>
-    /// Called by a lane's pump: completes the record it just finished (if any) and peeks the next one, under one lock.
-    /// When none is left, or the shard is stopping, the pump ends and an empty lane is retired.
+    /// Called by a lane's pump when it has handled every record it took: completes them and takes the next ones from
+    /// the lane's queue, under one lock. When none is left, or the shard is stopping, the pump ends and an empty lane
+    /// is retired.
     /// </summary>
-    /// <param name="lane">The pump's lane.</param>
-    /// <param name="completeHead">Whether the lane's head record was handled or dead-lettered: it leaves the lane and is complete.</param>
-    /// <param name="entry">The next record to handle.</param>
-    public bool NextEntry(KeyLane lane, bool completeHead, out LaneEntry entry)
+    /// <returns>Whether the pump has records to handle.</returns>
+    public bool TakeNext(KeyLane lane)
     {
         bool retire = false;
         bool exited = false;
-        bool next;
+        bool taken;
+        int completed;
         lock (_lock)
         {
-            if (completeHead)
-            {
-                Tracker.Complete(lane.Queue.Dequeue().Token);
-            }
-
-            entry = default;
-            next = !_stopped && lane.Queue.TryPeek(out entry);
-            if (!next)
+            completed = lane.CompleteDone(Tracker);
+            taken = !_stopped && lane.TakeFrom(lane.Queue);
+            if (!taken)
             {
                 lane.Scheduled = false;
                 if (!_stopped)
@@ -243,11 +241,7 @@ internal sealed partial class ShardProcessor : IShardProcessor, IDisposable
             }
         }
 
-        if (completeHead)
-        {
-            OnRecordComplete(lane);
-        }
-
+        OnRecordsComplete(completed);
         if (retire)
         {
             Runtime.Lanes.Return(lane);
@@ -258,23 +252,46 @@ internal sealed partial class ShardProcessor : IShardProcessor, IDisposable
             _pumpsExited.Signal();
         }
 
-        return next;
+        return taken;
     }
 
-    /// <summary>Called by a lane's pump when its head record is done, before <see cref="NextEntry"/> completes it: the source may acknowledge it.</summary>
-    public void OnRecordDone(StreamRecord record)
+    /// <summary>Completes the lane's records done so far, before its pump lets go of the thread (a wait, or the end of its turn).</summary>
+    public void CompleteDone(KeyLane lane)
+    {
+        if (lane.TakenNext == 0)
+        {
+            return;
+        }
+
+        int completed;
+        lock (_lock)
+        {
+            completed = lane.CompleteDone(Tracker);
+        }
+
+        OnRecordsComplete(completed);
+    }
+
+    /// <summary>Called by a lane's pump when a record is handled or dead-lettered; the tracker completes it with the pump's next visit to the lock.</summary>
+    public void OnRecordDone(KeyLane lane, StreamRecord record)
     {
         if (_acknowledger is not null)
         {
             Acknowledge(record);
         }
+
+        Runtime.Counters.LaneUnblocked(lane);
     }
 
-    // The tracker has counted the record complete (in NextEntry): its room in the buffers is free again.
-    private void OnRecordComplete(KeyLane lane)
+    // The tracker has counted the records complete: their room in the buffers is free again.
+    private void OnRecordsComplete(int count)
     {
-        Runtime.Counters.LaneUnblocked(lane);
-        Runtime.Bounds.Release(Buffer);
+        if (count == 0)
+        {
+            return;
+        }
+
+        Runtime.Bounds.Release(Buffer, count);
         if (Tracker.PendingCount == 0)
         {
             // Unconditional (an interlocked exchange, a full fence): a waiter arms, then re-reads the count.
@@ -292,12 +309,16 @@ internal sealed partial class ShardProcessor : IShardProcessor, IDisposable
 
         Runtime.Counters.LaneUnblocked(lane);
         bool exited;
+        int completed;
         lock (_lock)
         {
+            // The records the pump handled before this one are complete whatever happens to this one.
+            completed = lane.CompleteDone(Tracker);
             lane.Scheduled = false;
             exited = --_activePumps == 0 && _stopped;
         }
 
+        OnRecordsComplete(completed);
         if (exited)
         {
             _pumpsExited.Signal();
