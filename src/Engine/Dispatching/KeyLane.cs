@@ -7,7 +7,8 @@ namespace StreamLanes;
 /// </summary>
 /// <remarks>
 /// A lane exists only while its key has records; it is rented from a pool when the first record arrives and
-/// returned when the queue empties, so idle keys cost nothing. The pump is a thread-pool work item that runs
+/// returned when the queue empties, so idle keys cost nothing. The pump runs on one of the shard's workers
+/// (<see cref="ShardProcessor.Execute"/>), or as its own work item after a wait or a full turn; it runs
 /// synchronously as long as handling completes synchronously, and otherwise resumes through a cached continuation:
 /// the steady state allocates nothing per record. While a record waits for its retry back-off, the lane holds no
 /// thread and no concurrency slot, only this object.

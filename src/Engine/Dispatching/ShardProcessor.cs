@@ -356,7 +356,7 @@ internal sealed partial class ShardProcessor : IShardProcessor, IDisposable
     /// <summary>Queues the record in its key's lane, if <paramref name="reserve"/> finds room for it (or room was reserved already).</summary>
     private bool TryEnqueue(StreamRecord record, string key, bool reserve)
     {
-        KeyLane? schedule = null;
+        bool startWorker = false;
         lock (_lock)
         {
             // Reserved under the lock the record is registered under: the shard's count is the tracker's, whose cache
@@ -378,16 +378,14 @@ internal sealed partial class ShardProcessor : IShardProcessor, IDisposable
             lane!.Queue.Enqueue(new LaneEntry(record, token));
             if (!lane.Scheduled && !_stopped)
             {
-                lane.Scheduled = true;
-                _activePumps++;
-                schedule = lane;
+                startWorker = ScheduleLocked(lane);
             }
         }
 
         Runtime.Counters.RecordReceived();
-        if (schedule is not null)
+        if (startWorker)
         {
-            ThreadPool.UnsafeQueueUserWorkItem(schedule, preferLocal: false);
+            ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
         }
 
         return true;
