@@ -69,7 +69,13 @@ internal sealed partial class ShardProcessor : IThreadPoolWorkItem
                 }
                 else
                 {
+                    // Its first records are taken in the same visit to the lock (a lane that stopped in the middle of
+                    // what it took goes on with that first).
                     lane = _ready.Dequeue();
+                    if (lane.TakenNext == lane.TakenCount)
+                    {
+                        lane.TakeFrom(lane.Queue);
+                    }
                 }
             }
 
