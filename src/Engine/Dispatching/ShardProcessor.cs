@@ -18,12 +18,6 @@ internal sealed partial class ShardProcessor : IShardProcessor, IDisposable
     // Guarded by _lock: the lanes of keys that have buffered records, the number of pumps running or queued, and
     // whether the shard is stopping (then pumps exit instead of starting another record).
     private readonly Dictionary<string, KeyLane> _lanes = new(StringComparer.Ordinal);
-
-    // Guarded by _lock: lanes this shard retired, reused for its next new keys before the consumer's pool. The first
-    // WarmIdleLanes keep their queue's capacity (a hot key's lane empties and comes back often).
-    private const int IdleLanesKept = 64;
-    private const int WarmIdleLanes = 8;
-    private readonly Stack<KeyLane> _idleLanes = new();
     private int _activePumps;
     private bool _stopped;
     private readonly AsyncSignal _pumpsExited = new();
@@ -89,7 +83,13 @@ internal sealed partial class ShardProcessor : IShardProcessor, IDisposable
 
         // The key first, outside the lock: a consumer's own key function that throws leaves nothing reserved or registered.
         string key = Runtime.LaneKeyOf(record);
-        return TryEnqueue(record, key, reserve: true) ? ValueTask.CompletedTask : WaitThenEnqueueAsync(record, key, cancellationToken);
+        if (!Runtime.Bounds.TryReserve(Buffer))
+        {
+            return WaitThenEnqueueAsync(record, key, cancellationToken);
+        }
+
+        Enqueue(record, key);
+        return ValueTask.CompletedTask;
     }
 
     public async Task CompleteAsync(CancellationToken cancellationToken)
@@ -237,18 +237,7 @@ internal sealed partial class ShardProcessor : IShardProcessor, IDisposable
                 if (!_stopped)
                 {
                     _lanes.Remove(lane.Key);
-
-                    // Kept by the shard for its next new key while it has few idle lanes: renting from and returning to
-                    // the consumer's pool takes its lock twice per new key (every record at 100,000 keys).
-                    if (_idleLanes.Count < IdleLanesKept)
-                    {
-                        lane.Reset(keepCapacity: _idleLanes.Count < WarmIdleLanes);
-                        _idleLanes.Push(lane);
-                    }
-                    else
-                    {
-                        retire = true;
-                    }
+                    retire = true;
                 }
 
                 exited = --_activePumps == 0 && _stopped;
@@ -353,26 +342,17 @@ internal sealed partial class ShardProcessor : IShardProcessor, IDisposable
         }
     }
 
-    /// <summary>Queues the record in its key's lane, if <paramref name="reserve"/> finds room for it (or room was reserved already).</summary>
-    private bool TryEnqueue(StreamRecord record, string key, bool reserve)
+    /// <summary>Queues the record (its room reserved) in its key's lane.</summary>
+    private void Enqueue(StreamRecord record, string key)
     {
         bool startWorker = false;
         lock (_lock)
         {
-            // Reserved under the lock the record is registered under: the shard's count is the tracker's, whose cache
-            // line the registration needs anyway (reading it before the lock cost the reader one more transfer from the
-            // pumps' core per record, bench/RESULTS.md §13).
-            if (reserve && !Runtime.Bounds.TryReserve(Buffer))
-            {
-                return false;
-            }
-
             long token = Tracker.Register(record.Position);
             ref KeyLane? lane = ref CollectionsMarshal.GetValueRefOrAddDefault(_lanes, key, out bool exists);
             if (!exists)
             {
-                lane = _idleLanes.TryPop(out KeyLane? idle) ? idle : Runtime.Lanes.Rent(this, key);
-                lane.Assign(this, key);
+                lane = Runtime.Lanes.Rent(this, key);
             }
 
             lane!.Queue.Enqueue(new LaneEntry(record, token));
@@ -387,14 +367,12 @@ internal sealed partial class ShardProcessor : IShardProcessor, IDisposable
         {
             ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
         }
-
-        return true;
     }
 
     private async ValueTask WaitThenEnqueueAsync(StreamRecord record, string key, CancellationToken cancellationToken)
     {
         await Runtime.Bounds.ReserveAsync(Buffer, cancellationToken).ConfigureAwait(false);
-        TryEnqueue(record, key, reserve: false);
+        Enqueue(record, key);
     }
 
     public void Dispose()
