@@ -32,6 +32,9 @@ internal sealed partial class KeyLane
         private set => _takenNext = value;
     }
 
+    /// <summary>Whether some taken records are done and not completed yet (the pump's own view).</summary>
+    public bool HasDoneRecords => _takenNext > _takenCompleted;
+
     /// <summary>Taken records not completed yet (the one being handled included): still queued, for inspection.</summary>
     public int TakenPending => Volatile.Read(ref _takenCount) - Volatile.Read(ref _takenCompleted);
 

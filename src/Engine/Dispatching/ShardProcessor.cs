@@ -261,7 +261,7 @@ internal sealed partial class ShardProcessor : IShardProcessor, IDisposable
     /// <summary>Completes the lane's records done so far, before its pump lets go of the thread (a wait, or the end of its turn).</summary>
     public void CompleteDone(KeyLane lane)
     {
-        if (lane.TakenNext == 0)
+        if (!lane.HasDoneRecords)
         {
             return;
         }
