@@ -252,18 +252,25 @@ internal sealed partial class KinesisSource : LeasedShardSource
     }
 
     private IEnumerable<StreamRecord> Expand(KinesisStreamState stream, string shardId, KinesisRecord record)
+        => Expand(stream.Name, shardId, record, _options.DeaggregateKplRecords, Time);
+
+    /// <summary>
+    /// The records a Kinesis record stands for: its KPL user records, numbered by sub-sequence number in aggregate
+    /// order, or the record itself (sub-sequence 0) when it is not an aggregate or deaggregation is off.
+    /// </summary>
+    internal static IEnumerable<StreamRecord> Expand(string streamName, string shardId, KinesisRecord record, bool deaggregate, TimeProvider time)
     {
-        DateTimeOffset arrival = record.ApproximateArrivalTimestamp ?? Time.GetUtcNow();
-        IReadOnlyList<KplDeaggregator.UserRecord>? users = _options.DeaggregateKplRecords ? KplDeaggregator.TryDeaggregate(record.Data) : null;
+        DateTimeOffset arrival = record.ApproximateArrivalTimestamp ?? time.GetUtcNow();
+        IReadOnlyList<KplDeaggregator.UserRecord>? users = deaggregate ? KplDeaggregator.TryDeaggregate(record.Data) : null;
         if (users is null)
         {
-            yield return new StreamRecord(SourceKind.Kinesis, stream.Name, shardId, new SequenceNumber(record.SequenceNumber), record.PartitionKey, record.Data, arrival);
+            yield return new StreamRecord(SourceKind.Kinesis, streamName, shardId, new SequenceNumber(record.SequenceNumber), record.PartitionKey, record.Data, arrival);
             yield break;
         }
 
         for (int i = 0; i < users.Count; i++)
         {
-            yield return new StreamRecord(SourceKind.Kinesis, stream.Name, shardId, new SequenceNumber(record.SequenceNumber, i), users[i].PartitionKey, users[i].Data, arrival);
+            yield return new StreamRecord(SourceKind.Kinesis, streamName, shardId, new SequenceNumber(record.SequenceNumber, i), users[i].PartitionKey, users[i].Data, arrival);
         }
     }
 }

@@ -76,7 +76,8 @@ public class LaneQueueBenchmarks
                 QueueLane lane = _queueLanes[key];
                 while (true)
                 {
-                    // The pump's turn as ShardProcessor.NextEntry takes it: under the shard's lock, one entry at a time.
+                    // The pump's turn as ShardProcessor.NextEntry took it until session 4: under the shard's lock, one entry at a
+                    // time (TakeNext now takes up to KeyLane.MaxTaken at once; this comparison keeps the one-at-a-time pattern).
                     lock (_shardLock)
                     {
                         if (!lane.Queue.TryDequeue(out LaneEntry entry))

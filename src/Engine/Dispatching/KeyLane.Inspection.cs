@@ -31,7 +31,7 @@ internal sealed partial class KeyLane
             Key = Key,
             SequenceNumber = retrying ? current!.SequenceNumber : null,
             Attempts = retrying ? failure!.Attempt.Attempt : 0,
-            QueuedRecords = Queue.Count,
+            QueuedRecords = Queue.Count + TakenPending,
             LatestExceptionType = failure?.Attempt.ExceptionType,
             LatestError = failure?.Attempt.Message,
             LatestFailedAt = failure?.Attempt.FailedAt,

@@ -7,7 +7,8 @@ namespace StreamLanes;
 /// </summary>
 /// <remarks>
 /// A lane exists only while its key has records; it is rented from a pool when the first record arrives and
-/// returned when the queue empties, so idle keys cost nothing. The pump is a thread-pool work item that runs
+/// returned when the queue empties, so idle keys cost nothing. The pump runs on one of the shard's workers
+/// (<see cref="ShardProcessor.Execute"/>), or as its own work item after a wait or a full turn; it runs
 /// synchronously as long as handling completes synchronously, and otherwise resumes through a cached continuation:
 /// the steady state allocates nothing per record. While a record waits for its retry back-off, the lane holds no
 /// thread and no concurrency slot, only this object.
@@ -21,9 +22,8 @@ internal sealed partial class KeyLane : IThreadPoolWorkItem
     private Action? _resume;
     private List<DeadLetterAttempt>? _attempts;
     private ValueTask _pending;
-    private LaneEntry _pendingEntry;
 
-    /// <summary>Records of this key in sequence order; the head is the one being handled. Guarded by the shard's lock.</summary>
+    /// <summary>Records of this key in sequence order, after those the pump has taken (<see cref="TakeFrom"/>). Guarded by the shard's lock.</summary>
     public Queue<LaneEntry> Queue { get; } = new();
 
     /// <summary>Whether a pump runs or is queued for this lane. Guarded by the shard's lock.</summary>
@@ -81,19 +81,17 @@ internal sealed partial class KeyLane : IThreadPoolWorkItem
         _attempts?.Clear();
     }
 
-    public void Execute() => Run(dequeueHead: false);
+    public void Execute() => Run();
 
     private void Resume()
     {
         ValueTask pending = _pending;
-        LaneEntry entry = _pendingEntry;
         _pending = default;
-        _pendingEntry = default;
         try
         {
-            if (Finish(pending, entry))
+            if (Finish(pending))
             {
-                Run(dequeueHead: true);
+                Run();
             }
         }
         catch (Exception ex)
@@ -103,19 +101,23 @@ internal sealed partial class KeyLane : IThreadPoolWorkItem
         }
     }
 
-    private void Run(bool dequeueHead)
+    private void Run()
     {
         ShardProcessor shard = Shard;
         for (int turn = 0; ; turn++)
         {
-            if (!shard.NextEntry(this, dequeueHead, out LaneEntry entry))
+            // The taken records are done (or none was taken): complete them and take the next ones, under one lock.
+            // Between takes, a stop is seen by reading a flag rather than the lock, so that no record starts after it.
+            if ((TakenNext == TakenCount || shard.StopRequested) && !shard.TakeNext(this))
             {
                 return;
             }
 
             if (turn == RecordsPerTurn)
             {
-                // Let other lanes' pumps and the readers run: a busy key must not monopolize a pool thread.
+                // Let other lanes' pumps and the readers run: a busy key must not monopolize a pool thread. The records
+                // done so far are completed first, so that the checkpoint and the reader's room do not wait for the turn.
+                shard.CompleteDone(this);
                 ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
                 return;
             }
@@ -123,7 +125,7 @@ internal sealed partial class KeyLane : IThreadPoolWorkItem
             ValueTask handling;
             try
             {
-                handling = shard.Runtime.ProcessAsync(this, entry.Record);
+                handling = shard.Runtime.ProcessAsync(this, Taken(TakenNext).Record);
             }
             catch (Exception ex)
             {
@@ -132,22 +134,21 @@ internal sealed partial class KeyLane : IThreadPoolWorkItem
 
             if (!handling.IsCompleted)
             {
+                // A record that waits (a slow handler, a retry back-off) must not hold back the completion of those before it.
+                shard.CompleteDone(this);
                 _pending = handling;
-                _pendingEntry = entry;
                 handling.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(_resume ??= Resume);
                 return;
             }
 
-            if (!Finish(handling, entry))
+            if (!Finish(handling))
             {
                 return;
             }
-
-            dequeueHead = true;
         }
     }
 
-    private bool Finish(ValueTask handling, LaneEntry entry)
+    private bool Finish(ValueTask handling)
     {
         try
         {
@@ -159,7 +160,9 @@ internal sealed partial class KeyLane : IThreadPoolWorkItem
             return false;
         }
 
-        Shard.OnRecordComplete(this, entry);
+        // Handled or dead-lettered: the tracker completes it with the pump's next visit to the shard's lock.
+        Shard.OnRecordDone(this, Taken(TakenNext).Record);
+        TakenNext++;
         return true;
     }
 }

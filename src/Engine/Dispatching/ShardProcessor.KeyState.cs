@@ -106,9 +106,9 @@ internal sealed partial class ShardProcessor
             return false;
         }
 
-        Tracker.Complete(Tracker.Register(record.Position));
         lock (_lock)
         {
+            Tracker.Complete(Tracker.Register(record.Position));
             _lastEnqueued = record.Position;
         }
 
@@ -135,10 +135,11 @@ internal sealed partial class ShardProcessor
                 {
                     foreach (KeyLane lane in _lanes.Values)
                     {
-                        // A lane's records complete in order, so its first record past the checkpoint still in the
-                        // queue starts its incomplete part (records at or before the checkpoint are complete: a
-                        // handled head is dequeued only after it completed).
-                        foreach (LaneEntry entry in lane.Queue)
+                        // A lane's records complete in order, so its first record past the checkpoint not completed
+                        // yet starts its incomplete part: the records its pump took and has not completed (a done
+                        // one counts as incomplete until the tracker has it), then its queue. Records at or before
+                        // the checkpoint are complete.
+                        foreach (LaneEntry entry in lane.IncompleteEntries())
                         {
                             if (entry.Record.Position.CompareTo(checkpoint) > 0)
                             {

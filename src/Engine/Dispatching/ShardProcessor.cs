@@ -35,7 +35,9 @@ internal sealed partial class ShardProcessor : IShardProcessor, IDisposable
         Runtime = runtime;
         ShardId = shardId;
         Checkpointer = checkpointer;
-        Tracker = new CheckpointTracker(startAfter);
+        // The tracker shares the shard's lock: a record is registered as it is queued and completed as it leaves its
+        // lane, each under one lock instead of two (bench/RESULTS.md §13).
+        Tracker = new CheckpointTracker(startAfter, _lock);
         Buffer = new ShardBuffer(Tracker);
         _savedCheckpoint = startAfter;
         LoadKeyState(startAfter);
@@ -84,12 +86,14 @@ internal sealed partial class ShardProcessor : IShardProcessor, IDisposable
             return ValueTask.CompletedTask;
         }
 
+        // The key first, outside the lock: a consumer's own key function that throws leaves nothing reserved or registered.
+        string key = Runtime.LaneKeyOf(record);
         if (!Runtime.Bounds.TryReserve(Buffer))
         {
-            return WaitThenEnqueueAsync(record, cancellationToken);
+            return WaitThenEnqueueAsync(record, key, cancellationToken);
         }
 
-        Enqueue(record);
+        Enqueue(record, key);
         return ValueTask.CompletedTask;
     }
 
@@ -237,36 +241,39 @@ internal sealed partial class ShardProcessor : IShardProcessor, IDisposable
         return exited;
     }
 
+    /// <summary>Whether <see cref="StopPumpsAsync"/> was called: a pump then starts no record (read without the lock).</summary>
+    public bool StopRequested => Volatile.Read(ref _stopped);
+
     /// <summary>
-    /// Called by a lane's pump: dequeues the record it just finished (if any) and peeks the next one. When none is
-    /// left, or the shard is stopping, the pump ends and an empty lane is retired.
+    /// Called by a lane's pump when it has handled every record it took: completes them and takes the next ones from
+    /// the lane's queue, under one lock. When none is left, or the shard is stopping, the pump ends and an empty lane
+    /// is retired.
     /// </summary>
-    public bool NextEntry(KeyLane lane, bool dequeueHead, out LaneEntry entry)
+    /// <returns>Whether the pump has records to handle.</returns>
+    public bool TakeNext(KeyLane lane)
     {
         bool retire = false;
         bool exited = false;
+        bool taken;
+        int completed;
         lock (_lock)
         {
-            if (dequeueHead)
+            completed = lane.CompleteDone(Tracker);
+            taken = !_stopped && lane.TakeFrom(lane.Queue);
+            if (!taken)
             {
-                lane.Queue.Dequeue();
-            }
+                lane.Scheduled = false;
+                if (!_stopped)
+                {
+                    _lanes.Remove(lane.Key);
+                    retire = true;
+                }
 
-            if (!_stopped && lane.Queue.TryPeek(out entry))
-            {
-                return true;
+                exited = --_activePumps == 0 && _stopped;
             }
-
-            lane.Scheduled = false;
-            if (!_stopped)
-            {
-                _lanes.Remove(lane.Key);
-                retire = true;
-            }
-
-            exited = --_activePumps == 0 && _stopped;
         }
 
+        OnRecordsComplete(completed);
         if (retire)
         {
             Runtime.Lanes.Return(lane);
@@ -277,20 +284,46 @@ internal sealed partial class ShardProcessor : IShardProcessor, IDisposable
             _pumpsExited.Signal();
         }
 
-        entry = default;
-        return false;
+        return taken;
     }
 
-    public void OnRecordComplete(KeyLane lane, LaneEntry entry)
+    /// <summary>Completes the lane's records done so far, before its pump lets go of the thread (a wait, or the end of its turn).</summary>
+    public void CompleteDone(KeyLane lane)
+    {
+        if (!lane.HasDoneRecords)
+        {
+            return;
+        }
+
+        int completed;
+        lock (_lock)
+        {
+            completed = lane.CompleteDone(Tracker);
+        }
+
+        OnRecordsComplete(completed);
+    }
+
+    /// <summary>Called by a lane's pump when a record is handled or dead-lettered; the tracker completes it with the pump's next visit to the lock.</summary>
+    public void OnRecordDone(KeyLane lane, StreamRecord record)
     {
         if (_acknowledger is not null)
         {
-            Acknowledge(entry.Record);
+            Acknowledge(record);
         }
 
-        Tracker.Complete(entry.Token);
         Runtime.Counters.LaneUnblocked(lane);
-        Runtime.Bounds.Release(Buffer);
+    }
+
+    // The tracker has counted the records complete: their room in the buffers is free again.
+    private void OnRecordsComplete(int count)
+    {
+        if (count == 0)
+        {
+            return;
+        }
+
+        Runtime.Bounds.Release(Buffer, count);
         if (Tracker.PendingCount == 0)
         {
             // Unconditional (an interlocked exchange, a full fence): a waiter arms, then re-reads the count.
@@ -308,12 +341,16 @@ internal sealed partial class ShardProcessor : IShardProcessor, IDisposable
 
         Runtime.Counters.LaneUnblocked(lane);
         bool exited;
+        int completed;
         lock (_lock)
         {
+            // The records the pump handled before this one are complete whatever happens to this one.
+            completed = lane.CompleteDone(Tracker);
             lane.Scheduled = false;
             exited = --_activePumps == 0 && _stopped;
         }
 
+        OnRecordsComplete(completed);
         if (exited)
         {
             _pumpsExited.Signal();
@@ -334,14 +371,13 @@ internal sealed partial class ShardProcessor : IShardProcessor, IDisposable
         }
     }
 
-    private void Enqueue(StreamRecord record)
+    /// <summary>Queues the record (its room reserved) in its key's lane.</summary>
+    private void Enqueue(StreamRecord record, string key)
     {
-        long token = Tracker.Register(record.Position);
-        Runtime.Counters.RecordReceived(record);
-        KeyLane? schedule = null;
+        bool startWorker = false;
         lock (_lock)
         {
-            string key = Runtime.LaneKeyOf(record);
+            long token = Tracker.Register(record.Position);
             ref KeyLane? lane = ref CollectionsMarshal.GetValueRefOrAddDefault(_lanes, key, out bool exists);
             if (!exists)
             {
@@ -352,22 +388,21 @@ internal sealed partial class ShardProcessor : IShardProcessor, IDisposable
             _lastEnqueued = record.Position;
             if (!lane.Scheduled && !_stopped)
             {
-                lane.Scheduled = true;
-                _activePumps++;
-                schedule = lane;
+                startWorker = ScheduleLocked(lane);
             }
         }
 
-        if (schedule is not null)
+        Runtime.Counters.RecordReceived(record);
+        if (startWorker)
         {
-            ThreadPool.UnsafeQueueUserWorkItem(schedule, preferLocal: false);
+            ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
         }
     }
 
-    private async ValueTask WaitThenEnqueueAsync(StreamRecord record, CancellationToken cancellationToken)
+    private async ValueTask WaitThenEnqueueAsync(StreamRecord record, string key, CancellationToken cancellationToken)
     {
         await Runtime.Bounds.ReserveAsync(Buffer, cancellationToken).ConfigureAwait(false);
-        Enqueue(record);
+        Enqueue(record, key);
     }
 
     public void Dispose()

@@ -77,10 +77,11 @@ internal sealed class BufferBounds
         }
     }
 
-    /// <summary>Releases a completed record's room (the shard's tracker has already counted it complete).</summary>
-    public void Release(ShardBuffer shard)
+    /// <summary>Releases the room of <paramref name="count"/> completed records of one shard (its tracker has already counted them complete).</summary>
+    public void Release(ShardBuffer shard, int count)
     {
-        int total = Interlocked.Decrement(ref _total);
+        Debug.Assert(count > 0, "Nothing to release.");
+        int total = Interlocked.Add(ref _total, -count);
         int shardCount = shard.Count;
         if (shard.Room.IsArmed && shardCount <= _resumePerShard)
         {

@@ -254,8 +254,42 @@ internal sealed partial class StreamConsumerRuntime : IStreamConsumer, ISourceHo
     /// Handles one record to completion: success, or a durable dead letter. Throws only when the shard stops,
     /// leaving the record incomplete (so the checkpoint stays before it).
     /// </summary>
+    /// <remarks>
+    /// An untraced record of a key that is not parked, young enough, whose attempts succeed at once is handled synchronously
+    /// here, without a state machine; every other record takes <see cref="ProcessSlowAsync"/>, which checks again.
+    /// </remarks>
+    public ValueTask ProcessAsync(KeyLane lane, StreamRecord record)
+    {
+        CancellationToken stopping = lane.Shard.Stopping;
+        if (Tracing.IsActive || stopping.IsCancellationRequested || IsParked(lane) || IsTooOld(record))
+        {
+            return ProcessSlowAsync(lane, record);
+        }
+
+        lane.BeginRecord(record);
+        ValueTask<bool> attempts = Attempts.RunAsync(lane, stopping);
+        if (!attempts.IsCompletedSuccessfully)
+        {
+            return AfterAttemptsAsync(lane, record, attempts, stopping);
+        }
+
+        if (!attempts.Result)
+        {
+            return AfterAttemptsAsync(lane, record, new ValueTask<bool>(false), stopping);
+        }
+
+        lane.EndRecord();
+        Counters.RecordHandled(record.StreamName);
+        return default;
+    }
+
+    /// <summary>
+    /// The whole processing in one async method: parked keys, records too old, and every record while tracing or the
+    /// processing-duration metric listens (the processing span must be current around the attempts, and an async
+    /// method's return restores the caller's current activity).
+    /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    public async ValueTask ProcessAsync(KeyLane lane, StreamRecord record)
+    private async ValueTask ProcessSlowAsync(KeyLane lane, StreamRecord record)
     {
         CancellationToken stopping = lane.Shard.Stopping;
         stopping.ThrowIfCancellationRequested();
@@ -286,19 +320,42 @@ internal sealed partial class StreamConsumerRuntime : IStreamConsumer, ISourceHo
                 return;
             }
 
-            stopping.ThrowIfCancellationRequested();
-            DeadLetterReason reason = lane.StopReason ?? (IsTooOld(record) ? DeadLetterReason.RecordTooOld : DeadLetterReason.RetriesExhausted);
-            DeadLetterAttempt[] attempts = [.. lane.Attempts];
-            lane.EndRecord();
-            string deadLetterId = await _deadLetters.WriteAsync(lane, record, reason, attempts, null, stopping).ConfigureAwait(false);
+            (DeadLetterReason reason, DeadLetterAttempt[] attempts) = await DeadLetterFailedAsync(lane, record, stopping).ConfigureAwait(false);
             trace.DeadLettered(reason, attempts);
-            ParkIfConfigured(lane, record, deadLetterId);
         }
         finally
         {
             Tracing.End(trace, record);
         }
     }
+
+    /// <summary>The rest of an untraced <see cref="ProcessAsync"/> once the attempts run: count the success, or write the dead letter.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask AfterAttemptsAsync(KeyLane lane, StreamRecord record, ValueTask<bool> attempts, CancellationToken stopping)
+    {
+        if (await attempts.ConfigureAwait(false))
+        {
+            lane.EndRecord();
+            Counters.RecordHandled(record.StreamName);
+            return;
+        }
+
+        await DeadLetterFailedAsync(lane, record, stopping).ConfigureAwait(false);
+    }
+
+    /// <summary>Writes the dead letter of a record whose attempts failed (and parks its key when configured).</summary>
+    private async ValueTask<(DeadLetterReason Reason, DeadLetterAttempt[] Attempts)> DeadLetterFailedAsync(KeyLane lane, StreamRecord record, CancellationToken stopping)
+    {
+        stopping.ThrowIfCancellationRequested();
+        DeadLetterReason reason = lane.StopReason ?? (IsTooOld(record) ? DeadLetterReason.RecordTooOld : DeadLetterReason.RetriesExhausted);
+        DeadLetterAttempt[] failed = [.. lane.Attempts];
+        lane.EndRecord();
+        string deadLetterId = await _deadLetters.WriteAsync(lane, record, reason, failed, null, stopping).ConfigureAwait(false);
+        ParkIfConfigured(lane, record, deadLetterId);
+        return (reason, failed);
+    }
+
+    private bool IsParked(KeyLane lane) => _options.FailureMode == KeyFailureMode.ParkKey && _parkedKeys.ContainsKey(lane.Key);
 
     private bool IsTooOld(StreamRecord record)
         => _options.MaxRecordAge is TimeSpan maxAge && TimeProvider.GetUtcNow() - record.ArrivalTime > maxAge;

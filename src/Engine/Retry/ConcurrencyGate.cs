@@ -20,6 +20,9 @@ internal sealed class ConcurrencyGate(int slots)
     private int _free = slots;
     private int _waiting;
 
+    /// <summary>The cap: how many calls may run at once.</summary>
+    public int Slots => _slots;
+
     /// <summary>Free slots (for tests and assertions).</summary>
     public int FreeSlots => Volatile.Read(ref _free);
 

@@ -71,20 +71,46 @@ internal sealed class RecordAttempts
     /// <see cref="KeyLane.StopReason"/>.
     /// </summary>
     /// <returns>Whether an attempt succeeded.</returns>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    public async ValueTask<bool> RunAsync(KeyLane lane, CancellationToken stopping)
+    public ValueTask<bool> RunAsync(KeyLane lane, CancellationToken stopping)
     {
-        if (_firstAttemptDirect)
+        if (!_firstAttemptDirect)
         {
-            Exception? first = await CallLiveAsync(lane, stopping).ConfigureAwait(false);
-            if (first is null)
-            {
-                return true;
-            }
-
-            lane.FirstFailure = first;
+            return RunPipelineAsync(lane, stopping);
         }
 
+        // Synchronously, as far as the handler lets it: no state machine runs for a record whose attempt succeeds at once.
+        ValueTask<Exception?> first = CallLiveAsync(lane, stopping);
+        if (!first.IsCompletedSuccessfully)
+        {
+            return AfterFirstAttemptAsync(first, lane, stopping);
+        }
+
+        Exception? failure = first.Result;
+        if (failure is null)
+        {
+            return new ValueTask<bool>(true);
+        }
+
+        lane.FirstFailure = failure;
+        return RunPipelineAsync(lane, stopping);
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<bool> AfterFirstAttemptAsync(ValueTask<Exception?> first, KeyLane lane, CancellationToken stopping)
+    {
+        Exception? failure = await first.ConfigureAwait(false);
+        if (failure is null)
+        {
+            return true;
+        }
+
+        lane.FirstFailure = failure;
+        return await RunPipelineAsync(lane, stopping).ConfigureAwait(false);
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<bool> RunPipelineAsync(KeyLane lane, CancellationToken stopping)
+    {
         ResilienceContext context = ResilienceContextPool.Shared.Get(stopping);
         try
         {
@@ -203,27 +229,116 @@ internal sealed class RecordAttempts
     /// One handler call inside the concurrency gate and the attempt timeout. A failure is added to
     /// <paramref name="attempts"/> and returned (a timeout as Polly's TimeoutRejectedException); null means success.
     /// </summary>
+    /// <remarks>
+    /// A call that gets a free slot and whose handler completes at once runs here without a state machine (the
+    /// engine's success path, bench/RESULTS.md §13); anything else continues in <see cref="FinishCallAsync"/> or
+    /// <see cref="CallAfterWaitAsync"/>, which do exactly the same steps.
+    /// </remarks>
+    private ValueTask<Exception?> CallAsync(StreamRecord record, int attempt, List<DeadLetterAttempt> attempts, KeyLane? lane, CancellationToken cancellationToken)
+    {
+        if (RecordTracing.Source.HasListeners())
+        {
+            return CallTracedAsync(record, attempt, attempts, lane, cancellationToken);
+        }
+
+        ValueTask slot = Gate.WaitAsync(cancellationToken);
+        if (!slot.IsCompletedSuccessfully)
+        {
+            return CallAfterWaitAsync(slot, record, attempt, attempts, lane, cancellationToken);
+        }
+
+        long started = _timeProvider.GetTimestamp();
+        AttemptTimeouts.RunningAttempt timing = AttemptTimeouts.Start(Timeouts, cancellationToken);
+        ValueTask call;
+        try
+        {
+            call = _invoker.InvokeAsync(record, new HandlerContext(_consumer, record, attempt, timing.Token));
+        }
+        catch (Exception ex)
+        {
+            // A handler that throws before returning its task fails the attempt like one whose task faults.
+            call = ValueTask.FromException(ex);
+        }
+
+        if (!call.IsCompletedSuccessfully)
+        {
+            return FinishCallAsync(call, started, timing, record, attempt, attempts, lane);
+        }
+
+        // Observes the result (a pooled task source is released only then).
+        call.GetAwaiter().GetResult();
+        timing.Stop();
+        Gate.Release();
+        if (lane is not null)
+        {
+            _counters.AttemptDuration(started);
+        }
+
+        return default;
+    }
+
     // Pooled: when the handler completes asynchronously this state machine would otherwise be boxed on the heap for
     // every attempt (about 180 B). Every caller awaits the ValueTask exactly once, as pooling needs.
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<Exception?> CallAsync(StreamRecord record, int attempt, List<DeadLetterAttempt> attempts, KeyLane? lane, CancellationToken cancellationToken)
+    private async ValueTask<Exception?> CallAfterWaitAsync(ValueTask slot, StreamRecord record, int attempt, List<DeadLetterAttempt> attempts, KeyLane? lane, CancellationToken cancellationToken)
+    {
+        await slot.ConfigureAwait(false);
+        long started = _timeProvider.GetTimestamp();
+        AttemptTimeouts.RunningAttempt timing = AttemptTimeouts.Start(Timeouts, cancellationToken);
+        ValueTask call;
+        try
+        {
+            call = _invoker.InvokeAsync(record, new HandlerContext(_consumer, record, attempt, timing.Token));
+        }
+        catch (Exception ex)
+        {
+            call = ValueTask.FromException(ex);
+        }
+
+        return await FinishCallAsync(call, started, timing, record, attempt, attempts, lane).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// <see cref="CallAsync"/> with an attempt span around the handler call. An async method of its own: the span is
+    /// <see cref="System.Diagnostics.Activity.Current"/> while the handler runs, and the method's return restores the
+    /// caller's current activity, which a synchronous fast path would leave set to the span.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<Exception?> CallTracedAsync(StreamRecord record, int attempt, List<DeadLetterAttempt> attempts, KeyLane? lane, CancellationToken cancellationToken)
     {
         await Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         long started = _timeProvider.GetTimestamp();
         AttemptTimeouts.RunningAttempt timing = AttemptTimeouts.Start(Timeouts, cancellationToken);
         System.Diagnostics.Activity? span = RecordTracing.StartAttempt(record, attempt);
+        ValueTask call;
         try
         {
-            await _invoker.InvokeAsync(record, new HandlerContext(_consumer, record, attempt, timing.Token)).ConfigureAwait(false);
+            call = _invoker.InvokeAsync(record, new HandlerContext(_consumer, record, attempt, timing.Token));
+        }
+        catch (Exception ex)
+        {
+            call = ValueTask.FromException(ex);
+        }
+
+        Exception? failure = await FinishCallAsync(call, started, timing, record, attempt, attempts, lane).ConfigureAwait(false);
+        RecordTracing.EndAttempt(span, failure);
+        return failure;
+    }
+
+    /// <summary>Awaits a started handler call holding a slot, then releases the slot; see <see cref="CallAsync"/>.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<Exception?> FinishCallAsync(ValueTask call, long started, AttemptTimeouts.RunningAttempt timing, StreamRecord record, int attempt, List<DeadLetterAttempt> attempts, KeyLane? lane)
+    {
+        try
+        {
+            await call.ConfigureAwait(false);
             timing.Stop();
-            RecordTracing.EndAttempt(span, null);
             return null;
         }
         catch (Exception caught)
         {
             DateTimeOffset failedAt = _timeProvider.GetUtcNow();
             Exception ex = timing.StopAfterFailure(caught);
-            RecordTracing.EndAttempt(span, ex);
             var failure = DeadLetterAttempt.FromException(attempt, failedAt - _timeProvider.GetElapsedTime(started), failedAt, ex);
             if (lane is not null)
             {

@@ -31,6 +31,9 @@ internal sealed class RecordTracing(string consumer, ConsumerCounters counters, 
     /// <summary>Reads a producer's context from a record (a payload envelope); null reads the record's attributes only.</summary>
     public Func<StreamRecord, ActivityContext?>? Extractor { get; set; }
 
+    /// <summary>Whether anyone listens to the processing spans or the <c>messaging.process.duration</c> histogram.</summary>
+    public bool IsActive => Source.HasListeners() || counters.Instruments.ProcessDuration.Enabled;
+
     /// <summary>Starts a live record's processing; inert (no span, no clock read) when nobody listens.</summary>
     public ProcessingScope Start(StreamRecord record)
     {

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using StreamLanes.Checkpointing;
 
 namespace StreamLanes.Engine.Tests.Sources.Kinesis;
 
@@ -89,6 +90,45 @@ public sealed class KplDeaggregatorTests
         KplDeaggregator.UserRecord only = Assert.Single(records);
         Assert.Equal("k", only.PartitionKey);
         Assert.Equal("x"u8.ToArray(), only.Data.ToArray());
+    }
+
+    [Fact]
+    public void The_user_records_of_an_aggregate_share_its_sequence_number_and_are_numbered_by_sub_sequence()
+    {
+        const string sequence = "49590338271490256608559692538361571095921575989136588898";
+        var arrival = new DateTimeOffset(2026, 12, 1, 12, 0, 0, TimeSpan.Zero);
+        var record = new KinesisRecord { SequenceNumber = sequence, PartitionKey = "aggregate-key", Data = Fixture(), ApproximateArrivalTimestamp = arrival };
+
+        StreamRecord[] users = [.. KinesisSource.Expand("orders", "shardId-000000000000", record, deaggregate: true, TimeProvider.System)];
+
+        Assert.Equal([0L, 1, 2], users.Select(user => user.SubSequenceNumber));
+        Assert.All(users, user => Assert.Equal(sequence, user.SequenceNumber));
+        Assert.Equal(["customer-1", "customer-2", "customer-1"], users.Select(user => user.PartitionKey));
+        Assert.All(users, user => Assert.Equal(arrival, user.ArrivalTime));
+        Assert.Equal("second: 我愛你", Encoding.UTF8.GetString(users[1].Data.Span));
+
+        // A reader resuming inside the aggregate skips the records at or before its checkpoint (sequence, 1): only the
+        // third user record is after it, and all three are after the previous aggregate's last record.
+        var checkpoint = new SequenceNumber(sequence, 1);
+        Assert.Equal([false, false, true], users.Select(user => user.Position > checkpoint));
+        Assert.All(users, user => Assert.True(user.Position > new SequenceNumber("49590338271490256608559692538361571095921575989136588897", 7)));
+    }
+
+    [Fact]
+    public void A_record_that_is_not_an_aggregate_or_not_deaggregated_is_one_record_at_sub_sequence_zero()
+    {
+        byte[] corrupt = Fixture();
+        corrupt[143] ^= 0x01;
+        var bad = new KinesisRecord { SequenceNumber = "42", PartitionKey = "aggregate-key", Data = corrupt };
+        var good = new KinesisRecord { SequenceNumber = "43", PartitionKey = "aggregate-key", Data = Fixture() };
+
+        StreamRecord whole = Assert.Single(KinesisSource.Expand("orders", "shardId-000000000000", bad, deaggregate: true, TimeProvider.System));
+        StreamRecord kept = Assert.Single(KinesisSource.Expand("orders", "shardId-000000000000", good, deaggregate: false, TimeProvider.System));
+
+        Assert.Equal((0L, "aggregate-key"), (whole.SubSequenceNumber, whole.PartitionKey));
+        Assert.Equal(corrupt, whole.Data.ToArray());
+        Assert.Equal((0L, "aggregate-key"), (kept.SubSequenceNumber, kept.PartitionKey));
+        Assert.Equal(Fixture(), kept.Data.ToArray());
     }
 
     private static byte[] Aggregate(byte[] message) => [0xF3, 0x89, 0x9A, 0xC2, .. message, .. Md5(message)];

@@ -125,4 +125,35 @@ public sealed class CheckpointTrackerTests
         Assert.Equal(SequenceNumber.FromInteger(100_000), tracker.SafeCheckpoint);
         Assert.Equal(0, tracker.PendingCount);
     }
+
+    [Fact]
+    public async Task A_shared_lock_guards_the_tracker_for_its_owner_and_is_taken_again_by_its_operations()
+    {
+        var shared = new Lock();
+        var tracker = new CheckpointTracker(SequenceNumber.None, shared);
+        long token;
+        lock (shared)
+        {
+            // The owner registers while holding its own lock (as a shard does when it queues a record).
+            token = tracker.Register(SequenceNumber.FromInteger(1));
+        }
+
+        Task<SequenceNumber> snapshot;
+        lock (shared)
+        {
+            // Another thread's read waits for the owner's lock: the tracker has no lock of its own.
+            using var reading = new ManualResetEventSlim();
+            snapshot = Task.Run(() =>
+            {
+                reading.Set();
+                return tracker.SafeCheckpoint;
+            });
+            Assert.True(reading.Wait(TimeSpan.FromSeconds(30)), "the reader did not start");
+            Assert.False(SpinWait.SpinUntil(() => snapshot.IsCompleted, TimeSpan.FromMilliseconds(200)), "the tracker was read while its owner held the shared lock");
+            tracker.Complete(token);
+        }
+
+        Assert.Equal(SequenceNumber.FromInteger(1), await snapshot.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(0, tracker.PendingCount);
+    }
 }

@@ -115,7 +115,13 @@ public abstract class StreamSourceContract
     }
 
     /// <summary>The engine's side, recording what the source hands it.</summary>
-    internal sealed class RecordingSourceHost(Func<StreamRecord, string> payloadOf, ConcurrentDictionary<string, SequenceNumber>? checkpoints = null) : ISourceHost
+    /// <param name="payloadOf">Reads a record's payload back.</param>
+    /// <param name="checkpoints">The checkpoints of a previous host, to continue from.</param>
+    /// <param name="acknowledge">
+    /// Whether each record is acknowledged as soon as it is recorded, as the engine acknowledges a handled record: an
+    /// SQS FIFO queue hands out a message group's next message only once the previous one is deleted.
+    /// </param>
+    internal sealed class RecordingSourceHost(Func<StreamRecord, string> payloadOf, ConcurrentDictionary<string, SequenceNumber>? checkpoints = null, bool acknowledge = false) : ISourceHost
     {
         private readonly ConcurrentQueue<string> _violations = new();
         private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -142,7 +148,7 @@ public abstract class StreamSourceContract
                 _violations.Enqueue($"shard {shardId} opened after stop reading returned");
             }
 
-            var processor = new RecordingProcessor(this, shardId, checkpointer);
+            var processor = new RecordingProcessor(this, shardId, checkpointer, acknowledge ? acknowledger : null);
             if (!Processors.TryAdd(shardId, processor))
             {
                 _violations.Enqueue($"shard {shardId} opened twice");
@@ -216,8 +222,8 @@ public abstract class StreamSourceContract
         }
     }
 
-    /// <summary>A shard as the engine would process it, minus the handling: records are kept, never completed.</summary>
-    internal sealed class RecordingProcessor(RecordingSourceHost host, string shardId, IShardCheckpointer checkpointer) : IShardProcessor
+    /// <summary>A shard as the engine would process it, minus the handling: records are kept, never completed (only acknowledged, if the host was asked to).</summary>
+    internal sealed class RecordingProcessor(RecordingSourceHost host, string shardId, IShardCheckpointer checkpointer, IRecordAcknowledger? acknowledger = null) : IShardProcessor
     {
         private readonly CancellationTokenSource _stopping = new();
         private readonly List<StreamRecord> _records = [];
@@ -246,6 +252,7 @@ public abstract class StreamSourceContract
                 _records.Add(record);
             }
 
+            acknowledger?.OnRecordCompleted(record);
             host.Enqueued(shardId);
             return ValueTask.CompletedTask;
         }
