@@ -73,7 +73,7 @@ internal sealed class DynamoDbCheckpointStore : ICheckpointStore, IKeyStateCheck
     }
 
     /// <summary>Where a key's state is kept, for error messages.</summary>
-    internal string LocationOf(CheckpointKey key) => $"DynamoDB table '{TableName}', item pk '{key.Consumer}', sk '{SortKey(key)}'";
+    public string LocationOf(CheckpointKey key) => $"DynamoDB table '{TableName}', item pk '{key.Consumer}', sk '{SortKey(key)}'";
 
     private static string SortKey(CheckpointKey key) => string.Create(CultureInfo.InvariantCulture, $"{key.Stream.Length}:{key.Stream}:{key.Shard}");
 

@@ -69,6 +69,11 @@ public sealed class DynamoDbKeyStateStoreTests(DynamoDbEmulatorFixture dynamoDb)
         InvalidDataException error = await Assert.ThrowsAsync<InvalidDataException>(async () => await Store().GetAsync(Key, default));
         Assert.Contains($"DynamoDB table '{_table}'", error.Message, StringComparison.Ordinal);
         Assert.Contains("sequenceNumber", error.Message, StringComparison.Ordinal);
+
+        // A broken key state (the engine decodes it) is reported by the checkpointer with the same table and item.
+        Assert.Equal(
+            $"DynamoDB table '{_table}', item pk 'orders', sk '10:queue.fifo:queue', attribute keyState",
+            ((IKeyStateCheckpointer)new StoreShardCheckpointer(Store(), Key)).KeyStateLocation);
     }
 
     public void Dispose() => _client.Dispose();
