@@ -98,6 +98,48 @@ public sealed class SqsParkedGroupDynamoDbTests(SqsAndDynamoDbFixture emulators)
         await WaitUntilAsync(async () => !await HasKeyStateAsync(), TimeSpan.FromSeconds(10));
     }
 
+    [Fact]
+    public async Task Parked_groups_another_process_wrote_are_not_overwritten_and_the_queue_keeps_flowing()
+    {
+        string queue = await _client.CreateQueueAsync(EmulatorFixture.UniqueName("park-ddb2") + ".fifo", new Dictionary<string, string>
+        {
+            [SqsAttributeNames.FifoQueue] = "true",
+            [SqsAttributeNames.ContentBasedDeduplication] = "true",
+            [SqsAttributeNames.VisibilityTimeout] = "30",
+        });
+        await SendAsync(queue, ("poison", "p1"));
+        await using SqsWorker worker = Worker(queue, failPoison: true);
+        await worker.StartAsync();
+        await WaitUntilAsync(HasKeyStateAsync, TimeSpan.FromSeconds(30));
+
+        // Another process (same consumer name and queue) writes the item: this one's next save must not overwrite it.
+        ScanResponse scan = await _dynamoDb.ScanAsync(new ScanRequest { TableName = _table, ConsistentRead = true });
+        Dictionary<string, AttributeValue> item = Assert.Single(scan.Items);
+        var other = new DynamoDbCheckpointStore(_dynamoDb, _table, createTableIfMissing: false, ownsClient: false, TimeProvider.System);
+        string sk = item["sk"].S;
+        int colon = sk.IndexOf(':', StringComparison.Ordinal);
+        int streamLength = int.Parse(sk[..colon], System.Globalization.CultureInfo.InvariantCulture);
+        var key = new Checkpointing.CheckpointKey("orders", sk.Substring(colon + 1, streamLength), sk[(colon + streamLength + 2)..]);
+        byte[] othersState = (await ((Checkpointing.IKeyStateCheckpointStore)other).GetWithKeyStateAsync(key, default)).KeyState!;
+        await ((Checkpointing.IKeyStateCheckpointStore)other).SaveAsync(key, Checkpointing.SequenceNumber.None, othersState, default);
+
+        // A second group parks (a save is due) and a healthy group sent after it is still handled.
+        await SendAsync(queue, ("poison-2", "q1"));
+        worker.Handler.Behaviour = (record, _, _) => record.PartitionKey.StartsWith("poison", StringComparison.Ordinal) ? ValueTask.FromException(new InvalidOperationException("poison")) : ValueTask.CompletedTask;
+        await WaitUntilAsync(() => worker.DeadLetters.Envelopes.Count == 2, TimeSpan.FromSeconds(30));
+
+        // Several checkpoint rounds (each tries to save the new group and is refused) before the healthy group is sent.
+        StreamConsumerRuntime runtime = worker.Host.Services.GetRequiredKeyedService<StreamConsumerRuntime>("orders");
+        long rounds = runtime.CheckpointRounds;
+        await WaitUntilAsync(() => runtime.CheckpointRounds >= rounds + 3, TimeSpan.FromSeconds(30));
+        await SendAsync(queue, ("ok", "o1"));
+        await WaitUntilAsync(() => worker.Handler.Successes.Any(), TimeSpan.FromSeconds(30), () => $"{worker.Handler.Calls.Count} calls");
+
+        GetItemResponse stored = await _dynamoDb.GetItemAsync(new GetItemRequest { TableName = _table, Key = new() { ["pk"] = item["pk"], ["sk"] = item["sk"] }, ConsistentRead = true });
+        Assert.Equal(othersState, stored.Item["keyState"].B.ToArray());
+        Assert.Equal("2", stored.Item["revision"].N);
+    }
+
     public void Dispose()
     {
         _client.Dispose();
