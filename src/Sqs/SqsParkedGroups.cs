@@ -38,7 +38,21 @@ internal sealed class SqsParkedGroups(IShardCheckpointer store) : IShardCheckpoi
             return;
         }
 
-        await keyed.SaveAsync(SequenceNumber.None, parked, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await keyed.SaveAsync(SequenceNumber.None, parked, cancellationToken).ConfigureAwait(false);
+        }
+        catch (CheckpointFencedException ex)
+        {
+            // A queue has no lease to lose: "fenced" here means another process wrote this consumer's parked groups.
+            // Abandoning the queue's only shard would stop the consumer without a fault; failing the save keeps the
+            // groups flowing and logs the refusal at every checkpoint interval, without overwriting the other's state.
+            throw new InvalidOperationException(
+                $"The parked message groups in {KeyStateLocation} were written by another process; they are not overwritten, so this " +
+                "process's parked groups are not saved and a restart would forget them. Run one process per consumer name and queue with this store.",
+                ex);
+        }
+
         _saved = parked;
     }
 

@@ -20,7 +20,7 @@ namespace StreamLanes.Sqs;
 /// remembers what was deleted). A record's identity (<see cref="StreamRecord.SequenceNumber"/>, from which dead-letter
 /// ids, FIFO deduplication ids and sink keys derive) is the message's own: see <see cref="SqsMessageReader.IdentityOf"/>.
 /// </remarks>
-internal sealed partial class SqsSource : IStreamSource, IRecordAcknowledger, IAsyncDisposable
+internal sealed partial class SqsSource : IStreamSource, IParkedKeysInCheckpointStore, IRecordAcknowledger, IAsyncDisposable
 {
     /// <summary>The engine's shard for the queue: one per consumer process, fed by every receiver.</summary>
     internal const string ShardId = "receivers";

@@ -45,6 +45,9 @@ internal interface IKeyStateCheckpointStore : ICheckpointStore
 
     /// <summary>Durably saves a shard's checkpoint and its encoded key state (empty: none) in one write.</summary>
     ValueTask SaveAsync(CheckpointKey key, SequenceNumber position, byte[] keyState, CancellationToken cancellationToken);
+
+    /// <summary>Where a key's state is kept, for error messages (the table and item); null when the store has no better name than its type.</summary>
+    string? LocationOf(CheckpointKey key) => null;
 }
 
 /// <summary>A store that only defers to another (the engine's lazily created default), so that its key-state support shows through.</summary>

@@ -25,6 +25,15 @@ internal static class ShardKeyStateCodec
     private const int MaxStringBytes = 64 * 1024;
 
     /// <summary>
+    /// The most bytes a shard's encoded key state may take. The incomplete set is bounded by <c>MaxKeyStateBytes</c>
+    /// (at most 64 KiB) and dropped above it, but parked keys cannot be dropped: a key left out would be forgotten by
+    /// whoever resumes the shard. This bound keeps the state well under DynamoDB's 400 KB item limit (the lease item's
+    /// KCL attributes and the checkpoint table's own take well under 1 KB), so that the write fails here, clearly,
+    /// rather than in DynamoDB at every checkpoint; the engine then holds the checkpoint instead of saving a partial set.
+    /// </summary>
+    public const int MaxEncodedBytes = 256 * 1024;
+
+    /// <summary>
     /// Encodes <paramref name="state"/>; when the whole encoding is longer than <paramref name="maxBytes"/>, encodes it
     /// without the incomplete set (correct: the records past the checkpoint are then simply read again).
     /// </summary>

@@ -66,7 +66,12 @@ public sealed class StoreShardCheckpointer(ICheckpointStore store, CheckpointKey
     byte[]? IKeyStateCheckpointer.LoadedKeyState => Volatile.Read(ref _loadedKeyState);
 
     string IKeyStateCheckpointer.KeyStateLocation
-        => Unwrap(store) is FileCheckpointStore file ? file.KeyStateLocationOf(key) : $"{ToString()}, key state";
+        => Unwrap(store) switch
+        {
+            FileCheckpointStore file => file.KeyStateLocationOf(key),
+            IKeyStateCheckpointStore keyed when keyed.LocationOf(key) is { } location => location + ", attribute keyState",
+            _ => $"{ToString()}, key state",
+        };
 
     ValueTask IKeyStateCheckpointer.SaveAsync(SequenceNumber position, byte[] keyState, CancellationToken cancellationToken)
         => Unwrap(store) is IKeyStateCheckpointStore keyed

@@ -134,6 +134,17 @@ public static class StreamConsumerServiceCollectionExtensions
             return registration.CheckpointStore?.Invoke(provider, options) ?? DefaultStore();
         }
 
+        if (registration.CheckpointStore is not null && source is IParkedKeysInCheckpointStore)
+        {
+            // The source has no checkpoint, but a ParkKey consumer's parked keys must outlive the process: they go here.
+            return options.FailureMode == KeyFailureMode.ParkKey
+                ? registration.CheckpointStore(provider, options)
+                : throw new InvalidOperationException(
+                    $"Stream consumer '{registration.Name}' reads a {source.Kind} source, which keeps no checkpoints; its checkpoint store "
+                    + "(UseCheckpointStore, UseFileCheckpoints, UseInMemoryCheckpoints, UseDynamoDbCheckpoints) keeps only the parked keys of "
+                    + "FailureMode ParkKey, and this consumer's FailureMode is " + options.FailureMode + ". Remove the call, or set FailureMode to ParkKey.");
+        }
+
         if (registration.CheckpointStore is not null)
         {
             throw new InvalidOperationException(

@@ -191,6 +191,17 @@ internal sealed partial class ShardProcessor
             }
         }
 
+        if (bytes.Length > ShardKeyStateCodec.MaxEncodedBytes)
+        {
+            // Saving a part of the parked keys would forget the rest at the next restart or lease move, and a write this
+            // large fails in DynamoDB anyway: the checkpoint stays where it was (its records are read again), loudly.
+            Runtime.ParkedKeysOverflow(ShardId, state.ParkedKeys.Count, bytes.Length);
+            throw new InvalidOperationException(
+                $"Shard '{ShardId}' of consumer '{Runtime.Name}' has {state.ParkedKeys.Count} parked keys taking {bytes.Length} bytes, above the "
+                + $"{ShardKeyStateCodec.MaxEncodedBytes} bytes its key state may hold; the checkpoint is not saved until parked keys are released or replayed.");
+        }
+
+        Runtime.ParkedKeysFit(ShardId);
         if (position == _savedCheckpoint && bytes.AsSpan().SequenceEqual(_savedKeyState))
         {
             return false;

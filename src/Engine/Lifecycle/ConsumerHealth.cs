@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging;
+using StreamLanes.Checkpointing;
 using StreamLanes.Sinks;
 
 namespace StreamLanes;
@@ -15,6 +16,10 @@ internal sealed class ConsumerHealth(StreamConsumerRuntime runtime, StreamConsum
     private readonly Dictionary<string, ShardReaderFault> _readerFaults = new(StringComparer.Ordinal);
     private int _readerFaultCount;
     private Exception? _fault;
+
+    // Guarded by itself: shards whose parked keys exceed the key state's bound (their checkpoints are held).
+    private readonly Dictionary<string, (int Keys, int Bytes)> _parkedOverflow = new(StringComparer.Ordinal);
+    private int _parkedOverflowCount;
     private DateTimeOffset _startedAt;
 
     private string Name => runtime.Name;
@@ -60,6 +65,11 @@ internal sealed class ConsumerHealth(StreamConsumerRuntime runtime, StreamConsum
             return readerHealth;
         }
 
+        if (ParkedOverflowHealth(data) is HealthCheckResult overflow)
+        {
+            return overflow;
+        }
+
         if (Fault is Exception fault)
         {
             return HealthCheckResult.Unhealthy($"Consumer '{Name}' stopped processing part of its input: {SafeText.Escape(fault.Message, SafeText.MessageMaxLength)}", fault, data);
@@ -82,6 +92,60 @@ internal sealed class ConsumerHealth(StreamConsumerRuntime runtime, StreamConsum
         }
 
         return runtime.Running ? HealthCheckResult.Healthy($"Consumer '{Name}' is running.", data) : HealthCheckResult.Degraded($"Consumer '{Name}' is not running.", data: data);
+    }
+
+    /// <summary>A shard's parked keys exceed the key state's bound.</summary>
+    /// <returns>Whether this starts a spell (to log it once).</returns>
+    public bool ParkedKeysOverflow(string shardId, int keys, int bytes)
+    {
+        lock (_parkedOverflow)
+        {
+            bool started = !_parkedOverflow.ContainsKey(shardId);
+            _parkedOverflow[shardId] = (keys, bytes);
+            Volatile.Write(ref _parkedOverflowCount, _parkedOverflow.Count);
+            return started;
+        }
+    }
+
+    /// <summary>A shard's key state was saved.</summary>
+    /// <returns>Whether this ends a spell.</returns>
+    public bool ParkedKeysFit(string shardId)
+    {
+        if (Volatile.Read(ref _parkedOverflowCount) == 0)
+        {
+            return false;
+        }
+
+        lock (_parkedOverflow)
+        {
+            bool ended = _parkedOverflow.Remove(shardId);
+            Volatile.Write(ref _parkedOverflowCount, _parkedOverflow.Count);
+            return ended;
+        }
+    }
+
+    private HealthCheckResult? ParkedOverflowHealth(Dictionary<string, object> data)
+    {
+        if (Volatile.Read(ref _parkedOverflowCount) == 0)
+        {
+            return null;
+        }
+
+        string shards;
+        lock (_parkedOverflow)
+        {
+            if (_parkedOverflow.Count == 0)
+            {
+                return null;
+            }
+
+            shards = string.Join(", ", _parkedOverflow.OrderBy(p => p.Key, StringComparer.Ordinal).Take(5).Select(p => $"{SafeText.Escape(p.Key)} ({p.Value.Keys} keys, {p.Value.Bytes} bytes)"));
+        }
+
+        return HealthCheckResult.Unhealthy(
+            $"Consumer '{Name}': parked keys exceed the {ShardKeyStateCodec.MaxEncodedBytes} bytes a shard's key state may hold on shard {shards}; "
+            + "the checkpoint is held so that no parked key is forgotten. Release or replay parked keys.",
+            data: data);
     }
 
     /// <summary>Records a failed read of a shard; logs the 1st, 2nd, 4th, 8th… of a streak.</summary>

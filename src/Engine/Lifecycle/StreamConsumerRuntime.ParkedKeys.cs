@@ -36,6 +36,28 @@ internal sealed partial class StreamConsumerRuntime
         }
     }
 
+    /// <summary>
+    /// A shard's parked keys no longer fit its key state (<see cref="ShardKeyStateCodec.MaxEncodedBytes"/>): counted,
+    /// logged once per spell, and the consumer unhealthy until they fit again.
+    /// </summary>
+    internal void ParkedKeysOverflow(string shardId, int keys, int bytes)
+    {
+        Counters.ParkedKeysOverflow();
+        if (_health.ParkedKeysOverflow(shardId, keys, bytes))
+        {
+            Log.ParkedKeysOverflow(Logger, Name, SafeText.Escape(shardId), keys, bytes, ShardKeyStateCodec.MaxEncodedBytes);
+        }
+    }
+
+    /// <summary>A shard's key state was saved: ends an overflow spell (cheap when there was none).</summary>
+    internal void ParkedKeysFit(string shardId)
+    {
+        if (_health.ParkedKeysFit(shardId))
+        {
+            Log.ParkedKeysFitAgain(Logger, Name, SafeText.Escape(shardId));
+        }
+    }
+
     /// <summary>The parked keys a shard's checkpoint carries, ordered by key (so that an unchanged set encodes alike).</summary>
     internal List<ParkedKeyState> ParkedKeysOf(string shardId)
     {

@@ -244,6 +244,7 @@ internal sealed partial class StreamConsumerRuntime : IStreamConsumer, ISourceHo
         if (_shards.TryRemove(new KeyValuePair<string, ShardProcessor>(shard.ShardId, shard)))
         {
             _health.ForgetReader(shard.ShardId);
+            _health.ParkedKeysFit(shard.ShardId);
 
             // Records the closed shard still buffers (abandoned) no longer count against the consumer's bound.
             Bounds.ReleaseAbandoned(shard.BufferedCount);

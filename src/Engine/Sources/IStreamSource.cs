@@ -160,3 +160,10 @@ public interface IRecordAcknowledger
     /// <param name="record">The completed record.</param>
     void OnRecordCompleted(StreamRecord record);
 }
+
+/// <summary>
+/// A source without checkpoints (<see cref="IStreamSource.UsesConsumerCheckpointStore"/> is false) that keeps a
+/// <see cref="KeyFailureMode.ParkKey"/> consumer's parked keys in the consumer's checkpoint store: for such a consumer a
+/// configured store is used rather than refused.
+/// </summary>
+internal interface IParkedKeysInCheckpointStore;

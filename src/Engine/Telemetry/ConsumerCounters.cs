@@ -101,6 +101,9 @@ internal sealed class ConsumerCounters(string consumer, TimeProvider timeProvide
     /// <summary>A checkpoint saved without its incomplete set because the key state exceeded <c>MaxKeyStateBytes</c>.</summary>
     public void KeyStateOversize() => Instruments.KeyStateOversize.Add(1, ConsumerTag);
 
+    /// <summary>A checkpoint not saved because the shard's parked keys exceed the key state's hard bound.</summary>
+    public void ParkedKeysOverflow() => Instruments.ParkedKeysOverflow.Add(1, ConsumerTag);
+
     public void CheckpointSaved()
     {
         Interlocked.Exchange(ref _lastCheckpointTicks, timeProvider.GetUtcNow().UtcTicks);

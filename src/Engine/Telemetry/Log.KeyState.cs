@@ -19,4 +19,10 @@ internal static partial class Log
 
     [LoggerMessage(64, LogLevel.Information, "Consumer {Consumer}: shard {Shard} resumed past {Skipped} records its saved key state knew were complete.")]
     public static partial void SkippedCompleteRecords(ILogger logger, string consumer, string shard, long skipped);
+
+    [LoggerMessage(65, LogLevel.Error, "Consumer {Consumer}: shard {Shard}'s {Keys} parked keys take {Bytes} bytes, above the {MaxBytes} bytes a shard's key state may hold; its checkpoint is held at the last one saved (records after it will be read again after a restart) until parked keys are released or replayed.")]
+    public static partial void ParkedKeysOverflow(ILogger logger, string consumer, string shard, int keys, int bytes, int maxBytes);
+
+    [LoggerMessage(66, LogLevel.Information, "Consumer {Consumer}: shard {Shard}'s parked keys fit its key state again; its checkpoint is saved again.")]
+    public static partial void ParkedKeysFitAgain(ILogger logger, string consumer, string shard);
 }

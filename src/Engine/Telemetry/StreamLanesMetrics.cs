@@ -63,6 +63,7 @@ internal sealed class StreamLanesInstruments
         MillisBehindLatest = meter.CreateGauge<long>("streamlanes.source.millis_behind_latest", "ms", "How far a Kinesis shard's reader is behind the tip of the shard (tags: consumer, stream, shard).");
         RecordsSkippedAsComplete = meter.CreateCounter<long>("streamlanes.records.skipped_as_complete", "{record}", "Records read again after a restart or lease move that the shard's saved key state knew were complete, so not handled again.");
         KeyStateOversize = meter.CreateCounter<long>("streamlanes.keystate.oversize", "{checkpoint}", "Checkpoints saved without their incomplete set because the key state exceeded MaxKeyStateBytes.");
+        ParkedKeysOverflow = meter.CreateCounter<long>("streamlanes.keystate.parked_overflow", "{checkpoint}", "Checkpoints not saved (held at the last saved one) because a shard's parked keys exceed the 256 KiB its key state may take.");
         meter.CreateObservableGauge("streamlanes.keystate.parked_keys", () => ObserveShards(static s => s.Runtime.ParkedKeyCountOf(s.ShardId)), "{key}", "Parked keys a shard's checkpoint carries (tags: consumer, shard).");
         meter.CreateObservableGauge("streamlanes.keystate.size", () => ObserveShards(static s => s.KeyStateBytes), "By", "Size of the key state saved with a shard's last checkpoint (tags: consumer, shard).");
         HandlerDuration = meter.CreateHistogram<double>("streamlanes.handler.duration", "s", "Duration of each handler attempt.");
@@ -97,6 +98,8 @@ internal sealed class StreamLanesInstruments
     public Counter<long> RecordsSkippedAsComplete { get; }
 
     public Counter<long> KeyStateOversize { get; }
+
+    public Counter<long> ParkedKeysOverflow { get; }
 
     public Gauge<long> MillisBehindLatest { get; }
 

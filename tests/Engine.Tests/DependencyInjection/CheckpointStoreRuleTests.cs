@@ -88,4 +88,41 @@ public sealed class CheckpointStoreRuleTests
         Assert.NotNull(inMemory.GetRequiredKeyedService<IStreamConsumer>("orders"));
         Assert.Equal(1, built);
     }
+
+    /// <summary>A source without checkpoints that keeps a ParkKey consumer's parked keys in the store, as the SQS source does.</summary>
+    private sealed class ParkedKeysSource : IStreamSource, IParkedKeysInCheckpointStore
+    {
+        public SourceKind Kind => SourceKind.Sqs;
+
+        public string StreamName => "queue";
+
+        public bool UsesConsumerCheckpointStore => false;
+
+        public Task StartAsync(ISourceHost host, CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task StopReadingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task ReleaseAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+
+    [Fact]
+    public async Task A_source_keeping_parked_keys_in_the_store_gets_the_configured_store_with_ParkKey_and_refuses_it_otherwise()
+    {
+        int built = 0;
+        var services = new ServiceCollection();
+        WithStore(
+            services.AddStreamConsumer<Handler>("orders", options => options.FailureMode = KeyFailureMode.ParkKey).UseDeadLetterSink(new InMemoryDeadLetterSink()).FromSource(_ => new ParkedKeysSource()),
+            "UseCheckpointStore",
+            () => built++);
+        await using (ServiceProvider parking = services.BuildServiceProvider())
+        {
+            Assert.NotNull(parking.GetRequiredKeyedService<IStreamConsumer>("orders"));
+            Assert.Equal(1, built);
+        }
+
+        await using ServiceProvider notParking = Build(consumer => WithStore(consumer.FromSource(_ => new ParkedKeysSource()), "UseCheckpointStore", () => built++));
+        var error = Assert.Throws<InvalidOperationException>(() => notParking.GetRequiredKeyedService<IStreamConsumer>("orders"));
+        Assert.Contains("keeps only the parked keys of FailureMode ParkKey, and this consumer's FailureMode is DeadLetterAndContinue", error.Message, StringComparison.Ordinal);
+        Assert.Equal(1, built);
+    }
 }

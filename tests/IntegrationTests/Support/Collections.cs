@@ -31,3 +31,27 @@ public sealed class DynamoDbCollection : ICollectionFixture<DynamoDbEmulatorFixt
 
 [CollectionDefinition(EmulatorCollections.Sqs)]
 public sealed class SqsCollection : ICollectionFixture<SqsEmulatorFixture>;
+
+/// <summary>fauxqs and DynamoDB Local together: an SQS consumer that keeps its parked groups in DynamoDB.</summary>
+public sealed class SqsAndDynamoDbFixture : IAsyncLifetime
+{
+    public SqsEmulatorFixture Sqs { get; } = new();
+
+    public DynamoDbEmulatorFixture DynamoDb { get; } = new();
+
+    public async Task InitializeAsync()
+    {
+        await Task.WhenAll(Sqs.InitializeAsync(), DynamoDb.InitializeAsync());
+    }
+
+    public async Task DisposeAsync()
+    {
+        await Task.WhenAll(Sqs.DisposeAsync(), DynamoDb.DisposeAsync());
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class SqsAndDynamoDbCollection : ICollectionFixture<SqsAndDynamoDbFixture>
+{
+    public const string Name = "SQS and DynamoDB emulators";
+}

@@ -20,7 +20,8 @@ public sealed class SqsWorker : HostedWorker
         string queue,
         Action<StreamConsumerOptions>? configure = null,
         Action<SqsSourceOptions>? source = null,
-        RecordingHandler? handler = null)
+        RecordingHandler? handler = null,
+        Action<StreamConsumerBuilder>? consumer = null)
     {
         handler ??= new RecordingHandler();
         var deadLetters = new InMemoryDeadLetterSink();
@@ -31,7 +32,7 @@ public sealed class SqsWorker : HostedWorker
             builder.Services.AddLogging(logging => logging.AddSimpleConsole());
         }
 
-        builder.Services
+        StreamConsumerBuilder built = builder.Services
             .AddStreamConsumer<RecordingHandler>("orders", options =>
             {
                 options.Retry.InitialDelay = TimeSpan.FromMilliseconds(50);
@@ -48,6 +49,7 @@ public sealed class SqsWorker : HostedWorker
                 source?.Invoke(options);
             })
             .UseDeadLetterSink(deadLetters);
+        consumer?.Invoke(built);
         return new SqsWorker(builder.Build(), handler, deadLetters);
     }
 }
