@@ -11,7 +11,7 @@ using StreamLanes.Kinesis;
 // call-log dead-letter-file poison-keys(comma separated) failover-seconds. Every handler call is logged twice, at
 // start and at end, with the process-wide monotonic clock, so a test can check order and overlap across processes,
 // including the calls a SIGKILL interrupted. An optional tenth argument names the KeyFailureMode (default
-// DeadLetterAndContinue).
+// DeadLetterAndContinue), an optional eleventh the KinesisReadMode (default Polling).
 if (args.Length < 9)
 {
     Console.Error.WriteLine("usage: worker <stream> <lease-table> <worker-id> <kinesis-url> <dynamodb-url> <call-log> <dead-letter-file> <poison-keys> <failover-seconds>");
@@ -25,6 +25,7 @@ string callLog = args[5], deadLetterFile = args[6];
 var poison = args[7].Split(',', StringSplitOptions.RemoveEmptyEntries).ToHashSet(StringComparer.Ordinal);
 double failover = double.Parse(args[8], CultureInfo.InvariantCulture);
 KeyFailureMode mode = args.Length > 9 ? Enum.Parse<KeyFailureMode>(args[9]) : KeyFailureMode.DeadLetterAndContinue;
+KinesisReadMode readMode = args.Length > 10 ? Enum.Parse<KinesisReadMode>(args[10]) : KinesisReadMode.Polling;
 
 HostApplicationBuilder builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
 builder.Services.AddSingleton(new CallLog(callLog, workerId, poison));
@@ -46,6 +47,10 @@ builder.Services.AddStreamConsumer<LoggingHandler>("orders", options =>
         kinesis.Leases.ShardSyncInterval = TimeSpan.FromSeconds(2);
         kinesis.IdleTimeBetweenReads = TimeSpan.FromMilliseconds(100);
         kinesis.MinTimeBetweenReads = TimeSpan.FromMilliseconds(20);
+        kinesis.ReadMode = readMode;
+
+        // kinesis-mock never sends ChildShards on a subscription: only this probe finds a shard's end (default 5 s).
+        kinesis.FanOut.ShardEndProbeInterval = TimeSpan.FromMilliseconds(500);
     })
     .UseJsonLinesDeadLetters(deadLetterFile)
     .WithFailureMode(mode);

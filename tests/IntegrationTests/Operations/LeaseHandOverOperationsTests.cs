@@ -14,8 +14,10 @@ namespace StreamLanes.IntegrationTests.Operations;
 [Collection(KinesisCollection.Name)]
 public sealed class LeaseHandOverOperationsTests(KinesisAndDynamoDbFixture emulators, ITestOutputHelper output)
 {
-    [Fact]
-    public async Task A_worker_stopped_gracefully_hands_its_shards_over_at_once_without_waiting_for_expiry()
+    [Theory]
+    [InlineData(KinesisReadMode.Polling)]
+    [InlineData(KinesisReadMode.EnhancedFanOut)]
+    public async Task A_worker_stopped_gracefully_hands_its_shards_over_at_once_without_waiting_for_expiry(KinesisReadMode readMode)
     {
         KinesisTestStream stream = await KinesisTestStream.CreateAsync(emulators.Kinesis.CreateKinesisClient(), EmulatorFixture.UniqueName("handover"), 4);
         string table = EmulatorFixture.UniqueName("leases");
@@ -27,7 +29,7 @@ public sealed class LeaseHandOverOperationsTests(KinesisAndDynamoDbFixture emula
         {
             options.Leases.FailoverTime = failover;
             options.Leases.ShardSyncInterval = TimeSpan.FromSeconds(60);
-        }, build: consumer => consumer.Services.AddSingleton<ILoggerProvider>(warnings));
+        }, build: consumer => consumer.Services.AddSingleton<ILoggerProvider>(warnings), readMode: readMode);
         await using KinesisWorker a = Create("worker-a");
         await using KinesisWorker b = Create("worker-b");
         await a.StartAsync();
@@ -71,7 +73,7 @@ public sealed class LeaseHandOverOperationsTests(KinesisAndDynamoDbFixture emula
             () => $"{a.Handler.Successes.Concat(b.Handler.Successes).Select(c => InvariantChecker.Id(c.Record)).Distinct().Count()} of {stream.Put.Count} handled");
         InvariantChecker.Report report = InvariantChecker.Check(stream.Put, [a.Handler, b.Handler], []);
         IReadOnlyList<string> overlaps = InvariantChecker.CrossRunOverlaps(a.Handler.Calls.Concat(b.Handler.Calls));
-        output.WriteLine($"graceful stop took {stopTook.TotalSeconds:F1} s; b held every shard {handOver.TotalSeconds:F2} s later; records {report.Records}, duplicates {report.Duplicates}, lost 0");
+        output.WriteLine($"{readMode}: graceful stop took {stopTook.TotalSeconds:F1} s; b held every shard {handOver.TotalSeconds:F2} s later; records {report.Records}, duplicates {report.Duplicates}, lost 0");
         Assert.True(overlaps.Count == 0, string.Join(Environment.NewLine, overlaps.Take(10)));
         Assert.True(handOver < (failover / 3) + TimeSpan.FromSeconds(2), $"hand-over took {handOver}: released leases must be taken without waiting for expiry");
         Assert.True(warnings.Warnings.IsEmpty, string.Join(Environment.NewLine, warnings.Warnings));

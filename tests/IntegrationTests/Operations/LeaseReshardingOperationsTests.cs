@@ -24,20 +24,22 @@ public sealed class LeaseReshardingOperationsTests(KinesisAndDynamoDbFixture emu
     private const string MiddleHashKey = "170141183460469231731687303715884105728";
     private static readonly TimeSpan ChildStartBound = TimeSpan.FromSeconds(5);
 
-    private KinesisWorker CreateWorker(KinesisTestStream stream, string table, WarningCollector warnings, string id = "worker-1")
+    private KinesisWorker CreateWorker(KinesisTestStream stream, string table, WarningCollector warnings, KinesisReadMode readMode, string id = "worker-1")
         => KinesisWorker.Create(emulators, stream.Name, table, id, kinesis: options =>
         {
             options.Leases.ShardSyncInterval = TimeSpan.FromSeconds(60);
             options.Leases.FailoverTime = TimeSpan.FromSeconds(3);
-        }, build: consumer => consumer.Services.AddSingleton<ILoggerProvider>(warnings));
+        }, build: consumer => consumer.Services.AddSingleton<ILoggerProvider>(warnings), readMode: readMode);
 
-    [Fact]
-    public async Task A_live_split_under_load_reads_the_children_within_seconds_of_the_parents_shard_end()
+    [Theory]
+    [InlineData(KinesisReadMode.Polling)]
+    [InlineData(KinesisReadMode.EnhancedFanOut)]
+    public async Task A_live_split_under_load_reads_the_children_within_seconds_of_the_parents_shard_end(KinesisReadMode readMode)
     {
         KinesisTestStream stream = await KinesisTestStream.CreateAsync(emulators.Kinesis.CreateKinesisClient(), EmulatorFixture.UniqueName("split"), 1);
         string table = EmulatorFixture.UniqueName("leases");
         var warnings = new WarningCollector();
-        await using KinesisWorker worker = CreateWorker(stream, table, warnings);
+        await using KinesisWorker worker = CreateWorker(stream, table, warnings, readMode);
         await worker.StartAsync();
         string parent = (await stream.Client.ListAllShardsAsync(stream.Name)).Single().ShardId;
 
@@ -59,13 +61,15 @@ public sealed class LeaseReshardingOperationsTests(KinesisAndDynamoDbFixture emu
         Assert.All(await LeaseOperationsSupport.ReadLeasesAsync(emulators, table), lease => Assert.Null(lease.Owner));
     }
 
-    [Fact]
-    public async Task A_live_merge_under_load_reads_the_child_within_seconds_of_both_parents_shard_end()
+    [Theory]
+    [InlineData(KinesisReadMode.Polling)]
+    [InlineData(KinesisReadMode.EnhancedFanOut)]
+    public async Task A_live_merge_under_load_reads_the_child_within_seconds_of_both_parents_shard_end(KinesisReadMode readMode)
     {
         KinesisTestStream stream = await KinesisTestStream.CreateAsync(emulators.Kinesis.CreateKinesisClient(), EmulatorFixture.UniqueName("merge"), 2);
         string table = EmulatorFixture.UniqueName("leases");
         var warnings = new WarningCollector();
-        await using KinesisWorker worker = CreateWorker(stream, table, warnings);
+        await using KinesisWorker worker = CreateWorker(stream, table, warnings, readMode);
         await worker.StartAsync();
         string[] parents = [.. (await stream.Client.ListAllShardsAsync(stream.Name)).Select(s => s.ShardId).Order()];
 
@@ -117,8 +121,10 @@ public sealed class LeaseReshardingOperationsTests(KinesisAndDynamoDbFixture emu
         Assert.True(childWait < ChildStartBound, $"the children started {childWait} after their parents' SHARD_END");
     }
 
-    [Fact]
-    public async Task A_kcl_lease_table_taken_over_mid_split_finishes_the_parent_before_any_child_record()
+    [Theory]
+    [InlineData(KinesisReadMode.Polling)]
+    [InlineData(KinesisReadMode.EnhancedFanOut)]
+    public async Task A_kcl_lease_table_taken_over_mid_split_finishes_the_parent_before_any_child_record(KinesisReadMode readMode)
     {
         KinesisTestStream stream = await KinesisTestStream.CreateAsync(emulators.Kinesis.CreateKinesisClient(), EmulatorFixture.UniqueName("kcl"), 1);
         string parent = (await stream.Client.ListAllShardsAsync(stream.Name)).Single().ShardId;
@@ -149,7 +155,7 @@ public sealed class LeaseReshardingOperationsTests(KinesisAndDynamoDbFixture emu
         }
 
         var warnings = new WarningCollector();
-        await using KinesisWorker worker = CreateWorker(stream, table, warnings, "streamlanes-1");
+        await using KinesisWorker worker = CreateWorker(stream, table, warnings, readMode, "streamlanes-1");
         long started = Stopwatch.GetTimestamp();
         await worker.StartAsync();
         var expected = stream.Put.Where(r => r.ShardId != parent || r.Position > checkpointed.Position).ToList();
@@ -163,7 +169,7 @@ public sealed class LeaseReshardingOperationsTests(KinesisAndDynamoDbFixture emu
         InvariantChecker.Check(expected, worker.Handler, []);
         Dictionary<string, int> generation = stream.Put.Select(r => r.ShardId).Distinct().ToDictionary(shard => shard, shard => shard == parent ? 0 : 1);
         LeaseOperationsSupport.AssertKeyOrderAcrossShards(worker.Handler.Calls, generation);
-        output.WriteLine($"KCL table taken over: {expected.Count} records handled {took.TotalSeconds:F1} s after start (the parent's lease expired first)");
+        output.WriteLine($"{readMode}: KCL table taken over: {expected.Count} records handled {took.TotalSeconds:F1} s after start (the parent's lease expired first)");
         Assert.True(took < TimeSpan.FromSeconds(3 + 1 + 8), $"took {took}");
 
         IReadOnlyList<Lease> leases = await LeaseOperationsSupport.ReadLeasesAsync(emulators, table);

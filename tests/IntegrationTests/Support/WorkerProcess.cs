@@ -29,7 +29,8 @@ public sealed class WorkerProcess : IDisposable
     /// <summary>Starts a worker process and waits until it is ready (its first lease round done).</summary>
     /// <param name="instance">Names this process's files; by default the worker id. Give each process its own when two share a worker id (a restart with a stable id).</param>
     /// <param name="failureMode">The consumer's <see cref="KeyFailureMode"/>; by default DeadLetterAndContinue.</param>
-    public static async Task<WorkerProcess> StartAsync(KinesisAndDynamoDbFixture emulators, string stream, string table, string id, string directory, string poisonKeys, double failoverSeconds, string? instance = null, KeyFailureMode? failureMode = null)
+    /// <param name="readMode">How the worker reads its shards; by default polling.</param>
+    public static async Task<WorkerProcess> StartAsync(KinesisAndDynamoDbFixture emulators, string stream, string table, string id, string directory, string poisonKeys, double failoverSeconds, string? instance = null, KeyFailureMode? failureMode = null, KinesisReadMode readMode = KinesisReadMode.Polling)
     {
         string callLog = Path.Combine(directory, $"{instance ?? id}.calls");
         string deadLetters = Path.Combine(directory, $"{instance ?? id}.dead-letters.jsonl");
@@ -48,10 +49,8 @@ public sealed class WorkerProcess : IDisposable
             start.ArgumentList.Add(argument);
         }
 
-        if (failureMode is KeyFailureMode mode)
-        {
-            start.ArgumentList.Add(mode.ToString());
-        }
+        start.ArgumentList.Add((failureMode ?? KeyFailureMode.DeadLetterAndContinue).ToString());
+        start.ArgumentList.Add(readMode.ToString());
 
         Process process = Process.Start(start) ?? throw new InvalidOperationException("Could not start the worker process.");
         var worker = new WorkerProcess(id, process, callLog, deadLetters);
