@@ -40,7 +40,7 @@ public sealed class LeaseRestartOperationsTests(KinesisAndDynamoDbFixture emulat
         await stream.PutAsync(Enumerable.Range(0, 20).Select(i => $"key-{i % 10}"));
         using WorkerProcess second = await WorkerProcess.StartAsync(emulators, stream.Name, table, restartedId, _directory, "", Failover, instance: "second", readMode: readMode);
         long ready = Stopwatch.GetTimestamp();
-        TimeSpan bound = TimeSpan.FromSeconds(Failover) + RenewInterval + TimeSpan.FromSeconds(4);
+        TimeSpan bound = TimeSpan.FromSeconds(Failover) + RenewInterval + TimeSpan.FromSeconds(4) + FanOutDelay(readMode);
         await WaitForAllAsync(stream, [first, second], bound * 3);
         Dictionary<string, StreamRecord> records = stream.Put.ToDictionary(InvariantChecker.Id);
         IReadOnlyList<HandlerCall> resumed = second.ReadCalls(records);
@@ -72,9 +72,11 @@ public sealed class LeaseRestartOperationsTests(KinesisAndDynamoDbFixture emulat
                 await Task.Delay(200);
             }
         });
-        await WaitUntilAsync(() => stream.Put.Count >= 30, TimeSpan.FromSeconds(30));
+        // Wait until the old process handles records, not only until they are put: in fan-out mode kinesis-mock pushes
+        // them a second or two later, and a new process started before that would leave the old one nothing to fence.
+        await WaitUntilAsync(() => old.SucceededCount() >= 30, TimeSpan.FromSeconds(30), () => $"the old process handled {old.SucceededCount()} of {stream.Put.Count}");
 
-        // The old process is alive and renewing; the new one (a rescheduled pod whose predecessor did not die) takes
+        // The old process is alive, renewing and handling; the new one (a rescheduled pod whose predecessor did not die) takes
         // every lease at once, fencing the old one, and starts reading only once the old one must have stopped.
         using WorkerProcess @new = await WorkerProcess.StartAsync(emulators, stream.Name, table, "pod-0", _directory, "", Failover, instance: "new", readMode: readMode);
         long newReady = Stopwatch.GetTimestamp();
@@ -95,6 +97,12 @@ public sealed class LeaseRestartOperationsTests(KinesisAndDynamoDbFixture emulat
         Assert.True(newCalls.Any(c => c.Succeeded), "the new process handled nothing");
         Assert.All(await LeaseOperationsSupport.ReadLeasesAsync(emulators, table), lease => Assert.Equal("pod-0", lease.Owner));
     }
+
+    /// <summary>
+    /// What kinesis-mock adds in fan-out mode before the first record of a new subscription reaches the handler: it pushes
+    /// one event per second and its h2c server holds each about another second (polling reads at once).
+    /// </summary>
+    internal static TimeSpan FanOutDelay(KinesisReadMode readMode) => readMode == KinesisReadMode.EnhancedFanOut ? TimeSpan.FromSeconds(2) : TimeSpan.Zero;
 
     private static async Task WaitForAllAsync(KinesisTestStream stream, IReadOnlyList<WorkerProcess> workers, TimeSpan timeout)
     {

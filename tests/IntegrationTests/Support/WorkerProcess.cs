@@ -109,6 +109,19 @@ public sealed class WorkerProcess : IDisposable
         return calls;
     }
 
+    /// <summary>How many calls ended in success so far (needs no record list, so it can be read while records are still put).</summary>
+    public int SucceededCount()
+    {
+        using var reader = new StreamReader(new FileStream(CallLog, FileMode.Open, FileAccess.Read, FileShare.ReadWrite));
+        int count = 0;
+        while (reader.ReadLine() is { } line)
+        {
+            count += line.StartsWith("E|", StringComparison.Ordinal) && line.EndsWith("|1", StringComparison.Ordinal) ? 1 : 0;
+        }
+
+        return count;
+    }
+
     public void Dispose()
     {
         if (!_process.HasExited)
