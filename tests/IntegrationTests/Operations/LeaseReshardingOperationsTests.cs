@@ -16,7 +16,9 @@ namespace StreamLanes.IntegrationTests.Operations;
 /// <summary>
 /// Resharding while a worker reads (a live split and a live merge under load), and taking over a Java KCL
 /// application's lease table in the middle of a split. The periodic shard sync is left at its default (60 s), so that
-/// only the work done at <c>SHARD_END</c> can start the children in time.
+/// only the work done at <c>SHARD_END</c> can start the children in time. Each runs in both read modes; in fan-out
+/// mode kinesis-mock never announces a shard's end on the subscription, so the reader's idle probe finds it
+/// (<see cref="KinesisWorker.UseReadMode"/>).
 /// </summary>
 [Collection(KinesisCollection.Name)]
 public sealed class LeaseReshardingOperationsTests(KinesisAndDynamoDbFixture emulators, ITestOutputHelper output)
@@ -171,8 +173,8 @@ public sealed class LeaseReshardingOperationsTests(KinesisAndDynamoDbFixture emu
         LeaseOperationsSupport.AssertKeyOrderAcrossShards(worker.Handler.Calls, generation);
         output.WriteLine($"{readMode}: KCL table taken over: {expected.Count} records handled {took.TotalSeconds:F1} s after start (the parent's lease expired first)");
         // In fan-out mode two subscriptions start one after the other (the parent's, then the children's), each waiting
-        // for kinesis-mock's first push (LeaseRestartOperationsTests.FanOutDelay).
-        TimeSpan bound = TimeSpan.FromSeconds(3 + 1 + 8) + (2 * LeaseRestartOperationsTests.FanOutDelay(readMode));
+        // for kinesis-mock's first push.
+        TimeSpan bound = TimeSpan.FromSeconds(3 + 1 + 8) + (2 * LeaseOperationsSupport.FanOutDelay(readMode));
         Assert.True(took < bound, $"took {took} (bound {bound})");
 
         IReadOnlyList<Lease> leases = await LeaseOperationsSupport.ReadLeasesAsync(emulators, table);

@@ -13,7 +13,7 @@ namespace StreamLanes.IntegrationTests.Operations;
 /// What operators do to Kinesis workers, each worker in its own process (tests/Reliability.Worker): kill one and
 /// start it again with the same worker id (a pod or host name), or with a new one; start a second process under an
 /// id that is still running. Each checks nothing is lost, per-key order, no key on two processes at once, and how
-/// long the shards stood still.
+/// long the shards stood still. Each runs in both read modes (polling and enhanced fan-out).
 /// </summary>
 [Collection(KinesisCollection.Name)]
 public sealed class LeaseRestartOperationsTests(KinesisAndDynamoDbFixture emulators, ITestOutputHelper output) : IDisposable
@@ -40,7 +40,8 @@ public sealed class LeaseRestartOperationsTests(KinesisAndDynamoDbFixture emulat
         await stream.PutAsync(Enumerable.Range(0, 20).Select(i => $"key-{i % 10}"));
         using WorkerProcess second = await WorkerProcess.StartAsync(emulators, stream.Name, table, restartedId, _directory, "", Failover, instance: "second", readMode: readMode);
         long ready = Stopwatch.GetTimestamp();
-        TimeSpan bound = TimeSpan.FromSeconds(Failover) + RenewInterval + TimeSpan.FromSeconds(4) + FanOutDelay(readMode);
+        // In fan-out mode the new process's first records wait for kinesis-mock's first push on its new subscriptions.
+        TimeSpan bound = TimeSpan.FromSeconds(Failover) + RenewInterval + TimeSpan.FromSeconds(4) + LeaseOperationsSupport.FanOutDelay(readMode);
         await WaitForAllAsync(stream, [first, second], bound * 3);
         Dictionary<string, StreamRecord> records = stream.Put.ToDictionary(InvariantChecker.Id);
         IReadOnlyList<HandlerCall> resumed = second.ReadCalls(records);
@@ -97,12 +98,6 @@ public sealed class LeaseRestartOperationsTests(KinesisAndDynamoDbFixture emulat
         Assert.True(newCalls.Any(c => c.Succeeded), "the new process handled nothing");
         Assert.All(await LeaseOperationsSupport.ReadLeasesAsync(emulators, table), lease => Assert.Equal("pod-0", lease.Owner));
     }
-
-    /// <summary>
-    /// What kinesis-mock adds in fan-out mode before the first record of a new subscription reaches the handler: it pushes
-    /// one event per second and its h2c server holds each about another second (polling reads at once).
-    /// </summary>
-    internal static TimeSpan FanOutDelay(KinesisReadMode readMode) => readMode == KinesisReadMode.EnhancedFanOut ? TimeSpan.FromSeconds(2) : TimeSpan.Zero;
 
     private static async Task WaitForAllAsync(KinesisTestStream stream, IReadOnlyList<WorkerProcess> workers, TimeSpan timeout)
     {
