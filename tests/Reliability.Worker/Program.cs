@@ -10,12 +10,12 @@ using StreamLanes.Aws;
 using StreamLanes.Kinesis;
 
 // A worker for the multi-process reliability tests. Arguments: stream lease-table worker-id kinesis-url dynamodb-url
-// call-log dead-letter-file poison-keys(comma separated) failover-seconds [failure-mode [capacity-file]]. With a capacity file, the
+// call-log dead-letter-file poison-keys(comma separated) failover-seconds [failure-mode [read-mode [capacity-file]]]. With a capacity file, the
 // lease table uses a DynamoDB client registered in DI whose consumed read and write units are written to that file
 // (as "read write" totals) four times a second. Every handler call is logged twice, at
 // start and at end, with the process-wide monotonic clock, so a test can check order and overlap across processes,
-// including the calls a SIGKILL interrupted. The optional tenth argument names the KeyFailureMode (default
-// DeadLetterAndContinue).
+// including the calls a SIGKILL interrupted. An optional tenth argument names the KeyFailureMode (default
+// DeadLetterAndContinue), an optional eleventh the KinesisReadMode (default Polling).
 if (args.Length < 9)
 {
     Console.Error.WriteLine("usage: worker <stream> <lease-table> <worker-id> <kinesis-url> <dynamodb-url> <call-log> <dead-letter-file> <poison-keys> <failover-seconds>");
@@ -29,7 +29,8 @@ string callLog = args[5], deadLetterFile = args[6];
 var poison = args[7].Split(',', StringSplitOptions.RemoveEmptyEntries).ToHashSet(StringComparer.Ordinal);
 double failover = double.Parse(args[8], CultureInfo.InvariantCulture);
 KeyFailureMode mode = args.Length > 9 ? Enum.Parse<KeyFailureMode>(args[9]) : KeyFailureMode.DeadLetterAndContinue;
-string? capacityFile = args.Length > 10 ? args[10] : null;
+KinesisReadMode readMode = args.Length > 10 ? Enum.Parse<KinesisReadMode>(args[10]) : KinesisReadMode.Polling;
+string? capacityFile = args.Length > 11 ? args[11] : null;
 
 HostApplicationBuilder builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
 builder.Services.AddSingleton(new CallLog(callLog, workerId, poison));
@@ -60,6 +61,10 @@ builder.Services.AddStreamConsumer<LoggingHandler>("orders", options =>
         kinesis.Leases.ShardSyncInterval = TimeSpan.FromSeconds(2);
         kinesis.IdleTimeBetweenReads = TimeSpan.FromMilliseconds(100);
         kinesis.MinTimeBetweenReads = TimeSpan.FromMilliseconds(20);
+        kinesis.ReadMode = readMode;
+
+        // kinesis-mock never sends ChildShards on a subscription: only this probe finds a shard's end (default 5 s).
+        kinesis.FanOut.ShardEndProbeInterval = TimeSpan.FromMilliseconds(500);
     })
     .UseJsonLinesDeadLetters(deadLetterFile)
     .WithFailureMode(mode);

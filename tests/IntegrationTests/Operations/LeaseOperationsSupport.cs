@@ -11,6 +11,13 @@ namespace StreamLanes.IntegrationTests.Operations;
 /// <summary>What the lease operations tests share: reading the lease table, watching it, checking order across a reshard.</summary>
 internal static class LeaseOperationsSupport
 {
+    /// <summary>
+    /// What kinesis-mock adds in fan-out mode before the first record of a new subscription reaches the handler: it pushes
+    /// one event per second and its h2c server holds each about another second (polling reads at once). Time bounds
+    /// that include a subscription's start are widened by this much in fan-out mode, and by nothing else.
+    /// </summary>
+    public static TimeSpan FanOutDelay(KinesisReadMode readMode) => readMode == KinesisReadMode.EnhancedFanOut ? TimeSpan.FromSeconds(2) : TimeSpan.Zero;
+
     public static async Task<IReadOnlyList<Lease>> ReadLeasesAsync(KinesisAndDynamoDbFixture emulators, string table)
     {
         using AmazonDynamoDBClient client = emulators.DynamoDb.CreateDynamoDbClient();

@@ -16,7 +16,9 @@ namespace StreamLanes.IntegrationTests.Operations;
 /// <summary>
 /// Resharding while a worker reads (a live split and a live merge under load), and taking over a Java KCL
 /// application's lease table in the middle of a split. The periodic shard sync is left at its default (60 s), so that
-/// only the work done at <c>SHARD_END</c> can start the children in time.
+/// only the work done at <c>SHARD_END</c> can start the children in time. Each runs in both read modes; in fan-out
+/// mode kinesis-mock never announces a shard's end on the subscription, so the reader's idle probe finds it
+/// (<see cref="KinesisWorker.UseReadMode"/>).
 /// </summary>
 [Collection(KinesisCollection.Name)]
 public sealed class LeaseReshardingOperationsTests(KinesisAndDynamoDbFixture emulators, ITestOutputHelper output)
@@ -24,20 +26,22 @@ public sealed class LeaseReshardingOperationsTests(KinesisAndDynamoDbFixture emu
     private const string MiddleHashKey = "170141183460469231731687303715884105728";
     private static readonly TimeSpan ChildStartBound = TimeSpan.FromSeconds(5);
 
-    private KinesisWorker CreateWorker(KinesisTestStream stream, string table, WarningCollector warnings, string id = "worker-1")
+    private KinesisWorker CreateWorker(KinesisTestStream stream, string table, WarningCollector warnings, KinesisReadMode readMode, string id = "worker-1")
         => KinesisWorker.Create(emulators, stream.Name, table, id, kinesis: options =>
         {
             options.Leases.ShardSyncInterval = TimeSpan.FromSeconds(60);
             options.Leases.FailoverTime = TimeSpan.FromSeconds(3);
-        }, build: consumer => consumer.Services.AddSingleton<ILoggerProvider>(warnings));
+        }, build: consumer => consumer.Services.AddSingleton<ILoggerProvider>(warnings), readMode: readMode);
 
-    [Fact]
-    public async Task A_live_split_under_load_reads_the_children_within_seconds_of_the_parents_shard_end()
+    [Theory]
+    [InlineData(KinesisReadMode.Polling)]
+    [InlineData(KinesisReadMode.EnhancedFanOut)]
+    public async Task A_live_split_under_load_reads_the_children_within_seconds_of_the_parents_shard_end(KinesisReadMode readMode)
     {
         KinesisTestStream stream = await KinesisTestStream.CreateAsync(emulators.Kinesis.CreateKinesisClient(), EmulatorFixture.UniqueName("split"), 1);
         string table = EmulatorFixture.UniqueName("leases");
         var warnings = new WarningCollector();
-        await using KinesisWorker worker = CreateWorker(stream, table, warnings);
+        await using KinesisWorker worker = CreateWorker(stream, table, warnings, readMode);
         await worker.StartAsync();
         string parent = (await stream.Client.ListAllShardsAsync(stream.Name)).Single().ShardId;
 
@@ -59,13 +63,15 @@ public sealed class LeaseReshardingOperationsTests(KinesisAndDynamoDbFixture emu
         Assert.All(await LeaseOperationsSupport.ReadLeasesAsync(emulators, table), lease => Assert.Null(lease.Owner));
     }
 
-    [Fact]
-    public async Task A_live_merge_under_load_reads_the_child_within_seconds_of_both_parents_shard_end()
+    [Theory]
+    [InlineData(KinesisReadMode.Polling)]
+    [InlineData(KinesisReadMode.EnhancedFanOut)]
+    public async Task A_live_merge_under_load_reads_the_child_within_seconds_of_both_parents_shard_end(KinesisReadMode readMode)
     {
         KinesisTestStream stream = await KinesisTestStream.CreateAsync(emulators.Kinesis.CreateKinesisClient(), EmulatorFixture.UniqueName("merge"), 2);
         string table = EmulatorFixture.UniqueName("leases");
         var warnings = new WarningCollector();
-        await using KinesisWorker worker = CreateWorker(stream, table, warnings);
+        await using KinesisWorker worker = CreateWorker(stream, table, warnings, readMode);
         await worker.StartAsync();
         string[] parents = [.. (await stream.Client.ListAllShardsAsync(stream.Name)).Select(s => s.ShardId).Order()];
 
@@ -117,8 +123,10 @@ public sealed class LeaseReshardingOperationsTests(KinesisAndDynamoDbFixture emu
         Assert.True(childWait < ChildStartBound, $"the children started {childWait} after their parents' SHARD_END");
     }
 
-    [Fact]
-    public async Task A_kcl_lease_table_taken_over_mid_split_finishes_the_parent_before_any_child_record()
+    [Theory]
+    [InlineData(KinesisReadMode.Polling)]
+    [InlineData(KinesisReadMode.EnhancedFanOut)]
+    public async Task A_kcl_lease_table_taken_over_mid_split_finishes_the_parent_before_any_child_record(KinesisReadMode readMode)
     {
         KinesisTestStream stream = await KinesisTestStream.CreateAsync(emulators.Kinesis.CreateKinesisClient(), EmulatorFixture.UniqueName("kcl"), 1);
         string parent = (await stream.Client.ListAllShardsAsync(stream.Name)).Single().ShardId;
@@ -149,7 +157,7 @@ public sealed class LeaseReshardingOperationsTests(KinesisAndDynamoDbFixture emu
         }
 
         var warnings = new WarningCollector();
-        await using KinesisWorker worker = CreateWorker(stream, table, warnings, "streamlanes-1");
+        await using KinesisWorker worker = CreateWorker(stream, table, warnings, readMode, "streamlanes-1");
         long started = Stopwatch.GetTimestamp();
         await worker.StartAsync();
         var expected = stream.Put.Where(r => r.ShardId != parent || r.Position > checkpointed.Position).ToList();
@@ -163,8 +171,11 @@ public sealed class LeaseReshardingOperationsTests(KinesisAndDynamoDbFixture emu
         InvariantChecker.Check(expected, worker.Handler, []);
         Dictionary<string, int> generation = stream.Put.Select(r => r.ShardId).Distinct().ToDictionary(shard => shard, shard => shard == parent ? 0 : 1);
         LeaseOperationsSupport.AssertKeyOrderAcrossShards(worker.Handler.Calls, generation);
-        output.WriteLine($"KCL table taken over: {expected.Count} records handled {took.TotalSeconds:F1} s after start (the parent's lease expired first)");
-        Assert.True(took < TimeSpan.FromSeconds(3 + 1 + 8), $"took {took}");
+        output.WriteLine($"{readMode}: KCL table taken over: {expected.Count} records handled {took.TotalSeconds:F1} s after start (the parent's lease expired first)");
+        // In fan-out mode two subscriptions start one after the other (the parent's, then the children's), each waiting
+        // for kinesis-mock's first push.
+        TimeSpan bound = TimeSpan.FromSeconds(3 + 1 + 8) + (2 * LeaseOperationsSupport.FanOutDelay(readMode));
+        Assert.True(took < bound, $"took {took} (bound {bound})");
 
         IReadOnlyList<Lease> leases = await LeaseOperationsSupport.ReadLeasesAsync(emulators, table);
         Assert.Equal(children.Select(c => c.ShardId).Order(), leases.Single(l => l.LeaseKey == parent).ChildShardIds.Order());

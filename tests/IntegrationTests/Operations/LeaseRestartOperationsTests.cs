@@ -13,7 +13,7 @@ namespace StreamLanes.IntegrationTests.Operations;
 /// What operators do to Kinesis workers, each worker in its own process (tests/Reliability.Worker): kill one and
 /// start it again with the same worker id (a pod or host name), or with a new one; start a second process under an
 /// id that is still running. Each checks nothing is lost, per-key order, no key on two processes at once, and how
-/// long the shards stood still.
+/// long the shards stood still. Each runs in both read modes (polling and enhanced fan-out).
 /// </summary>
 [Collection(KinesisCollection.Name)]
 public sealed class LeaseRestartOperationsTests(KinesisAndDynamoDbFixture emulators, ITestOutputHelper output) : IDisposable
@@ -23,27 +23,30 @@ public sealed class LeaseRestartOperationsTests(KinesisAndDynamoDbFixture emulat
     private readonly string _directory = Directory.CreateTempSubdirectory("streamlanes-restart-").FullName;
 
     [Theory]
-    [InlineData("pod-0", "same id")]
-    [InlineData("pod-1", "new id")]
-    public async Task A_killed_worker_restarted_resumes_its_shards_within_failover_plus_a_renew_interval(string restartedId, string how)
+    [InlineData("pod-0", "same id", KinesisReadMode.Polling)]
+    [InlineData("pod-1", "new id", KinesisReadMode.Polling)]
+    [InlineData("pod-0", "same id", KinesisReadMode.EnhancedFanOut)]
+    [InlineData("pod-1", "new id", KinesisReadMode.EnhancedFanOut)]
+    public async Task A_killed_worker_restarted_resumes_its_shards_within_failover_plus_a_renew_interval(string restartedId, string how, KinesisReadMode readMode)
     {
         KinesisTestStream stream = await KinesisTestStream.CreateAsync(emulators.Kinesis.CreateKinesisClient(), EmulatorFixture.UniqueName("restart"), 2);
         string table = EmulatorFixture.UniqueName("leases");
-        using WorkerProcess first = await WorkerProcess.StartAsync(emulators, stream.Name, table, "pod-0", _directory, "", Failover, instance: "first");
+        using WorkerProcess first = await WorkerProcess.StartAsync(emulators, stream.Name, table, "pod-0", _directory, "", Failover, instance: "first", readMode: readMode);
         await stream.PutAsync(Enumerable.Range(0, 20).Select(i => $"key-{i % 10}"));
         await WaitForAllAsync(stream, [first], TimeSpan.FromSeconds(30));
 
         // SIGKILL: nothing released; the table still names pod-0 on both leases.
         first.Kill();
         await stream.PutAsync(Enumerable.Range(0, 20).Select(i => $"key-{i % 10}"));
-        using WorkerProcess second = await WorkerProcess.StartAsync(emulators, stream.Name, table, restartedId, _directory, "", Failover, instance: "second");
+        using WorkerProcess second = await WorkerProcess.StartAsync(emulators, stream.Name, table, restartedId, _directory, "", Failover, instance: "second", readMode: readMode);
         long ready = Stopwatch.GetTimestamp();
-        TimeSpan bound = TimeSpan.FromSeconds(Failover) + RenewInterval + TimeSpan.FromSeconds(4);
+        // In fan-out mode the new process's first records wait for kinesis-mock's first push on its new subscriptions.
+        TimeSpan bound = TimeSpan.FromSeconds(Failover) + RenewInterval + TimeSpan.FromSeconds(4) + LeaseOperationsSupport.FanOutDelay(readMode);
         await WaitForAllAsync(stream, [first, second], bound * 3);
         Dictionary<string, StreamRecord> records = stream.Put.ToDictionary(InvariantChecker.Id);
         IReadOnlyList<HandlerCall> resumed = second.ReadCalls(records);
         TimeSpan stalled = Stopwatch.GetElapsedTime(ready, resumed.Where(c => c.Succeeded).Max(c => c.EndedTicks));
-        output.WriteLine($"restart with {how}: the 20 records put while it was down were handled {stalled.TotalSeconds:F1} s after the new process was ready (bound {bound.TotalSeconds:F1} s)");
+        output.WriteLine($"{readMode}, restart with {how}: the 20 records put while it was down were handled {stalled.TotalSeconds:F1} s after the new process was ready (bound {bound.TotalSeconds:F1} s)");
 
         IReadOnlyList<IReadOnlyCollection<HandlerCall>> runs = [first.ReadCalls(records), resumed];
         InvariantChecker.Report report = InvariantChecker.Check(records.Values, runs, 0, []);
@@ -53,12 +56,14 @@ public sealed class LeaseRestartOperationsTests(KinesisAndDynamoDbFixture emulat
         output.WriteLine($"records {report.Records}, handled {report.Handled}, duplicates {report.Duplicates}, lost 0");
     }
 
-    [Fact]
-    public async Task A_second_process_started_under_a_worker_id_still_running_takes_over_and_the_first_stops()
+    [Theory]
+    [InlineData(KinesisReadMode.Polling)]
+    [InlineData(KinesisReadMode.EnhancedFanOut)]
+    public async Task A_second_process_started_under_a_worker_id_still_running_takes_over_and_the_first_stops(KinesisReadMode readMode)
     {
         KinesisTestStream stream = await KinesisTestStream.CreateAsync(emulators.Kinesis.CreateKinesisClient(), EmulatorFixture.UniqueName("twin"), 2);
         string table = EmulatorFixture.UniqueName("leases");
-        using WorkerProcess old = await WorkerProcess.StartAsync(emulators, stream.Name, table, "pod-0", _directory, "", Failover, instance: "old");
+        using WorkerProcess old = await WorkerProcess.StartAsync(emulators, stream.Name, table, "pod-0", _directory, "", Failover, instance: "old", readMode: readMode);
         using var producing = new CancellationTokenSource();
         Task producer = Task.Run(async () =>
         {
@@ -68,11 +73,13 @@ public sealed class LeaseRestartOperationsTests(KinesisAndDynamoDbFixture emulat
                 await Task.Delay(200);
             }
         });
-        await WaitUntilAsync(() => stream.Put.Count >= 30, TimeSpan.FromSeconds(30));
+        // Wait until the old process handles records, not only until they are put: in fan-out mode kinesis-mock pushes
+        // them a second or two later, and a new process started before that would leave the old one nothing to fence.
+        await WaitUntilAsync(() => old.SucceededCount() >= 30, TimeSpan.FromSeconds(30), () => $"the old process handled {old.SucceededCount()} of {stream.Put.Count}");
 
-        // The old process is alive and renewing; the new one (a rescheduled pod whose predecessor did not die) takes
+        // The old process is alive, renewing and handling; the new one (a rescheduled pod whose predecessor did not die) takes
         // every lease at once, fencing the old one, and starts reading only once the old one must have stopped.
-        using WorkerProcess @new = await WorkerProcess.StartAsync(emulators, stream.Name, table, "pod-0", _directory, "", Failover, instance: "new");
+        using WorkerProcess @new = await WorkerProcess.StartAsync(emulators, stream.Name, table, "pod-0", _directory, "", Failover, instance: "new", readMode: readMode);
         long newReady = Stopwatch.GetTimestamp();
         await producer;
         await WaitForAllAsync(stream, [old, @new], TimeSpan.FromSeconds(60));
@@ -86,7 +93,7 @@ public sealed class LeaseRestartOperationsTests(KinesisAndDynamoDbFixture emulat
         // The old process was fenced at its next renewal: it started nothing later than a renew interval (and a margin
         // for a busy machine) after the new one was ready.
         TimeSpan oldLast = Stopwatch.GetElapsedTime(newReady, oldCalls.Max(c => c.StartedTicks));
-        output.WriteLine($"old process's last call {oldLast.TotalSeconds:F1} s after the new one was ready; new handled {newCalls.Count(c => c.Succeeded)} of {records.Count}");
+        output.WriteLine($"{readMode}: old process's last call {oldLast.TotalSeconds:F1} s after the new one was ready; new handled {newCalls.Count(c => c.Succeeded)} of {records.Count}");
         Assert.True(oldLast < RenewInterval + TimeSpan.FromSeconds(2), $"the old process still handled records {oldLast} after the new one started");
         Assert.True(newCalls.Any(c => c.Succeeded), "the new process handled nothing");
         Assert.All(await LeaseOperationsSupport.ReadLeasesAsync(emulators, table), lease => Assert.Equal("pod-0", lease.Owner));

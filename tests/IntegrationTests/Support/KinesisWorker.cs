@@ -24,7 +24,8 @@ public sealed class KinesisWorker : HostedWorker
         Action<StreamConsumerOptions>? configure = null,
         Action<KinesisSourceOptions>? kinesis = null,
         Action<StreamConsumerBuilder>? build = null,
-        RecordingHandler? handler = null)
+        RecordingHandler? handler = null,
+        KinesisReadMode readMode = KinesisReadMode.Polling)
     {
         handler ??= new RecordingHandler();
         var deadLetters = new InMemoryDeadLetterSink();
@@ -49,10 +50,25 @@ public sealed class KinesisWorker : HostedWorker
                 options.Leases.ShardSyncInterval = TimeSpan.FromSeconds(2);
                 options.IdleTimeBetweenReads = TimeSpan.FromMilliseconds(100);
                 options.MinTimeBetweenReads = TimeSpan.FromMilliseconds(20);
+                UseReadMode(options, readMode);
                 kinesis?.Invoke(options);
             })
             .UseDeadLetterSink(deadLetters);
         build?.Invoke(consumer);
         return new KinesisWorker(id, builder.Build(), handler, deadLetters);
+    }
+
+    /// <summary>
+    /// Reads in <paramref name="mode"/>. In fan-out mode the shard-end probe runs every 500 ms instead of 5 s:
+    /// kinesis-mock never sends ChildShards on a subscription, so only the probe finds a shard's end, and the default
+    /// would spend most of a reshard test's time bound idle (tests/Reliability.Worker does the same).
+    /// </summary>
+    public static void UseReadMode(KinesisSourceOptions options, KinesisReadMode mode)
+    {
+        options.ReadMode = mode;
+        if (mode == KinesisReadMode.EnhancedFanOut)
+        {
+            options.FanOut.ShardEndProbeInterval = TimeSpan.FromMilliseconds(500);
+        }
     }
 }

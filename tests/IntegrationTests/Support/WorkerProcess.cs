@@ -31,7 +31,8 @@ public sealed class WorkerProcess : IDisposable
     /// <param name="instance">Names this process's files; by default the worker id. Give each process its own when two share a worker id (a restart with a stable id).</param>
     /// <param name="failureMode">The consumer's <see cref="KeyFailureMode"/>; by default DeadLetterAndContinue.</param>
     /// <param name="meterCapacity">Whether the worker's lease table uses a DI-registered DynamoDB client whose consumed units it reports (see <see cref="ReadCapacity"/>).</param>
-    public static async Task<WorkerProcess> StartAsync(KinesisAndDynamoDbFixture emulators, string stream, string table, string id, string directory, string poisonKeys, double failoverSeconds, string? instance = null, KeyFailureMode? failureMode = null, bool meterCapacity = false)
+    /// <param name="readMode">How the worker reads its shards; by default polling.</param>
+    public static async Task<WorkerProcess> StartAsync(KinesisAndDynamoDbFixture emulators, string stream, string table, string id, string directory, string poisonKeys, double failoverSeconds, string? instance = null, KeyFailureMode? failureMode = null, bool meterCapacity = false, KinesisReadMode readMode = KinesisReadMode.Polling)
     {
         string callLog = Path.Combine(directory, $"{instance ?? id}.calls");
         string capacity = Path.Combine(directory, $"{instance ?? id}.capacity");
@@ -42,8 +43,8 @@ public sealed class WorkerProcess : IDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        // The tenth argument is the failure mode, the eleventh (optional) the capacity file.
-        string[] optional = meterCapacity ? [(failureMode ?? KeyFailureMode.DeadLetterAndContinue).ToString(), capacity] : [(failureMode ?? KeyFailureMode.DeadLetterAndContinue).ToString()];
+        // The tenth argument is the failure mode, the eleventh the read mode, the twelfth (optional) the capacity file.
+        string[] optional = [(failureMode ?? KeyFailureMode.DeadLetterAndContinue).ToString(), readMode.ToString(), .. meterCapacity ? [capacity] : Array.Empty<string>()];
         foreach (string argument in new[]
         {
             "exec", WorkerAssembly(), stream, table, id, emulators.Kinesis.ServiceUrl.ToString(), emulators.DynamoDb.ServiceUrl.ToString(),
@@ -132,6 +133,19 @@ public sealed class WorkerProcess : IDisposable
 
         calls.AddRange(open.Select(pair => new HandlerCall(records[pair.Key.Item1], pair.Key.Item2, pair.Value, Math.Min(_killedAt, Stopwatch.GetTimestamp()), false, 0)));
         return calls;
+    }
+
+    /// <summary>How many calls ended in success so far (needs no record list, so it can be read while records are still put).</summary>
+    public int SucceededCount()
+    {
+        using var reader = new StreamReader(new FileStream(CallLog, FileMode.Open, FileAccess.Read, FileShare.ReadWrite));
+        int count = 0;
+        while (reader.ReadLine() is { } line)
+        {
+            count += line.StartsWith("E|", StringComparison.Ordinal) && line.EndsWith("|1", StringComparison.Ordinal) ? 1 : 0;
+        }
+
+        return count;
     }
 
     public void Dispose()
