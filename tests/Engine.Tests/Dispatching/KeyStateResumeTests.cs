@@ -141,6 +141,47 @@ public sealed class KeyStateResumeTests
         }
     }
 
+    [Fact]
+    public async Task After_a_restart_a_parked_keys_backlog_replays_in_order_and_the_replay_clears_the_key_durably()
+    {
+        var stream = new InMemoryStream("orders");
+        var store = new InMemoryCheckpointStore();
+        var sink = new InMemoryDeadLetterSink();
+        StreamRecord bad = stream.Put("poison", "bad");
+        StreamRecord behind1 = stream.Put("poison", "behind-1");
+        stream.Put("ok", "1");
+        var first = new RecordingHandler { Behaviour = static (r, _, _) => r.PartitionKey == "poison" ? ValueTask.FromException(new InvalidOperationException("bad")) : ValueTask.CompletedTask };
+        await using (ConsumerHarness run = Create(stream, first, store, null, sink: sink, parkKey: true))
+        {
+            await run.StartAsync();
+            await run.WaitForAllCompleteAsync();
+            await run.StopAsync();
+        }
+
+        // After the restart the key is still parked: its next record is dead-lettered behind the first, not handled.
+        StreamRecord behind2 = stream.Put("poison", "behind-2");
+        var second = new RecordingHandler();
+        await using ConsumerHarness again = Create(stream, second, store, null, sink: sink, parkKey: true);
+        await again.StartAsync();
+        await again.WaitUntilAsync(_ => sink.Envelopes.Any(e => e.SequenceNumber == behind2.SequenceNumber));
+        Assert.DoesNotContain(second.Calls, c => c.Record.PartitionKey == "poison");
+
+        // The downstream is fixed (this run's handler succeeds): the replay hands the backlog over in order, and
+        // releases the key in the saved key state too.
+        DeadLetterRedriveReport replayed = await again.Consumer.ReplayDeadLettersAsync((IDeadLetterStore)sink);
+        Assert.Equal(3, replayed.Counts[DeadLetterOutcome.Replayed]);
+        Assert.Equal(["poison"], replayed.ReleasedKeys);
+        Assert.Equal(
+            [bad.SequenceNumber, behind1.SequenceNumber, behind2.SequenceNumber],
+            second.Successes.Where(c => c.Record.PartitionKey == "poison").Select(c => c.Record.SequenceNumber));
+        CheckpointKey key = new(ConsumerHarness.ConsumerName, "orders", stream.ShardIds[0]);
+        await again.WaitUntilAsync(_ => !store.KeyStates.TryGetValue(key, out byte[]? state) || ShardKeyStateCodec.Decode(state).ParkedKeys.Count == 0);
+
+        // Released: the key's next record is handled live again.
+        StreamRecord next = stream.Put("poison", "after");
+        await again.WaitUntilAsync(_ => second.Successes.Any(c => c.Record.Position == next.Position));
+    }
+
     private static ConsumerHarness Create(InMemoryStream stream, RecordingHandler handler, InMemoryCheckpointStore store, Func<StreamRecord, string>? laneKey, int maxKeyStateBytes = 65_536, IDeadLetterSink? sink = null, bool parkKey = false)
     {
         if (laneKey is not null)
