@@ -27,46 +27,52 @@ internal sealed partial class DynamoDbLeaseTable
     private const string WorkerIncarnation = "workerIncarnation";
     private const string HeartbeatCounter = "heartbeatCounter";
 
+    // The owner index is built once per table: polled often at first, then every 5 s.
+    private static readonly BackoffOptions OwnerIndexPoll = BackoffOptions.Of(TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(5));
+
     public async Task EnsureOwnerIndexAsync(CancellationToken cancellationToken)
     {
-        for (int attempt = 0; ; attempt++)
+        DescribeTableResponse described = await dynamoDb.DescribeTableAsync(tableName, cancellationToken).ConfigureAwait(false);
+        GlobalSecondaryIndexDescription? index = OwnerIndexOf(described);
+        if (index?.IndexStatus == IndexStatus.ACTIVE)
         {
-            DescribeTableResponse described = await dynamoDb.DescribeTableAsync(tableName, cancellationToken).ConfigureAwait(false);
-            GlobalSecondaryIndexDescription? index = described.Table.GlobalSecondaryIndexes?.FirstOrDefault(gsi => gsi.IndexName == LeaseItem.OwnerIndex);
-            if (index is null && attempt == 0)
-            {
-                try
-                {
-                    // A table on provisioned capacity gives the index its own capacity, as KCL 3.x does.
-                    ProvisionedThroughput? provisioned = described.Table.BillingModeSummary?.BillingMode == BillingMode.PAY_PER_REQUEST
-                        || described.Table.ProvisionedThroughput is not { ReadCapacityUnits: > 0 } throughput
-                        ? null
-                        : new ProvisionedThroughput(throughput.ReadCapacityUnits, throughput.WriteCapacityUnits);
-                    await dynamoDb.UpdateTableAsync(new UpdateTableRequest
-                    {
-                        TableName = tableName,
-                        AttributeDefinitions = [new AttributeDefinition(LeaseItem.Key, ScalarAttributeType.S), new AttributeDefinition(LeaseItem.Owner, ScalarAttributeType.S)],
-                        GlobalSecondaryIndexUpdates = [new GlobalSecondaryIndexUpdate { Create = CreateOwnerIndex(provisioned) }],
-                    }, cancellationToken).ConfigureAwait(false);
-                }
-                catch (Exception ex) when (ex is ResourceInUseException or LimitExceededException or AmazonDynamoDBException { ErrorCode: "ValidationException" })
-                {
-                    // Another worker is creating it (or the table is being updated): wait below for it to appear.
-                }
-
-                continue;
-            }
-
-            if (index?.IndexStatus == IndexStatus.ACTIVE)
-            {
-                return;
-            }
-
-            // A simple wait for a one-time event (an index on a table of a few thousand items builds in minutes); the
-            // caller's token bounds it.
-            await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(5000, 100 * (attempt + 1))), cancellationToken).ConfigureAwait(false);
+            return;
         }
+
+        if (index is null)
+        {
+            try
+            {
+                // A table on provisioned capacity gives the index its own capacity, as KCL 3.x does.
+                ProvisionedThroughput? provisioned = described.Table.BillingModeSummary?.BillingMode == BillingMode.PAY_PER_REQUEST
+                    || described.Table.ProvisionedThroughput is not { ReadCapacityUnits: > 0 } throughput
+                    ? null
+                    : new ProvisionedThroughput(throughput.ReadCapacityUnits, throughput.WriteCapacityUnits);
+                await dynamoDb.UpdateTableAsync(new UpdateTableRequest
+                {
+                    TableName = tableName,
+                    AttributeDefinitions = [new AttributeDefinition(LeaseItem.Key, ScalarAttributeType.S), new AttributeDefinition(LeaseItem.Owner, ScalarAttributeType.S)],
+                    GlobalSecondaryIndexUpdates = [new GlobalSecondaryIndexUpdate { Create = CreateOwnerIndex(provisioned) }],
+                }, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is ResourceInUseException or LimitExceededException or AmazonDynamoDBException { ErrorCode: "ValidationException" })
+            {
+                // Another worker is creating it (or the table is being updated): wait below for it to appear.
+            }
+        }
+
+        // A one-time event (an index on a table of a few thousand items builds in minutes): the caller's token bounds it.
+        await ResiliencePipelines.PollUntilAsync(
+            "StreamLanes.LeaseTable.OwnerIndexPoll",
+            OwnerIndexPoll,
+            TimeProvider.System,
+            ct => dynamoDb.DescribeTableAsync(tableName, ct),
+            static polled => OwnerIndexOf(polled)?.IndexStatus == IndexStatus.ACTIVE,
+            cancellationToken).ConfigureAwait(false);
     }
+
+    private static GlobalSecondaryIndexDescription? OwnerIndexOf(DescribeTableResponse described)
+        => described.Table.GlobalSecondaryIndexes?.FirstOrDefault(gsi => gsi.IndexName == LeaseItem.OwnerIndex);
 
     public async Task<LeaseTableSnapshot> ScanAsync(CancellationToken cancellationToken)
     {
