@@ -236,30 +236,17 @@ internal sealed class RecordAttempts
     /// </remarks>
     private ValueTask<Exception?> CallAsync(StreamRecord record, int attempt, List<DeadLetterAttempt> attempts, KeyLane? lane, CancellationToken cancellationToken)
     {
-        if (RecordTracing.Source.HasListeners())
-        {
-            return CallTracedAsync(record, attempt, attempts, lane, cancellationToken);
-        }
-
+        // While tracing listens the call takes the async path: the attempt span is Activity.Current while the handler
+        // runs, and only an async method's return restores the caller's current activity.
         ValueTask slot = Gate.WaitAsync(cancellationToken);
-        if (!slot.IsCompletedSuccessfully)
+        if (!slot.IsCompletedSuccessfully || RecordTracing.Source.HasListeners())
         {
             return CallAfterWaitAsync(slot, record, attempt, attempts, lane, cancellationToken);
         }
 
         long started = _timeProvider.GetTimestamp();
         AttemptTimeouts.RunningAttempt timing = AttemptTimeouts.Start(Timeouts, cancellationToken);
-        ValueTask call;
-        try
-        {
-            call = _invoker.InvokeAsync(record, new HandlerContext(_consumer, record, attempt, timing.Token));
-        }
-        catch (Exception ex)
-        {
-            // A handler that throws before returning its task fails the attempt like one whose task faults.
-            call = ValueTask.FromException(ex);
-        }
-
+        ValueTask call = Invoke(record, attempt, timing.Token);
         if (!call.IsCompletedSuccessfully)
         {
             return FinishCallAsync(call, started, timing, record, attempt, attempts, lane);
@@ -285,44 +272,23 @@ internal sealed class RecordAttempts
         await slot.ConfigureAwait(false);
         long started = _timeProvider.GetTimestamp();
         AttemptTimeouts.RunningAttempt timing = AttemptTimeouts.Start(Timeouts, cancellationToken);
-        ValueTask call;
-        try
-        {
-            call = _invoker.InvokeAsync(record, new HandlerContext(_consumer, record, attempt, timing.Token));
-        }
-        catch (Exception ex)
-        {
-            call = ValueTask.FromException(ex);
-        }
-
-        return await FinishCallAsync(call, started, timing, record, attempt, attempts, lane).ConfigureAwait(false);
-    }
-
-    /// <summary>
-    /// <see cref="CallAsync"/> with an attempt span around the handler call. An async method of its own: the span is
-    /// <see cref="System.Diagnostics.Activity.Current"/> while the handler runs, and the method's return restores the
-    /// caller's current activity, which a synchronous fast path would leave set to the span.
-    /// </summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<Exception?> CallTracedAsync(StreamRecord record, int attempt, List<DeadLetterAttempt> attempts, KeyLane? lane, CancellationToken cancellationToken)
-    {
-        await Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        long started = _timeProvider.GetTimestamp();
-        AttemptTimeouts.RunningAttempt timing = AttemptTimeouts.Start(Timeouts, cancellationToken);
         System.Diagnostics.Activity? span = RecordTracing.StartAttempt(record, attempt);
-        ValueTask call;
-        try
-        {
-            call = _invoker.InvokeAsync(record, new HandlerContext(_consumer, record, attempt, timing.Token));
-        }
-        catch (Exception ex)
-        {
-            call = ValueTask.FromException(ex);
-        }
-
-        Exception? failure = await FinishCallAsync(call, started, timing, record, attempt, attempts, lane).ConfigureAwait(false);
+        Exception? failure = await FinishCallAsync(Invoke(record, attempt, timing.Token), started, timing, record, attempt, attempts, lane).ConfigureAwait(false);
         RecordTracing.EndAttempt(span, failure);
         return failure;
+    }
+
+    /// <summary>Starts the handler call; a handler that throws before returning its task fails the attempt like one whose task faults.</summary>
+    private ValueTask Invoke(StreamRecord record, int attempt, CancellationToken attemptToken)
+    {
+        try
+        {
+            return _invoker.InvokeAsync(record, new HandlerContext(_consumer, record, attempt, attemptToken));
+        }
+        catch (Exception ex)
+        {
+            return ValueTask.FromException(ex);
+        }
     }
 
     /// <summary>Awaits a started handler call holding a slot, then releases the slot; see <see cref="CallAsync"/>.</summary>
