@@ -25,6 +25,7 @@ internal abstract class LeasedShardSource : IStreamSource, ILeasedSource, ILease
     // read loops report faults and recoveries without passing the shard to each helper.
     private static readonly AsyncLocal<ShardReader?> CurrentReader = new();
     private LeaseCoordinator? _coordinator;
+    private DynamoDbLeaseTable? _table;
     private ISourceHost? _host;
 
     protected LeasedShardSource(IAmazonDynamoDB dynamoDb, DynamoDbLeaseOptions leases, TimeProvider timeProvider, ILogger logger)
@@ -69,8 +70,9 @@ internal abstract class LeasedShardSource : IStreamSource, ILeasedSource, ILease
         ArgumentNullException.ThrowIfNull(host);
         _host = host;
         await PrepareAsync(cancellationToken).ConfigureAwait(false);
+        _table = new DynamoDbLeaseTable(_dynamoDb, _leases.TableName, IsLeaseIncluded);
         _coordinator = new LeaseCoordinator(
-            new DynamoDbLeaseTable(_dynamoDb, _leases.TableName, IsLeaseIncluded),
+            _table,
             _leases,
             ListShardsAsync,
             InitialCheckpoint,
@@ -178,7 +180,7 @@ internal abstract class LeasedShardSource : IStreamSource, ILeasedSource, ILease
             return;
         }
 
-        var table = new DynamoDbLeaseTable(_dynamoDb, _leases.TableName);
+        DynamoDbLeaseTable table = _table!; // set at start, before any lease is acquired
         // The child must not start without its parents' parked keys; an unreadable table heals by retrying.
         Polly.ResiliencePipeline retry = ResiliencePipelines.UntilSuccess(
             $"StreamLanes.{Kind}.ParentKeyStateRead", BackoffOptions.Of(TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(5)), Time);
