@@ -28,7 +28,8 @@ public sealed class KinesisMultiStreamTakeoverTests(KinesisAndDynamoDbFixture em
         for (int i = 0; i < 2; i++)
         {
             KinesisTestStream stream = await KinesisTestStream.CreateAsync(emulators.Kinesis.CreateKinesisClient(), EmulatorFixture.UniqueName($"kcl{i}"), 2);
-            await stream.PutAsync(Enumerable.Range(0, 60).Select(n => $"{stream.Name}-key-{n % 6}"));
+            // 24 keys over 2 shards: with 6, all keys of a stream landed on one shard about once in 32 streams.
+            await stream.PutAsync(Enumerable.Range(0, 60).Select(n => $"{stream.Name}-key-{n % 24}"));
             streams.Add(stream);
         }
 
