@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace StreamLanes.Checkpointing;
 
 /// <summary>
@@ -11,15 +13,20 @@ namespace StreamLanes.Checkpointing;
 /// number of records in flight (which the engine's backpressure bounds), not the distance to the checkpoint.
 /// Register, complete and reading the checkpoint are O(1) and allocate nothing once the pool has grown.
 /// Thread-safe: registration and completion may come from different threads. Its lock may be the caller's own
-/// (<see cref="CheckpointTracker(SequenceNumber, Lock, int)"/>): a shard that registers and completes while it holds
-/// its lock anyway then takes one lock per operation instead of two, and the two sides of a busy shard (its reader,
-/// its lanes' pumps) move one contended lock between cores instead of two.
+/// (<see cref="CheckpointTracker(SequenceNumber, Lock, int)"/>): a shard registers and completes while it holds its
+/// lock anyway, so those two operations then take no lock of their own (re-entering a held <see cref="Lock"/> is its
+/// slow path: a thread-id lookup and a recursion count, about a fifth of a pump's time per record, bench/RESULTS.md
+/// §17), and the two sides of a busy shard (its reader, its lanes' pumps) move one contended lock between cores
+/// instead of two.
 /// </remarks>
 internal sealed class CheckpointTracker
 {
     private const int Nil = -1;
 
     private readonly Lock _lock;
+
+    // True when the lock is the owner's: Register and Complete are then called holding it and do not take it again.
+    private readonly bool _callerHoldsLock;
 
     // Invariant: entries reachable from _head through Next are exactly the incomplete records, in registration order;
     // the rest form the free list through Next, starting at _free.
@@ -39,16 +46,22 @@ internal sealed class CheckpointTracker
     public CheckpointTracker(SequenceNumber start, int initialCapacity = 64)
         : this(start, new Lock(), initialCapacity)
     {
+        _callerHoldsLock = false;
     }
 
-    /// <summary>Initializes a tracker that guards its state with <paramref name="sharedLock"/>, a lock its owner also takes.</summary>
+    /// <summary>
+    /// Initializes a tracker that guards its state with <paramref name="sharedLock"/>, a lock its owner also takes:
+    /// <see cref="Register"/> and <see cref="Complete(long)"/> must be called holding it (they do not take it); the
+    /// reads take it (calling them while holding it is allowed: it is re-entrant).
+    /// </summary>
     /// <param name="start">The shard's stored checkpoint, or <see cref="SequenceNumber.None"/>.</param>
-    /// <param name="sharedLock">The lock every operation takes; calling them while already holding it is allowed (it is re-entrant).</param>
+    /// <param name="sharedLock">The owner's lock.</param>
     /// <param name="initialCapacity">The initial size of the entry pool; it doubles as needed.</param>
     public CheckpointTracker(SequenceNumber start, Lock sharedLock, int initialCapacity = 64)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(initialCapacity);
         _lock = sharedLock ?? throw new ArgumentNullException(nameof(sharedLock));
+        _callerHoldsLock = true;
         _entries = new Entry[initialCapacity];
         _lastRegistered = start;
     }
@@ -101,38 +114,49 @@ internal sealed class CheckpointTracker
     /// <exception cref="ArgumentException">The position does not come after the previous one.</exception>
     public long Register(SequenceNumber position)
     {
+        if (_callerHoldsLock)
+        {
+            Debug.Assert(_lock.IsHeldByCurrentThread, "Register is called holding the owner's lock.");
+            return RegisterHeld(position);
+        }
+
         lock (_lock)
         {
-            if (position.CompareTo(_lastRegistered) <= 0)
-            {
-                throw new ArgumentException(
-                    $"Records must be registered in sequence order: {position} does not come after {_lastRegistered}.",
-                    nameof(position));
-            }
-
-            int index = Allocate();
-            ref Entry entry = ref _entries[index];
-            entry.Predecessor = _lastRegistered;
-            entry.Ordinal = _registeredCount;
-            entry.Previous = _tail;
-            entry.Next = Nil;
-            entry.Generation++;
-            entry.Pending = true;
-            if (_tail == Nil)
-            {
-                _head = index;
-            }
-            else
-            {
-                _entries[_tail].Next = index;
-            }
-
-            _tail = index;
-            _lastRegistered = position;
-            _pending++;
-            _registeredCount++;
-            return ((long)entry.Generation << 32) | (uint)index;
+            return RegisterHeld(position);
         }
+    }
+
+    private long RegisterHeld(SequenceNumber position)
+    {
+        if (position.CompareTo(_lastRegistered) <= 0)
+        {
+            throw new ArgumentException(
+                $"Records must be registered in sequence order: {position} does not come after {_lastRegistered}.",
+                nameof(position));
+        }
+
+        int index = Allocate();
+        ref Entry entry = ref _entries[index];
+        entry.Predecessor = _lastRegistered;
+        entry.Ordinal = _registeredCount;
+        entry.Previous = _tail;
+        entry.Next = Nil;
+        entry.Generation++;
+        entry.Pending = true;
+        if (_tail == Nil)
+        {
+            _head = index;
+        }
+        else
+        {
+            _entries[_tail].Next = index;
+        }
+
+        _tail = index;
+        _lastRegistered = position;
+        _pending++;
+        _registeredCount++;
+        return ((long)entry.Generation << 32) | (uint)index;
     }
 
     /// <summary>Marks a registered record complete (handled, or durably dead-lettered). Order does not matter.</summary>
@@ -140,41 +164,53 @@ internal sealed class CheckpointTracker
     /// <exception cref="InvalidOperationException">The token was already completed or never issued.</exception>
     public void Complete(long token)
     {
-        int index = (int)(uint)token;
-        int generation = (int)(token >> 32);
+        if (_callerHoldsLock)
+        {
+            Debug.Assert(_lock.IsHeldByCurrentThread, "Complete is called holding the owner's lock.");
+            CompleteHeld(token);
+            return;
+        }
+
         lock (_lock)
         {
-            if ((uint)index >= (uint)_used || !_entries[index].Pending || _entries[index].Generation != generation)
-            {
-                throw new InvalidOperationException("This record was already completed, or the token is not this tracker's.");
-            }
-
-            ref Entry entry = ref _entries[index];
-            if (entry.Previous == Nil)
-            {
-                _head = entry.Next;
-            }
-            else
-            {
-                _entries[entry.Previous].Next = entry.Next;
-            }
-
-            if (entry.Next == Nil)
-            {
-                _tail = entry.Previous;
-            }
-            else
-            {
-                _entries[entry.Next].Previous = entry.Previous;
-            }
-
-            entry.Pending = false;
-            entry.Predecessor = default;
-            entry.Next = _free;
-            _free = index;
-            _pending--;
-            _completedCount++;
+            CompleteHeld(token);
         }
+    }
+
+    private void CompleteHeld(long token)
+    {
+        int index = (int)(uint)token;
+        int generation = (int)(token >> 32);
+        if ((uint)index >= (uint)_used || !_entries[index].Pending || _entries[index].Generation != generation)
+        {
+            throw new InvalidOperationException("This record was already completed, or the token is not this tracker's.");
+        }
+
+        ref Entry entry = ref _entries[index];
+        if (entry.Previous == Nil)
+        {
+            _head = entry.Next;
+        }
+        else
+        {
+            _entries[entry.Previous].Next = entry.Next;
+        }
+
+        if (entry.Next == Nil)
+        {
+            _tail = entry.Previous;
+        }
+        else
+        {
+            _entries[entry.Next].Previous = entry.Previous;
+        }
+
+        entry.Pending = false;
+        entry.Predecessor = default;
+        entry.Next = _free;
+        _free = index;
+        _pending--;
+        _completedCount++;
     }
 
     private int Allocate()
