@@ -19,10 +19,18 @@ namespace StreamLanes.Benchmarks.Micro;
 /// calling the same handler (no per-key order, no checkpoint, no retry).
 /// </remarks>
 [InvocationCount(1, 1)]
+[WarmupCount(WarmupIterations)]
 [MemoryDiagnoser]
 public class EngineThroughputBenchmarks
 {
     public const int RecordsPerInvocation = 200_000;
+
+    /// <summary>
+    /// Warm-up iterations (the Quick job's 3 are too few here): each iteration is one invocation, and the engine's
+    /// hot methods reach tier-1 code only after several of them. With 3, the first half of the measured iterations ran
+    /// before it, at twice the time of the rest (bench/RESULTS.md §17).
+    /// </summary>
+    public const int WarmupIterations = 15;
 
     private BenchmarkConsumer _consumer = null!;
     private string[] _keys = [];

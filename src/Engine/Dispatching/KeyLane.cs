@@ -81,7 +81,15 @@ internal sealed partial class KeyLane : IThreadPoolWorkItem
         _attempts?.Clear();
     }
 
-    public void Execute() => Run();
+    public void Execute() => Run(mayTakeNextLane: false, out _);
+
+    /// <summary>
+    /// Runs the lane's pump on one of the shard's workers (<see cref="ShardProcessor.Execute"/>).
+    /// </summary>
+    /// <param name="mayTakeNextLane">Whether the worker's turn has room for another lane.</param>
+    /// <param name="workerEnded">Whether the shard counted the worker out (no lane was ready): it must return at once.</param>
+    /// <returns>The ready lane the worker runs next, handed over when this one ended empty; else null.</returns>
+    public KeyLane? RunOnWorker(bool mayTakeNextLane, out bool workerEnded) => Run(mayTakeNextLane, out workerEnded);
 
     private void Resume()
     {
@@ -91,7 +99,7 @@ internal sealed partial class KeyLane : IThreadPoolWorkItem
         {
             if (Finish(pending))
             {
-                Run();
+                Run(mayTakeNextLane: false, out _);
             }
         }
         catch (Exception ex)
@@ -101,16 +109,17 @@ internal sealed partial class KeyLane : IThreadPoolWorkItem
         }
     }
 
-    private void Run()
+    private KeyLane? Run(bool mayTakeNextLane, out bool workerEnded)
     {
+        workerEnded = false;
         ShardProcessor shard = Shard;
         for (int turn = 0; ; turn++)
         {
             // The taken records are done (or none was taken): complete them and take the next ones, under one lock.
             // Between takes, a stop is seen by reading a flag rather than the lock, so that no record starts after it.
-            if ((TakenNext == TakenCount || shard.StopRequested) && !shard.TakeNext(this))
+            if ((TakenNext == TakenCount || shard.StopRequested) && !shard.TakeNext(this, mayTakeNextLane, out KeyLane? next, out workerEnded))
             {
-                return;
+                return next;
             }
 
             if (turn == RecordsPerTurn)
@@ -119,7 +128,7 @@ internal sealed partial class KeyLane : IThreadPoolWorkItem
                 // done so far are completed first, so that the checkpoint and the reader's room do not wait for the turn.
                 shard.CompleteDone(this);
                 ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
-                return;
+                return null;
             }
 
             ValueTask handling;
@@ -138,12 +147,12 @@ internal sealed partial class KeyLane : IThreadPoolWorkItem
                 shard.CompleteDone(this);
                 _pending = handling;
                 handling.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(_resume ??= Resume);
-                return;
+                return null;
             }
 
             if (!Finish(handling))
             {
-                return;
+                return null;
             }
         }
     }

@@ -40,62 +40,82 @@ internal sealed partial class ShardProcessor : IThreadPoolWorkItem
     /// <summary>A worker's turn: runs ready lanes until none is left or the turn ends.</summary>
     public void Execute()
     {
+        KeyLane? lane = null;
         for (int turn = 0; ; turn++)
         {
-            KeyLane? lane = null;
-            bool exited = false;
-            bool requeue = false;
-            lock (_lock)
-            {
-                if (_stopped)
-                {
-                    // No lane starts after a stop: the waiting ones are unscheduled, as their own pumps would end.
-                    while (_ready.TryDequeue(out KeyLane? waiting))
-                    {
-                        waiting.Scheduled = false;
-                        _activePumps--;
-                    }
-
-                    exited = _activePumps == 0;
-                    _workers--;
-                }
-                else if (_ready.Count == 0)
-                {
-                    _workers--;
-                }
-                else if (turn == LanesPerWorkerTurn)
-                {
-                    requeue = true;
-                }
-                else
-                {
-                    // Its first records are taken in the same visit to the lock (a lane that stopped in the middle of
-                    // what it took goes on with that first).
-                    lane = _ready.Dequeue();
-                    if (lane.TakenNext == lane.TakenCount)
-                    {
-                        lane.TakeFrom(lane.Queue);
-                    }
-                }
-            }
-
-            if (exited)
-            {
-                _pumpsExited.Signal();
-            }
-
-            if (requeue)
-            {
-                ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
-                return;
-            }
-
             if (lane is null)
             {
-                return;
+                bool exited = false;
+                bool requeue = false;
+                lock (_lock)
+                {
+                    if (_stopped)
+                    {
+                        // No lane starts after a stop: the waiting ones are unscheduled, as their own pumps would end.
+                        while (_ready.TryDequeue(out KeyLane? waiting))
+                        {
+                            waiting.Scheduled = false;
+                            _activePumps--;
+                        }
+
+                        exited = _activePumps == 0;
+                        _workers--;
+                    }
+                    else if (_ready.Count == 0)
+                    {
+                        _workers--;
+                    }
+                    else if (turn >= LanesPerWorkerTurn)
+                    {
+                        requeue = true;
+                    }
+                    else
+                    {
+                        lane = TakeReadyLocked();
+                    }
+                }
+
+                if (exited)
+                {
+                    _pumpsExited.Signal();
+                }
+
+                if (requeue)
+                {
+                    ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+                    return;
+                }
+
+                if (lane is null)
+                {
+                    return;
+                }
             }
 
-            lane.Execute();
+            // A lane that ends empty hands this worker the next ready one (taken under the lock it ends in), or ends
+            // the worker when none is ready.
+            lane = lane.RunOnWorker(mayTakeNextLane: turn + 1 < LanesPerWorkerTurn, out bool workerEnded);
+            if (workerEnded)
+            {
+                return;
+            }
         }
+    }
+
+    /// <summary>Takes the next ready lane for a worker, with its first records (under the lock).</summary>
+    private KeyLane? TakeReadyLocked()
+    {
+        if (!_ready.TryDequeue(out KeyLane? lane))
+        {
+            return null;
+        }
+
+        // A lane that stopped in the middle of what it took goes on with that first.
+        if (lane.TakenNext == lane.TakenCount)
+        {
+            lane.TakeFrom(lane.Queue);
+        }
+
+        return lane;
     }
 }

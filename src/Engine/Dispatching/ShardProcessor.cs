@@ -247,15 +247,22 @@ internal sealed partial class ShardProcessor : IShardProcessor, IDisposable
     /// <summary>
     /// Called by a lane's pump when it has handled every record it took: completes them and takes the next ones from
     /// the lane's queue, under one lock. When none is left, or the shard is stopping, the pump ends and an empty lane
-    /// is retired.
+    /// is retired; a pump running on one of the shard's workers (<paramref name="onWorker"/>) is then handed the next
+    /// ready lane, with its first records, in the same visit to the lock, or ends the worker when none is ready.
     /// </summary>
+    /// <param name="lane">The pump's lane.</param>
+    /// <param name="onWorker">Whether the pump runs on a worker whose turn has room for another lane.</param>
+    /// <param name="next">The ready lane the worker runs next, or null.</param>
+    /// <param name="workerEnded">Whether the worker was counted out (no lane was ready): it must return at once.</param>
     /// <returns>Whether the pump has records to handle.</returns>
-    public bool TakeNext(KeyLane lane)
+    public bool TakeNext(KeyLane lane, bool onWorker, out KeyLane? next, out bool workerEnded)
     {
         bool retire = false;
         bool exited = false;
         bool taken;
         int completed;
+        next = null;
+        workerEnded = false;
         lock (_lock)
         {
             completed = lane.CompleteDone(Tracker);
@@ -267,6 +274,16 @@ internal sealed partial class ShardProcessor : IShardProcessor, IDisposable
                 {
                     _lanes.Remove(lane.Key);
                     retire = true;
+                    if (onWorker)
+                    {
+                        // One visit to the lock instead of two per lane activation: at 100,000 keys, one per record.
+                        next = TakeReadyLocked();
+                        if (next is null)
+                        {
+                            _workers--;
+                            workerEnded = true;
+                        }
+                    }
                 }
 
                 exited = --_activePumps == 0 && _stopped;
