@@ -1,4 +1,3 @@
-using System.ComponentModel.DataAnnotations;
 using Amazon.Runtime;
 using Amazon.Runtime.CredentialManagement;
 
@@ -16,7 +15,6 @@ public sealed class AwsClientOptions
     /// The AWS region that requests are signed for and whose public endpoints are used.
     /// Defaults to the <c>AWS_REGION</c> environment variable, then <c>AWS_DEFAULT_REGION</c>, then <c>us-east-1</c>.
     /// </summary>
-    [Required]
     public string Region { get; set; } = DefaultRegion();
 
     /// <summary>
@@ -63,7 +61,6 @@ public sealed class AwsClientOptions
     /// per-attempt timeout. Validation, not-found and access-denied errors are never retried. For SQS it is the SDK
     /// client's <c>MaxErrorRetry</c> (standard retry mode). Default: 3.
     /// </summary>
-    [Range(0, 20)]
     public int MaxTransportRetries { get; set; } = 3;
 
     /// <summary>
@@ -79,34 +76,57 @@ public sealed class AwsClientOptions
     /// The timeout of a single attempt. An SQS client StreamLanes builds gets 20 s on top of it (the longest long poll).
     /// Default: 30 seconds.
     /// </summary>
-    [Range(typeof(TimeSpan), "00:00:00.001", "01:00:00")]
     public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>Checks the options and throws an <see cref="ArgumentException"/> that lists every problem.</summary>
+    /// <summary>Checks the options and throws an <see cref="ArgumentException"/> naming each invalid option and its rule.</summary>
     /// <exception cref="ArgumentException">One or more settings are invalid.</exception>
     public void Validate()
     {
-        var results = new List<ValidationResult>();
-        Validator.TryValidateObject(this, new ValidationContext(this), results, validateAllProperties: true);
-        var problems = results.Select(r => r.ErrorMessage ?? "invalid value").ToList();
+        IReadOnlyList<string> failures = Validate(nameof(AwsClientOptions) + ".");
+        if (failures.Count > 0)
+        {
+            throw new ArgumentException(string.Join(" ", failures));
+        }
+    }
+
+    /// <summary>
+    /// The options' rules, as one failure per invalid option named under <paramref name="prefix"/>: a consumer's
+    /// start-up validation passes the configuration path (<c>StreamConsumers:orders:Kinesis:Aws:</c>),
+    /// <see cref="Validate()"/> the type's name.
+    /// </summary>
+    internal IReadOnlyList<string> Validate(string prefix)
+    {
+        var failures = new List<string>();
+        if (string.IsNullOrWhiteSpace(Region))
+        {
+            failures.Add($"{prefix}{nameof(Region)} must be set, e.g. us-east-1.");
+        }
+
+        if (MaxTransportRetries is < 0 or > 20)
+        {
+            failures.Add($"{prefix}{nameof(MaxTransportRetries)} must be between 0 and 20, not {MaxTransportRetries}.");
+        }
+
+        if (RequestTimeout < TimeSpan.FromMilliseconds(1) || RequestTimeout > TimeSpan.FromHours(1))
+        {
+            failures.Add($"{prefix}{nameof(RequestTimeout)} must be between 00:00:00.001 and 01:00:00, not {RequestTimeout}.");
+        }
+
         if (TransportRetry is null)
         {
-            problems.Add($"{nameof(TransportRetry)} must be set.");
+            failures.Add($"{prefix}{nameof(TransportRetry)} must be set.");
         }
         else
         {
-            TransportRetry.Validate(problems, string.Empty, nameof(TransportRetry), TimeSpan.Zero, TimeSpan.FromMinutes(10), TimeSpan.FromMinutes(10));
+            TransportRetry.Validate(failures, prefix, nameof(TransportRetry), TimeSpan.Zero, TimeSpan.FromMinutes(10), TimeSpan.FromMinutes(10));
         }
 
-        CheckUrl(ServiceUrl, nameof(ServiceUrl), problems);
-        CheckUrl(KinesisServiceUrl, nameof(KinesisServiceUrl), problems);
-        CheckUrl(DynamoDbStreamsServiceUrl, nameof(DynamoDbStreamsServiceUrl), problems);
-        CheckUrl(SqsServiceUrl, nameof(SqsServiceUrl), problems);
-        CheckProfile(problems);
-        if (problems.Count > 0)
-        {
-            throw new ArgumentException("Invalid AwsClientOptions: " + string.Join(" ", problems));
-        }
+        CheckUrl(ServiceUrl, prefix + nameof(ServiceUrl), failures);
+        CheckUrl(KinesisServiceUrl, prefix + nameof(KinesisServiceUrl), failures);
+        CheckUrl(DynamoDbStreamsServiceUrl, prefix + nameof(DynamoDbStreamsServiceUrl), failures);
+        CheckUrl(SqsServiceUrl, prefix + nameof(SqsServiceUrl), failures);
+        CheckProfile(failures, prefix);
+        return failures;
     }
 
     internal AwsClientOptions Clone()
@@ -133,7 +153,7 @@ public sealed class AwsClientOptions
             : throw new InvalidOperationException(ProfileNotFound());
     }
 
-    private void CheckProfile(List<string> problems)
+    private void CheckProfile(List<string> problems, string prefix)
     {
         if (Profile is null)
         {
@@ -142,15 +162,15 @@ public sealed class AwsClientOptions
 
         if (string.IsNullOrWhiteSpace(Profile))
         {
-            problems.Add($"{nameof(Profile)} must not be blank; remove it to use the default credential chain.");
+            problems.Add($"{prefix}{nameof(Profile)} must not be blank; remove it to use the default credential chain.");
         }
         else if (Credentials is not null)
         {
-            problems.Add($"Set either {nameof(Credentials)} (in code) or {nameof(Profile)}, not both.");
+            problems.Add($"{prefix}{nameof(Profile)}: set either {nameof(Credentials)} (in code) or {nameof(Profile)}, not both.");
         }
         else if (!new CredentialProfileStoreChain(ProfilesLocation).TryGetProfile(Profile, out _))
         {
-            problems.Add(ProfileNotFound());
+            problems.Add(prefix + ProfileNotFound());
         }
     }
 

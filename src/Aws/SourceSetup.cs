@@ -81,31 +81,6 @@ internal static class SourceSetup
     public static void DeclareSection(StreamConsumerBuilder builder, string section, Type optionsType)
         => builder.Registration.BoundSections.TryAdd(section, optionsType);
 
-    /// <summary>The rules of a sink-side options type (its throwing <c>Validate()</c>) and of its AWS settings, as failures under <paramref name="prefix"/>.</summary>
-    public static List<string> Validate(string prefix, Action validate, AwsClientOptions aws)
-    {
-        var failures = new List<string>();
-        try
-        {
-            validate();
-        }
-        catch (ArgumentException ex)
-        {
-            failures.Add($"{prefix.TrimEnd(':')}: {ex.Message}");
-        }
-
-        try
-        {
-            aws.Validate();
-        }
-        catch (ArgumentException ex)
-        {
-            failures.Add($"{prefix}Aws: {ex.Message}");
-        }
-
-        return failures;
-    }
-
     public static TimeProvider Time(IServiceProvider services) => services.GetService<TimeProvider>() ?? TimeProvider.System;
 
     public static ILoggerFactory Loggers(IServiceProvider services) => services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance;

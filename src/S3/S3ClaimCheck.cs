@@ -28,21 +28,33 @@ public sealed class S3ClaimCheckOptions
     /// <exception cref="ArgumentException">An option is invalid.</exception>
     public void Validate()
     {
-        var problems = new List<string>();
+        IReadOnlyList<string> failures = Validate(nameof(S3ClaimCheckOptions) + ".");
+        if (failures.Count > 0)
+        {
+            throw new ArgumentException(string.Join(" ", failures));
+        }
+    }
+
+    /// <summary>
+    /// The options' rules, as one failure per invalid option named under <paramref name="prefix"/>: the consumer's
+    /// start-up validation passes the configuration path (<c>StreamConsumers:orders:S3ClaimCheck:</c>), <see cref="Validate()"/>
+    /// the type's name.
+    /// </summary>
+    internal IReadOnlyList<string> Validate(string prefix)
+    {
+        var failures = new List<string>();
         if (string.IsNullOrWhiteSpace(BucketName))
         {
-            problems.Add($"{nameof(S3ClaimCheckOptions)}.{nameof(BucketName)} is required.");
+            failures.Add($"{prefix}{nameof(BucketName)} is required.");
         }
 
         if (KeyPrefix is null || KeyPrefix.Length > 512)
         {
-            problems.Add($"{nameof(S3ClaimCheckOptions)}.{nameof(KeyPrefix)} must be set (it may be empty) and at most 512 characters.");
+            failures.Add($"{prefix}{nameof(KeyPrefix)} must be set (it may be empty) and at most 512 characters.");
         }
 
-        if (problems.Count > 0)
-        {
-            throw new ArgumentException(string.Join(" ", problems));
-        }
+        failures.AddRange(Aws.Validate(prefix + nameof(Aws) + ":"));
+        return failures;
     }
 }
 

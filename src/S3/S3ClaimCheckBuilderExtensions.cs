@@ -33,7 +33,7 @@ public static class S3ClaimCheckBuilderExtensions
             Section,
             defaults => defaults.BucketName = bucketName ?? defaults.BucketName,
             configure,
-            static (o, prefix) => SourceSetup.Validate(prefix, o.Validate, o.Aws));
+            static (o, prefix) => o.Validate(prefix));
         builder.Services.AddKeyedSingleton(consumer, (services, _) =>
         {
             S3ClaimCheckOptions options = SourceSetup.Options<S3ClaimCheckOptions>(services, consumer);

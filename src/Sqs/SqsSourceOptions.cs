@@ -145,15 +145,7 @@ public sealed class SqsSourceOptions
 
         SourceSetup.ValidateBackoff(failures, prefix, nameof(ReceiveRetry), ReceiveRetry);
 
-        try
-        {
-            Aws.Validate();
-        }
-        catch (ArgumentException ex)
-        {
-            failures.Add($"{prefix}Aws: {ex.Message}");
-        }
-
+        failures.AddRange(Aws.Validate($"{prefix}Aws:"));
         return failures;
     }
 }

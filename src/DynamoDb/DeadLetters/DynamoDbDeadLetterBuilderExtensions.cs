@@ -30,7 +30,7 @@ public static class DynamoDbDeadLetterBuilderExtensions
             Section,
             defaults => defaults.TableName = tableName ?? defaults.TableName,
             configure,
-            static (o, prefix) => SourceSetup.Validate(prefix, o.Validate, o.Aws));
+            static (o, prefix) => o.Validate(prefix));
         return builder.UseDeadLetterSink(services =>
         {
             DynamoDbDeadLetterSinkOptions options = SourceSetup.Options<DynamoDbDeadLetterSinkOptions>(services, consumer);

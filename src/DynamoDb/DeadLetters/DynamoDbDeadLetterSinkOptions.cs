@@ -31,23 +31,34 @@ public sealed class DynamoDbDeadLetterSinkOptions
     /// <exception cref="ArgumentException">An option is invalid.</exception>
     public void Validate()
     {
-        const string prefix = nameof(DynamoDbDeadLetterSinkOptions) + ".";
-        var problems = new List<string>();
+        IReadOnlyList<string> failures = Validate(nameof(DynamoDbDeadLetterSinkOptions) + ".");
+        if (failures.Count > 0)
+        {
+            throw new ArgumentException(string.Join(" ", failures));
+        }
+    }
+
+    /// <summary>
+    /// The options' rules, as one failure per invalid option named under <paramref name="prefix"/>: the consumer's
+    /// start-up validation passes the configuration path (<c>StreamConsumers:orders:DynamoDbDeadLetters:</c>), <see cref="Validate()"/>
+    /// the type's name.
+    /// </summary>
+    internal IReadOnlyList<string> Validate(string prefix)
+    {
+        var failures = new List<string>();
         if (string.IsNullOrWhiteSpace(TableName) || TableName.Length is < 3 or > 255
             || !TableName.All(static c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-' or '.'))
         {
-            problems.Add($"{prefix}{nameof(TableName)} must be 3 to 255 characters of letters, digits, '_', '-' and '.', not '{TableName}'.");
+            failures.Add($"{prefix}{nameof(TableName)} must be 3 to 255 characters of letters, digits, '_', '-' and '.', not '{TableName}'.");
         }
 
         if (MaxItemBytes is < 1024 or > 390_000)
         {
-            problems.Add($"{prefix}{nameof(MaxItemBytes)} must be between 1,024 and 390,000 bytes, not {MaxItemBytes}.");
+            failures.Add($"{prefix}{nameof(MaxItemBytes)} must be between 1,024 and 390,000 bytes, not {MaxItemBytes}.");
         }
 
-        if (problems.Count > 0)
-        {
-            throw new ArgumentException(string.Join(" ", problems));
-        }
+        failures.AddRange(Aws.Validate(prefix + nameof(Aws) + ":"));
+        return failures;
     }
 
     internal DynamoDbDeadLetterSinkOptions Clone() => (DynamoDbDeadLetterSinkOptions)MemberwiseClone();

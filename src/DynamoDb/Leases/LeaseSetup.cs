@@ -11,14 +11,7 @@ internal static class LeaseSetup
     public static void ValidateLeasesAndAws(List<string> failures, string prefix, DynamoDbLeaseOptions leases, AwsClientOptions aws)
     {
         failures.AddRange(leases.Validate($"{prefix}Leases:"));
-        try
-        {
-            aws.Validate();
-        }
-        catch (ArgumentException ex)
-        {
-            failures.Add($"{prefix}Aws: {ex.Message}");
-        }
+        failures.AddRange(aws.Validate($"{prefix}Aws:"));
     }
 
     /// <summary>

@@ -29,7 +29,7 @@ public static class SqsDeadLetterBuilderExtensions
             Section,
             defaults => defaults.QueueUrl = queueUrl ?? defaults.QueueUrl,
             configure,
-            static (o, prefix) => SourceSetup.Validate(prefix, o.Validate, o.Aws));
+            static (o, prefix) => o.Validate(prefix));
         return builder.UseDeadLetterSink(services =>
         {
             SqsDeadLetterSinkOptions options = SourceSetup.Options<SqsDeadLetterSinkOptions>(services, consumer);

@@ -43,37 +43,48 @@ public sealed class SqsDeadLetterSinkOptions
     /// <exception cref="ArgumentException">An option is invalid.</exception>
     public void Validate()
     {
-        const string prefix = nameof(SqsDeadLetterSinkOptions) + ".";
-        var problems = new List<string>();
+        IReadOnlyList<string> failures = Validate(nameof(SqsDeadLetterSinkOptions) + ".");
+        if (failures.Count > 0)
+        {
+            throw new ArgumentException(string.Join(" ", failures));
+        }
+    }
+
+    /// <summary>
+    /// The options' rules, as one failure per invalid option named under <paramref name="prefix"/>: the consumer's
+    /// start-up validation passes the configuration path (<c>StreamConsumers:orders:SqsDeadLetters:</c>), <see cref="Validate()"/>
+    /// the type's name.
+    /// </summary>
+    internal IReadOnlyList<string> Validate(string prefix)
+    {
+        var failures = new List<string>();
         if (!Uri.TryCreate(QueueUrl, UriKind.Absolute, out Uri? url) || (url.Scheme != Uri.UriSchemeHttp && url.Scheme != Uri.UriSchemeHttps))
         {
-            problems.Add($"{prefix}{nameof(QueueUrl)} must be an absolute http or https queue URL, not '{QueueUrl}'.");
+            failures.Add($"{prefix}{nameof(QueueUrl)} must be an absolute http or https queue URL, not '{QueueUrl}'.");
         }
 
         if (MaxMessageBytes is < 1024 or > 1_048_576)
         {
-            problems.Add($"{prefix}{nameof(MaxMessageBytes)} must be between 1,024 and 1,048,576 bytes, not {MaxMessageBytes}.");
+            failures.Add($"{prefix}{nameof(MaxMessageBytes)} must be between 1,024 and 1,048,576 bytes, not {MaxMessageBytes}.");
         }
 
         if (MaxBatchSize is < 1 or > 10)
         {
-            problems.Add($"{prefix}{nameof(MaxBatchSize)} must be between 1 and 10, not {MaxBatchSize}.");
+            failures.Add($"{prefix}{nameof(MaxBatchSize)} must be between 1 and 10, not {MaxBatchSize}.");
         }
 
         if (ReadVisibilityTimeout < TimeSpan.FromSeconds(1) || ReadVisibilityTimeout > TimeSpan.FromHours(12))
         {
-            problems.Add($"{prefix}{nameof(ReadVisibilityTimeout)} must be between 1 second and 12 hours, not {ReadVisibilityTimeout}.");
+            failures.Add($"{prefix}{nameof(ReadVisibilityTimeout)} must be between 1 second and 12 hours, not {ReadVisibilityTimeout}.");
         }
 
         if (ReadWaitTimeSeconds is < 0 or > 20)
         {
-            problems.Add($"{prefix}{nameof(ReadWaitTimeSeconds)} must be between 0 and 20, not {ReadWaitTimeSeconds}.");
+            failures.Add($"{prefix}{nameof(ReadWaitTimeSeconds)} must be between 0 and 20, not {ReadWaitTimeSeconds}.");
         }
 
-        if (problems.Count > 0)
-        {
-            throw new ArgumentException(string.Join(" ", problems));
-        }
+        failures.AddRange(Aws.Validate(prefix + nameof(Aws) + ":"));
+        return failures;
     }
 
     internal SqsDeadLetterSinkOptions Clone() => (SqsDeadLetterSinkOptions)MemberwiseClone();

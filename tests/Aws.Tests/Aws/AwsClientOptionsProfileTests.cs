@@ -40,7 +40,7 @@ public sealed class AwsClientOptionsProfileTests : IDisposable
         Assert.DoesNotContain("secret", missing.Message, StringComparison.Ordinal);
 
         var both = Assert.Throws<ArgumentException>(() => new AwsClientOptions { Profile = "streamlanes", ProfilesLocation = file, Credentials = new BasicAWSCredentials("a", "b") }.Validate());
-        Assert.Contains("Set either Credentials (in code) or Profile, not both.", both.Message, StringComparison.Ordinal);
+        Assert.Contains("AwsClientOptions.Profile: set either Credentials (in code) or Profile, not both.", both.Message, StringComparison.Ordinal);
     }
 
     public void Dispose()

@@ -28,9 +28,18 @@ public sealed class AwsClientOptionsTests
 
         var error = Assert.Throws<ArgumentException>(options.Validate);
 
-        Assert.Contains(nameof(AwsClientOptions.MaxTransportRetries), error.Message, StringComparison.Ordinal);
-        Assert.Contains("TransportRetry:InitialDelay", error.Message, StringComparison.Ordinal);
-        Assert.Contains(nameof(AwsClientOptions.KinesisServiceUrl), error.Message, StringComparison.Ordinal);
+        Assert.Contains("AwsClientOptions.MaxTransportRetries must be between 0 and 20, not -1.", error.Message, StringComparison.Ordinal);
+        Assert.Contains("AwsClientOptions.TransportRetry:MaxDelay must be at least TransportRetry:InitialDelay (00:00:10)", error.Message, StringComparison.Ordinal);
+        Assert.Contains("AwsClientOptions.KinesisServiceUrl must be an absolute http or https URL, not 'ftp://example.com/'.", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_blank_region_and_an_out_of_range_request_timeout_are_named_with_their_rule()
+    {
+        var error = Assert.Throws<ArgumentException>(new AwsClientOptions { Region = " ", RequestTimeout = TimeSpan.Zero }.Validate);
+
+        Assert.Contains("AwsClientOptions.Region must be set, e.g. us-east-1.", error.Message, StringComparison.Ordinal);
+        Assert.Contains("AwsClientOptions.RequestTimeout must be between 00:00:00.001 and 01:00:00, not 00:00:00.", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -70,8 +70,8 @@ public sealed class SinkConfigurationTests
             logs);
 
         var error = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredKeyedService<IStreamConsumer>("orders"));
-        Assert.Contains("StreamConsumers:orders:SqsDeadLetters: SqsDeadLetterSinkOptions.QueueUrl must be an absolute http or https queue URL, not 'dead-letters'.", error.Message, StringComparison.Ordinal);
-        Assert.Contains("SqsDeadLetterSinkOptions.MaxBatchSize must be between 1 and 10, not 11.", error.Message, StringComparison.Ordinal);
+        Assert.Contains("StreamConsumers:orders:SqsDeadLetters:QueueUrl must be an absolute http or https queue URL, not 'dead-letters'.", error.Message, StringComparison.Ordinal);
+        Assert.Contains("StreamConsumers:orders:SqsDeadLetters:MaxBatchSize must be between 1 and 10, not 11.", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -84,6 +84,6 @@ public sealed class SinkConfigurationTests
             logs);
 
         var error = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredKeyedService<IStreamConsumer>("orders"));
-        Assert.Contains("StreamConsumers:orders:DynamoDbDeadLetters: DynamoDbDeadLetterSinkOptions.TableName must be 3 to 255 characters", error.Message, StringComparison.Ordinal);
+        Assert.Contains("StreamConsumers:orders:DynamoDbDeadLetters:TableName must be 3 to 255 characters", error.Message, StringComparison.Ordinal);
     }
 }

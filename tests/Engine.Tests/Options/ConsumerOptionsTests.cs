@@ -66,7 +66,19 @@ public sealed class ConsumerOptionsTests
 
         OptionsValidationException error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
         Assert.Equal(typeof(SqsDeadLetterSinkOptions), error.OptionsType);
-        Assert.Contains(error.Failures, f => f.StartsWith("StreamConsumers:orders:SqsDeadLetters: ", StringComparison.Ordinal) && f.Contains("MaxBatchSize must be between 1 and 10, not 11.", StringComparison.Ordinal));
+        Assert.Contains("StreamConsumers:orders:SqsDeadLetters:MaxBatchSize must be between 1 and 10, not 11.", error.Failures);
+    }
+
+    [Fact]
+    public async Task A_sinks_invalid_AWS_setting_is_named_by_its_full_configuration_path()
+    {
+        using IHost host = Build(
+            new() { ["StreamConsumers:orders:DynamoDbDeadLetters:Aws:MaxTransportRetries"] = "99" },
+            consumer => consumer.FromInMemory(new InMemoryStream("s")).UseDynamoDbDeadLetters("dead-letters"));
+
+        OptionsValidationException error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+        Assert.Equal(typeof(DynamoDbDeadLetterSinkOptions), error.OptionsType);
+        Assert.Equal(["StreamConsumers:orders:DynamoDbDeadLetters:Aws:MaxTransportRetries must be between 0 and 20, not 99."], error.Failures);
     }
 
     [Fact]
