@@ -68,20 +68,7 @@ public sealed class LaneBatchTests
                 {
                 }
 
-                int roll;
-                lock (random)
-                {
-                    roll = random.Next(20);
-                }
-
-                if (roll == 0)
-                {
-                    await Task.Yield();
-                }
-                else if (roll == 1 && attempt == 1)
-                {
-                    throw new InvalidOperationException("injected failure");
-                }
+                await InjectedFaults.MostlySynchronousAsync(random, 20, attempt);
             },
         };
         await using ConsumerHarness harness = ConsumerHarness.Create(stream, handler, options =>

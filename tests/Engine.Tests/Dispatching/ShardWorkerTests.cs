@@ -21,23 +21,7 @@ public sealed class ShardWorkerTests
         {
             // Mostly synchronous, so that lanes end empty on a worker and hand it the next one; sometimes a yield (the lane
             // resumes on its own continuation, off the worker) or a first attempt that fails (a retry back-off).
-            Behaviour = async (_, attempt, _) =>
-            {
-                int roll;
-                lock (random)
-                {
-                    roll = random.Next(40);
-                }
-
-                if (roll == 0)
-                {
-                    await Task.Yield();
-                }
-                else if (roll == 1 && attempt == 1)
-                {
-                    throw new InvalidOperationException("injected failure");
-                }
-            },
+            Behaviour = (_, attempt, _) => InjectedFaults.MostlySynchronousAsync(random, 40, attempt),
         };
         await using ConsumerHarness harness = ConsumerHarness.Create(stream, handler, options =>
         {
