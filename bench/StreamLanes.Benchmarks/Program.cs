@@ -15,6 +15,7 @@ using StreamLanes.Benchmarks.Profiling;
 //   efo [options]          polling vs enhanced fan-out: put-to-handler latency with 1 and 3 applications, and records/s
 //   keystate [options]     issue 13: records handled again after a crash with a stuck key, key state off vs on
 //   leases [options]       lease table read/write units per worker: leader protocol vs every worker scanning (DynamoDB Local)
+//   ratio-chart [options]  engine ÷ channel per key count from EngineThroughputBenchmarks CSV reports, as an SVG bar chart
 //   anything else          BenchmarkDotNet (e.g. --filter '*'), with the Quick job unless --job is given
 // The machine is shared: say how busy it was, so that a noisy run can be recognised as such.
 if (args.FirstOrDefault() is "hol" or "keys" or "idle-memory" && File.Exists("/proc/loadavg"))
@@ -33,6 +34,7 @@ return args.FirstOrDefault() switch
     "efo" => await FanOutComparison.RunAsync(args[1..]),
     "keystate" => await KeyStateRestartComparison.RunAsync(args[1..]),
     "leases" => await StreamLanes.Benchmarks.Leases.LeaseTableCost.RunAsync(args[1..]),
+    "ratio-chart" => RatioChart.Run(ScenarioArguments.Parse(args[1..])),
     _ => RunBenchmarks(args),
 };
 
