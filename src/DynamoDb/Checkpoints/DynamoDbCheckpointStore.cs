@@ -20,16 +20,13 @@ namespace StreamLanes.DynamoDb;
 /// </remarks>
 internal sealed class DynamoDbCheckpointStore : ICheckpointStore, IKeyStateCheckpointStore, IDisposable
 {
-    private static readonly BackoffOptions TableActivePoll = BackoffOptions.Of(TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(1));
     private readonly IAmazonDynamoDB _dynamoDb;
     private readonly bool _ownsClient;
-    private readonly TimeProvider _timeProvider;
-    private readonly SemaphoreSlim _tableGate = new(1, 1);
+    private readonly KeyedTable _table;
 
     // The revision of each item as this store last read or wrote it (0: the item did not exist).
     private readonly ConcurrentDictionary<CheckpointKey, long> _revisions = new();
     private readonly string _writer = Guid.NewGuid().ToString("N");
-    private volatile bool _tableReady;
 
     /// <summary>Creates a store over <paramref name="tableName"/>.</summary>
     /// <param name="dynamoDb">The client.</param>
@@ -42,14 +39,12 @@ internal sealed class DynamoDbCheckpointStore : ICheckpointStore, IKeyStateCheck
         ArgumentNullException.ThrowIfNull(dynamoDb);
         ArgumentException.ThrowIfNullOrWhiteSpace(tableName);
         _dynamoDb = dynamoDb;
-        TableName = tableName;
         _ownsClient = ownsClient;
-        _timeProvider = timeProvider;
-        _tableReady = !createTableIfMissing;
+        _table = new KeyedTable(dynamoDb, tableName, createTableIfMissing, "StreamLanes.CheckpointTable.ActivePoll", timeProvider);
     }
 
     /// <summary>The table's name.</summary>
-    public string TableName { get; }
+    public string TableName => _table.Name;
 
     public async ValueTask<SequenceNumber> GetAsync(CheckpointKey key, CancellationToken cancellationToken)
         => (await ReadAsync(key, cancellationToken).ConfigureAwait(false)).Position;
@@ -65,7 +60,7 @@ internal sealed class DynamoDbCheckpointStore : ICheckpointStore, IKeyStateCheck
 
     public void Dispose()
     {
-        _tableGate.Dispose();
+        _table.Dispose();
         if (_ownsClient)
         {
             _dynamoDb.Dispose();
@@ -81,7 +76,7 @@ internal sealed class DynamoDbCheckpointStore : ICheckpointStore, IKeyStateCheck
 
     private async ValueTask<(SequenceNumber Position, byte[]? KeyState)> ReadAsync(CheckpointKey key, CancellationToken cancellationToken)
     {
-        await EnsureTableAsync(cancellationToken).ConfigureAwait(false);
+        await _table.EnsureAsync(cancellationToken).ConfigureAwait(false);
         GetItemResponse response = await _dynamoDb.GetItemAsync(
             new GetItemRequest { TableName = TableName, Key = KeyOf(key), ConsistentRead = true },
             cancellationToken).ConfigureAwait(false);
@@ -93,7 +88,7 @@ internal sealed class DynamoDbCheckpointStore : ICheckpointStore, IKeyStateCheck
     // keyState: null keeps the saved one, empty removes it.
     private async ValueTask WriteAsync(CheckpointKey key, SequenceNumber position, byte[]? keyState, CancellationToken cancellationToken)
     {
-        await EnsureTableAsync(cancellationToken).ConfigureAwait(false);
+        await _table.EnsureAsync(cancellationToken).ConfigureAwait(false);
         long expected = _revisions.TryGetValue(key, out long known) ? known : 0;
         for (int attempt = 0; ; attempt++)
         {
@@ -223,51 +218,4 @@ internal sealed class DynamoDbCheckpointStore : ICheckpointStore, IKeyStateCheck
 
     private InvalidDataException Invalid(CheckpointKey key, string field, string rule)
         => new($"The checkpoint in {LocationOf(key)} is not valid: {field} {rule}. The consumer stops rather than re-process or skip records: correct the item, or delete it to start the shard over.");
-
-    private async Task EnsureTableAsync(CancellationToken cancellationToken)
-    {
-        if (_tableReady)
-        {
-            return;
-        }
-
-        await _tableGate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            if (_tableReady)
-            {
-                return;
-            }
-
-            try
-            {
-                await _dynamoDb.CreateTableAsync(
-                    new CreateTableRequest
-                    {
-                        TableName = TableName,
-                        BillingMode = BillingMode.PAY_PER_REQUEST,
-                        KeySchema = [new KeySchemaElement("pk", KeyType.HASH), new KeySchemaElement("sk", KeyType.RANGE)],
-                        AttributeDefinitions = [new AttributeDefinition("pk", ScalarAttributeType.S), new AttributeDefinition("sk", ScalarAttributeType.S)],
-                    },
-                    cancellationToken).ConfigureAwait(false);
-            }
-            catch (ResourceInUseException)
-            {
-                // Another process created it first.
-            }
-
-            await ResiliencePipelines.PollUntilAsync(
-                "StreamLanes.CheckpointTable.ActivePoll",
-                TableActivePoll,
-                _timeProvider,
-                ct => _dynamoDb.DescribeTableAsync(TableName, ct),
-                static table => table.Table.TableStatus == TableStatus.ACTIVE,
-                cancellationToken).ConfigureAwait(false);
-            _tableReady = true;
-        }
-        finally
-        {
-            _tableGate.Release();
-        }
-    }
 }

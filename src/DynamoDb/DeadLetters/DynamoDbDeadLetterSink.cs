@@ -28,13 +28,9 @@ public sealed class DynamoDbDeadLetterSink : IDeadLetterSink, IDeadLetterStore, 
     private readonly DynamoDbDeadLetterSinkOptions _options;
     private readonly S3ClaimCheck? _claimCheck;
     private readonly TimeProvider _timeProvider;
-
-    // A new table turns ACTIVE within seconds.
-    private static readonly BackoffOptions TableActivePoll = BackoffOptions.Of(TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(1));
     private readonly ILogger _logger;
     private readonly SinkTelemetry _telemetry;
-    private readonly SemaphoreSlim _tableGate = new(1, 1);
-    private volatile bool _tableReady;
+    private readonly KeyedTable _table;
 
     /// <summary>Creates a sink.</summary>
     /// <param name="dynamoDb">The DynamoDB client; owned by the caller.</param>
@@ -53,7 +49,7 @@ public sealed class DynamoDbDeadLetterSink : IDeadLetterSink, IDeadLetterStore, 
         _timeProvider = timeProvider ?? TimeProvider.System;
         _logger = logger ?? NullLogger.Instance;
         _telemetry = new SinkTelemetry("dynamodb", _options.TableName, _timeProvider);
-        _tableReady = !_options.CreateTableIfMissing;
+        _table = new KeyedTable(dynamoDb, _options.TableName, _options.CreateTableIfMissing, "StreamLanes.DeadLetterTable.ActivePoll", _timeProvider);
     }
 
     /// <summary>The table's name.</summary>
@@ -86,53 +82,7 @@ public sealed class DynamoDbDeadLetterSink : IDeadLetterSink, IDeadLetterStore, 
     /// <summary>Creates the table unless it exists, and waits until it is active.</summary>
     /// <param name="cancellationToken">Cancels the wait.</param>
     /// <returns>A task that completes when the table can be written.</returns>
-    public async Task EnsureTableAsync(CancellationToken cancellationToken = default)
-    {
-        if (_tableReady)
-        {
-            return;
-        }
-
-        await _tableGate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            if (_tableReady)
-            {
-                return;
-            }
-
-            try
-            {
-                await _dynamoDb.CreateTableAsync(
-                    new CreateTableRequest
-                    {
-                        TableName = _options.TableName,
-                        BillingMode = BillingMode.PAY_PER_REQUEST,
-                        KeySchema = [new KeySchemaElement("pk", KeyType.HASH), new KeySchemaElement("sk", KeyType.RANGE)],
-                        AttributeDefinitions = [new AttributeDefinition("pk", ScalarAttributeType.S), new AttributeDefinition("sk", ScalarAttributeType.S)],
-                    },
-                    cancellationToken).ConfigureAwait(false);
-            }
-            catch (ResourceInUseException)
-            {
-                // Another process created it first.
-            }
-
-            await ResiliencePipelines.PollUntilAsync(
-                "StreamLanes.DeadLetterTable.ActivePoll",
-                TableActivePoll,
-                _timeProvider,
-                ct => _dynamoDb.DescribeTableAsync(_options.TableName, ct),
-                static table => table.Table.TableStatus == TableStatus.ACTIVE,
-                cancellationToken).ConfigureAwait(false);
-
-            _tableReady = true;
-        }
-        finally
-        {
-            _tableGate.Release();
-        }
-    }
+    public Task EnsureTableAsync(CancellationToken cancellationToken = default) => _table.EnsureAsync(cancellationToken);
 
     /// <inheritdoc/>
     public async IAsyncEnumerable<StoredDeadLetter> ReadAsync(DeadLetterFilter filter, [EnumeratorCancellation] CancellationToken cancellationToken = default)
@@ -227,7 +177,7 @@ public sealed class DynamoDbDeadLetterSink : IDeadLetterSink, IDeadLetterStore, 
     public void Dispose()
     {
         _telemetry.Dispose();
-        _tableGate.Dispose();
+        _table.Dispose();
         if (OwnsClient)
         {
             _dynamoDb.Dispose();
