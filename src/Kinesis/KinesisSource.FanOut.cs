@@ -150,19 +150,7 @@ internal sealed partial class KinesisSource
                     StreamLanesMetrics.For(Host).MillisBehindLatest.Record(behind, _consumerTag, stream.Tag, shardTag);
                 }
 
-                foreach (KinesisRecord record in next.Records)
-                {
-                    foreach (StreamRecord user in Expand(stream, shardId, record))
-                    {
-                        if (user.Position <= last)
-                        {
-                            continue; // at or before the checkpoint: a subscription at AT_SEQUENCE_NUMBER repeats it
-                        }
-
-                        await reader.Processor.EnqueueAsync(user, cancellationToken).ConfigureAwait(false);
-                        last = user.Position;
-                    }
-                }
+                last = await EnqueueAfterAsync(reader, stream, shardId, next.Records, last, cancellationToken).ConfigureAwait(false);
 
                 continuation = next.ContinuationSequenceNumber ?? continuation;
                 if (next.ChildShards is { Count: > 0 } && next.ContinuationSequenceNumber is null)

@@ -152,19 +152,7 @@ internal sealed partial class KinesisSource : LeasedShardSource
                     readAhead = ReadPacedAsync(iterator, lastRead, cancellationToken);
                 }
 
-                foreach (KinesisRecord record in response.Records)
-                {
-                    foreach (StreamRecord user in Expand(stream, shardId, record))
-                    {
-                        if (user.Position <= last)
-                        {
-                            continue; // at or before the checkpoint: an iterator at AT_SEQUENCE_NUMBER repeats it
-                        }
-
-                        await reader.Processor.EnqueueAsync(user, cancellationToken).ConfigureAwait(false);
-                        last = user.Position;
-                    }
-                }
+                last = await EnqueueAfterAsync(reader, stream, shardId, response.Records, last, cancellationToken).ConfigureAwait(false);
 
                 if (iterator is null)
                 {
@@ -249,6 +237,30 @@ internal sealed partial class KinesisSource : LeasedShardSource
             Lease.AtTimestamp => _kinesis.GetShardIteratorAsync(stream.Name, shardId, KinesisShardIteratorType.AtTimestamp, timestamp: stream.StartingTimestamp, cancellationToken: cancellationToken),
             _ => _kinesis.GetShardIteratorAsync(stream.Name, shardId, KinesisShardIteratorType.TrimHorizon, cancellationToken: cancellationToken),
         };
+    }
+
+    /// <summary>
+    /// Enqueues the user records of a page (KPL aggregates expanded) that come after <paramref name="last"/>: a read or
+    /// a subscription that starts AT_SEQUENCE_NUMBER repeats the record at the checkpoint.
+    /// </summary>
+    /// <returns>The position of the last record enqueued (<paramref name="last"/> when none was).</returns>
+    private async ValueTask<SequenceNumber> EnqueueAfterAsync(ShardReader reader, KinesisStreamState stream, string shardId, IReadOnlyList<KinesisRecord> records, SequenceNumber last, CancellationToken cancellationToken)
+    {
+        foreach (KinesisRecord record in records)
+        {
+            foreach (StreamRecord user in Expand(stream, shardId, record))
+            {
+                if (user.Position <= last)
+                {
+                    continue;
+                }
+
+                await reader.Processor.EnqueueAsync(user, cancellationToken).ConfigureAwait(false);
+                last = user.Position;
+            }
+        }
+
+        return last;
     }
 
     private IEnumerable<StreamRecord> Expand(KinesisStreamState stream, string shardId, KinesisRecord record)
