@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using BenchmarkDotNet.Attributes;
+using StreamLanes.Benchmarks.Support;
 using StreamLanes.Checkpointing;
 
 namespace StreamLanes.Benchmarks.Micro;
@@ -49,15 +50,7 @@ public class TracingCallsBenchmarks
 
     private void Setup(ActivitySamplingResult? sampling)
     {
-        if (sampling is ActivitySamplingResult result)
-        {
-            _listener = new ActivityListener
-            {
-                ShouldListenTo = static source => source.Name == StreamLanesTracing.ActivitySourceName,
-                Sample = (ref ActivityCreationOptions<ActivityContext> _) => result,
-            };
-            ActivitySource.AddActivityListener(_listener);
-        }
+        _listener = SamplingListener.Start(sampling);
 
         _tracing = new RecordTracing("bench", new ConsumerCounters("bench", TimeProvider.System), TimeProvider.System);
         _record = new StreamRecord(

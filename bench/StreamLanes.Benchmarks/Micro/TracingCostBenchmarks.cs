@@ -62,15 +62,7 @@ public class TracingCostBenchmarks
 
     private void Start(ActivitySamplingResult? sampling)
     {
-        if (sampling is ActivitySamplingResult result)
-        {
-            _listener = new ActivityListener
-            {
-                ShouldListenTo = static source => source.Name == StreamLanesTracing.ActivitySourceName,
-                Sample = (ref ActivityCreationOptions<ActivityContext> _) => result,
-            };
-            ActivitySource.AddActivityListener(_listener);
-        }
+        _listener = SamplingListener.Start(sampling);
 
         _keys = RecordBatch.Keys(Keys);
         _consumer = BenchmarkConsumer.StartAsync().GetAwaiter().GetResult();

@@ -10,19 +10,8 @@ public sealed class ConfigurationTests : IDisposable
 {
     private readonly string _directory = Path.Combine(Path.GetTempPath(), "streamlanes-config-tests", Guid.NewGuid().ToString("N"));
 
-    private sealed class Handler : IStreamHandler<string>
-    {
-        public ValueTask HandleAsync(string message, HandlerContext context) => ValueTask.CompletedTask;
-    }
-
     private static ServiceProvider Build(Dictionary<string, string?> configuration, Action<StreamConsumerBuilder> source, CollectingLoggerProvider logs)
-    {
-        var services = new ServiceCollection();
-        services.AddSingleton<IConfiguration>(new ConfigurationBuilder().AddInMemoryCollection(configuration).Build());
-        services.AddLogging(logging => logging.AddProvider(logs));
-        source(services.AddStreamConsumer<Handler>("orders"));
-        return services.BuildServiceProvider();
-    }
+        => ConfiguredConsumer.Build(configuration, source, logs);
 
     private static string[] Warnings(CollectingLoggerProvider logs)
         => [.. logs.Entries.Where(e => e.Id.Id == 34).Select(e => e.Message)];

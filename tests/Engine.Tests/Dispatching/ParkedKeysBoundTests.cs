@@ -1,5 +1,3 @@
-using System.Diagnostics.Metrics;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using StreamLanes.Checkpointing;
 using StreamLanes.Engine.Tests.Support;
@@ -27,18 +25,7 @@ public sealed class ParkedKeysBoundTests
                 options.MaxAttempts = 1;
             },
             checkpoints: store);
-        IMeterFactory factory = harness.Host.Services.GetRequiredService<IMeterFactory>();
-        long overflows = 0;
-        using var listener = new MeterListener();
-        listener.InstrumentPublished = (instrument, l) =>
-        {
-            if (instrument.Meter.Scope == factory && instrument.Name == "streamlanes.keystate.parked_overflow")
-            {
-                l.EnableMeasurementEvents(instrument);
-            }
-        };
-        listener.SetMeasurementEventCallback<long>((_, value, _, _) => Interlocked.Add(ref overflows, value));
-        listener.Start();
+        using var overflows = new CounterSum(harness.Host.Services, "streamlanes.keystate.parked_overflow");
 
         // 600 parked keys of about 560 bytes each (key, position, dead-letter id): about 330 KB, over the 256 KiB bound.
         string padding = new('x', 500);
@@ -52,7 +39,7 @@ public sealed class ParkedKeysBoundTests
         StreamRecord tail = stream.Put("good", "{}");
         await harness.StartAsync();
         await harness.WaitUntilAsync(status => status.DeadLettered == 600 && status.Handled == 1);
-        await WaitAsync(() => harness.Runtime.EvaluateHealth().Status == HealthStatus.Unhealthy && Interlocked.Read(ref overflows) > 0);
+        await WaitAsync(() => harness.Runtime.EvaluateHealth().Status == HealthStatus.Unhealthy && overflows.Total > 0);
         HealthCheckResult health = harness.Runtime.EvaluateHealth();
         Assert.Contains("parked keys exceed the 262144 bytes", health.Description, StringComparison.Ordinal);
 

@@ -11,19 +11,8 @@ public sealed class RenamedOptionKeysTests
 {
     private const int RenamedKeyEvent = 39;
 
-    private sealed class Handler : IStreamHandler<string>
-    {
-        public ValueTask HandleAsync(string message, HandlerContext context) => ValueTask.CompletedTask;
-    }
-
     private static ServiceProvider Build(Dictionary<string, string?> configuration, Action<StreamConsumerBuilder> source, CollectingLoggerProvider logs)
-    {
-        var services = new ServiceCollection();
-        services.AddSingleton<IConfiguration>(new ConfigurationBuilder().AddInMemoryCollection(configuration).Build());
-        services.AddLogging(logging => logging.AddProvider(logs));
-        source(services.AddStreamConsumer<Handler>("orders"));
-        return services.BuildServiceProvider();
-    }
+        => ConfiguredConsumer.Build(configuration, source, logs);
 
     private static void InMemory(StreamConsumerBuilder consumer)
         => consumer.FromInMemory(new InMemoryStream("s")).UseCheckpointStore(new StreamLanes.Checkpointing.InMemoryCheckpointStore()).UseDeadLetterSink(new StreamLanes.Sinks.InMemoryDeadLetterSink());

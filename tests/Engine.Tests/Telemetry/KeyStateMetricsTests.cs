@@ -81,18 +81,7 @@ public sealed class KeyStateMetricsTests
             options => options.MaxKeyStateBytes = 16,
             build: b => b.WithFailureMode(KeyFailureMode.RetryUntilSuccess),
             checkpoints: store);
-        IMeterFactory factory = harness.Host.Services.GetRequiredService<IMeterFactory>();
-        long oversize = 0;
-        using var listener = new MeterListener();
-        listener.InstrumentPublished = (instrument, l) =>
-        {
-            if (instrument.Meter.Scope == factory && instrument.Name == "streamlanes.keystate.oversize")
-            {
-                l.EnableMeasurementEvents(instrument);
-            }
-        };
-        listener.SetMeasurementEventCallback<long>((_, value, _, _) => Interlocked.Add(ref oversize, value));
-        listener.Start();
+        using var oversize = new CounterSum(harness.Host.Services, "streamlanes.keystate.oversize");
 
         stream.Put("stuck", "{}");
         for (int i = 0; i < 20; i++)
@@ -102,7 +91,7 @@ public sealed class KeyStateMetricsTests
 
         await harness.StartAsync();
         await harness.WaitUntilAsync(status => status.Handled >= 20);
-        await WaitAsync(() => Interlocked.Read(ref oversize) > 0);
+        await WaitAsync(() => oversize.Total > 0);
 
         // Nothing but the over-long set to save: no state at all, the plain (here: still empty) checkpoint alone.
         Assert.Empty(store.KeyStates);

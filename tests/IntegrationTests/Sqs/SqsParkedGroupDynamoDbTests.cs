@@ -47,13 +47,7 @@ public sealed class SqsParkedGroupDynamoDbTests(SqsAndDynamoDbFixture emulators)
         return worker;
     }
 
-    private async Task SendAsync(string queue, params (string Group, string Body)[] messages)
-    {
-        foreach ((string group, string body) in messages)
-        {
-            await _client.SendMessageAsync(new SqsSendMessageRequest { QueueUrl = queue, MessageBody = body, MessageGroupId = group });
-        }
-    }
+    private Task SendAsync(string queue, params (string Group, string Body)[] messages) => ParkedGroupQueue.SendAsync(_client, queue, messages);
 
     private async Task<bool> HasKeyStateAsync()
     {
@@ -64,12 +58,7 @@ public sealed class SqsParkedGroupDynamoDbTests(SqsAndDynamoDbFixture emulators)
     [Fact]
     public async Task A_parked_message_group_stays_parked_after_a_restart_with_an_empty_data_directory()
     {
-        string queue = await _client.CreateQueueAsync(EmulatorFixture.UniqueName("park-ddb") + ".fifo", new Dictionary<string, string>
-        {
-            [SqsAttributeNames.FifoQueue] = "true",
-            [SqsAttributeNames.ContentBasedDeduplication] = "true",
-            [SqsAttributeNames.VisibilityTimeout] = "30",
-        });
+        string queue = await ParkedGroupQueue.CreateAsync(_client, "park-ddb");
         await SendAsync(queue, ("poison", "p1"), ("ok", "o1"));
         DeadLetterEnvelope first;
         await using (SqsWorker before = Worker(queue, failPoison: true))
@@ -101,12 +90,7 @@ public sealed class SqsParkedGroupDynamoDbTests(SqsAndDynamoDbFixture emulators)
     [Fact]
     public async Task Parked_groups_another_process_wrote_are_not_overwritten_and_the_queue_keeps_flowing()
     {
-        string queue = await _client.CreateQueueAsync(EmulatorFixture.UniqueName("park-ddb2") + ".fifo", new Dictionary<string, string>
-        {
-            [SqsAttributeNames.FifoQueue] = "true",
-            [SqsAttributeNames.ContentBasedDeduplication] = "true",
-            [SqsAttributeNames.VisibilityTimeout] = "30",
-        });
+        string queue = await ParkedGroupQueue.CreateAsync(_client, "park-ddb2");
         await SendAsync(queue, ("poison", "p1"));
         await using SqsWorker worker = Worker(queue, failPoison: true);
         await worker.StartAsync();

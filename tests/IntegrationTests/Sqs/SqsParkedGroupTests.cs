@@ -27,23 +27,12 @@ public sealed class SqsParkedGroupTests(SqsEmulatorFixture emulator) : IDisposab
         return worker;
     }
 
-    private async Task SendAsync(string queue, params (string Group, string Body)[] messages)
-    {
-        foreach ((string group, string body) in messages)
-        {
-            await _client.SendMessageAsync(new SqsSendMessageRequest { QueueUrl = queue, MessageBody = body, MessageGroupId = group });
-        }
-    }
+    private Task SendAsync(string queue, params (string Group, string Body)[] messages) => ParkedGroupQueue.SendAsync(_client, queue, messages);
 
     [Fact]
     public async Task A_parked_message_group_stays_parked_after_a_restart()
     {
-        string queue = await _client.CreateQueueAsync(EmulatorFixture.UniqueName("park") + ".fifo", new Dictionary<string, string>
-        {
-            [SqsAttributeNames.FifoQueue] = "true",
-            [SqsAttributeNames.ContentBasedDeduplication] = "true",
-            [SqsAttributeNames.VisibilityTimeout] = "30",
-        });
+        string queue = await ParkedGroupQueue.CreateAsync(_client, "park");
         await SendAsync(queue, ("poison", "p1"), ("ok", "o1"));
         DeadLetterEnvelope first;
         await using (SqsWorker before = Worker(queue, failPoison: true))
