@@ -69,17 +69,7 @@ internal sealed class InMemoryLeaseTable(string tableName = "in-memory") : ILeas
     public Task<Lease> CheckpointAsync(Lease held, SequenceNumber position, IReadOnlyList<string>? childShardIds, byte[]? keyState, CancellationToken cancellationToken)
         => UpdateAsync(held, ownerMustMatch: true, stored => position.IsNone
             ? stored with { Counter = stored.Counter + 1, KeyState = keyState is null ? stored.KeyState : keyState.Length == 0 ? null : keyState }
-            : stored with
-            {
-                Counter = stored.Counter + 1,
-                Checkpoint = position.Value!,
-                CheckpointSubSequence = position.SubSequence,
-                OwnerSwitchesSinceCheckpoint = 0,
-                PendingCheckpoint = null,
-                PendingCheckpointSubSequence = 0,
-                ChildShardIds = position.IsShardEnd && childShardIds is { Count: > 0 } ? [.. childShardIds] : stored.ChildShardIds,
-                KeyState = keyState is null ? stored.KeyState : keyState.Length == 0 ? null : keyState,
-            }, cancellationToken);
+            : stored.Checkpointed(position, childShardIds, keyState), cancellationToken);
 
     public Task<Lease> ReleaseAsync(Lease held, CancellationToken cancellationToken)
         => UpdateAsync(held, ownerMustMatch: true, stored => stored with { Owner = null, OwnerIncarnation = null, Counter = stored.Counter + 1, HandoffTo = null }, cancellationToken);

@@ -75,6 +75,24 @@ internal sealed record Lease
 
     /// <summary>The checkpoint as a position: <see cref="SequenceNumber.None"/> while it is still an initial-position sentinel.</summary>
     public SequenceNumber Position => Checkpoint is TrimHorizon or Latest or AtTimestamp ? SequenceNumber.None : SequenceNumber.Parse(Checkpoint, CheckpointSubSequence);
+
+    /// <summary>
+    /// The lease as a fenced checkpoint write at <paramref name="position"/> (not <see cref="SequenceNumber.None"/>)
+    /// leaves it, in every lease table: the counter moves, the pending (two-phase) checkpoint is cleared as KCL's own
+    /// checkpoint clears it, <c>SHARD_END</c> records the children when they are known, and a key state replaces the
+    /// saved one (an empty one removes it; null keeps it).
+    /// </summary>
+    public Lease Checkpointed(SequenceNumber position, IReadOnlyList<string>? childShardIds, byte[]? keyState) => this with
+    {
+        Counter = Counter + 1,
+        Checkpoint = position.Value!,
+        CheckpointSubSequence = position.SubSequence,
+        OwnerSwitchesSinceCheckpoint = 0,
+        PendingCheckpoint = null,
+        PendingCheckpointSubSequence = 0,
+        ChildShardIds = position.IsShardEnd && childShardIds is { Count: > 0 } ? [.. childShardIds] : ChildShardIds,
+        KeyState = keyState is null ? KeyState : keyState.Length == 0 ? null : keyState,
+    };
 }
 
 /// <summary>A shard as the source lists it, with the parents it was split or merged from.</summary>

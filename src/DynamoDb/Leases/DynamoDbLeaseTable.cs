@@ -207,17 +207,7 @@ internal sealed partial class DynamoDbLeaseTable(IAmazonDynamoDB dynamoDb, strin
                 + (keyState is { Length: 0 } ? $", {LeaseItem.KeyState}" : ""),
             "leaseOwner = :owner AND leaseCounter = :counter",
             values,
-            lease => lease with
-            {
-                Counter = held.Counter + 1,
-                Checkpoint = position.Value!,
-                CheckpointSubSequence = position.SubSequence,
-                OwnerSwitchesSinceCheckpoint = 0,
-                PendingCheckpoint = null,
-                PendingCheckpointSubSequence = 0,
-                ChildShardIds = children ? childShardIds! : held.ChildShardIds,
-                KeyState = keyState is null ? held.KeyState : keyState.Length == 0 ? null : keyState,
-            },
+            lease => lease.Checkpointed(position, childShardIds, keyState),
             cancellationToken);
     }
 
